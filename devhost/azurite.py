@@ -1,0 +1,142 @@
+"""Find, start and stop Azurite, the Azure Storage emulator, for development storage."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+# The emulator's documented, public development account: not a secret.
+DEV_ACCOUNT = "devstoreaccount1"
+DEV_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+HOST = "127.0.0.1"
+PORTS = {"blob": 10000, "queue": 10001, "table": 10002}
+
+
+def dev_connection_string(host: str = HOST) -> str:
+    """The explicit connection string that `UseDevelopmentStorage=true` stands for."""
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+        f"BlobEndpoint=http://{host}:{PORTS['blob']}/{DEV_ACCOUNT};"
+        f"QueueEndpoint=http://{host}:{PORTS['queue']}/{DEV_ACCOUNT};"
+        f"TableEndpoint=http://{host}:{PORTS['table']}/{DEV_ACCOUNT};"
+    )
+
+
+def resolve_connection_string(value: str | None) -> str:
+    """Turn an AzureWebJobsStorage value into a connection string the SDK clients accept."""
+    if not value:
+        raise ValueError(
+            "AzureWebJobsStorage is not set: put a connection string, or "
+            "UseDevelopmentStorage=true, in local.settings.json Values or the environment"
+        )
+    if value.strip().rstrip(";").lower() == "usedevelopmentstorage=true":
+        return dev_connection_string()
+    return value
+
+
+def is_development_storage(value: str | None) -> bool:
+    return bool(value) and (
+        value.strip().rstrip(";").lower() == "usedevelopmentstorage=true"  # type: ignore[union-attr]
+        or f"AccountName={DEV_ACCOUNT};" in (value or "")
+    )
+
+
+def _port_open(port: int, host: str = HOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def is_running() -> bool:
+    """True when every Azurite service port answers."""
+    return all(_port_open(port) for port in PORTS.values())
+
+
+def find_executable(search_from: Path | None = None) -> str | None:
+    """The azurite launcher: a project's node_modules/.bin (walking up), else PATH."""
+    start = (search_from or Path.cwd()).resolve()
+    for folder in [start, *start.parents]:
+        candidate = folder / "node_modules" / ".bin" / "azurite"
+        if candidate.exists():
+            return str(candidate)
+    here = Path(__file__).resolve().parent.parent / "node_modules" / ".bin" / "azurite"
+    if here.exists():
+        return str(here)
+    return shutil.which("azurite")
+
+
+@dataclass
+class AzuriteProcess:
+    """An Azurite this process started; `stop()` ends it. `None` process: already running."""
+
+    process: subprocess.Popen[bytes] | None
+    location: Path | None
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+
+def ensure_running(
+    location: Path, search_from: Path | None = None, timeout: float = 30.0
+) -> AzuriteProcess:
+    """Start Azurite with its data under `location` unless it already listens.
+
+    Raises RuntimeError naming what is missing when it cannot be started.
+    """
+    if is_running():
+        return AzuriteProcess(None, None)
+    busy = [name for name, port in PORTS.items() if _port_open(port)]
+    if busy:
+        raise RuntimeError(
+            f"Azurite ports are partly taken ({', '.join(busy)} answer, the rest do not): "
+            "stop whatever holds them or start Azurite fully"
+        )
+    exe = find_executable(search_from)
+    if exe is None:
+        raise RuntimeError(
+            "Azurite is not running and no 'azurite' was found in node_modules/.bin or on "
+            "PATH: run 'npm ci' in the project (or 'npm install -g azurite')"
+        )
+    location.mkdir(parents=True, exist_ok=True)
+    log = open(location / "azurite.log", "ab")  # noqa: SIM115 - lives as long as the process
+    process = subprocess.Popen(
+        [
+            exe,
+            "--silent",
+            "--location",
+            str(location),
+            "--skipApiVersionCheck",
+            "--loose",
+            "--disableTelemetry",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "AZURITE_DISABLE_TELEMETRY": "true"},
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"Azurite exited with code {process.returncode}; see {location / 'azurite.log'}"
+            )
+        if is_running():
+            return AzuriteProcess(process, location)
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"Azurite did not start listening within {timeout:.0f}s")

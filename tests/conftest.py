@@ -1,0 +1,29 @@
+"""Shared fixtures: one Azurite for the whole test session (started unless running)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devhost import azurite
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def storage_connection_string(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A connection string to Azurite; Azurite is started for the session if needed."""
+    proc = azurite.ensure_running(tmp_path_factory.mktemp("azurite"), search_from=ROOT)
+    try:
+        yield azurite.dev_connection_string()
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """A short unique alphanumeric name for tables, queues, containers and task hubs."""
+    return "t" + uuid.uuid4().hex[:12]
