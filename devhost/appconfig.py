@@ -1,0 +1,211 @@
+"""An app folder's configuration: local.settings.json, host.json and the task hub name.
+
+devhost reads the same files Core Tools (`func start`) reads, with the same precedence,
+so an app behaves locally as it will under the Functions host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_ROUTE_PREFIX = "api"
+# Core Tools' local default; in Azure the Durable extension derives it from the site name.
+DEFAULT_HUB_NAME = "TestHubName"
+
+# The Durable extension's rule for Azure Storage task hubs: the name becomes part of
+# queue, table and blob container names, which constrain it this tightly.
+_HUB_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,44}")
+_HUB_NAME_RULE = "3-45 characters, letters and digits only, starting with a letter"
+
+# Setting names never hold whitespace; requiring that keeps text such as "50% to 75%"
+# from being read as a reference to a setting named " to 75".
+_SETTING_REFERENCE = re.compile(r"%([^%\s]+)%")
+
+
+class AppConfigError(Exception):
+    """The app folder's configuration is missing or malformed; the message says where."""
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Everything devhost needs from an app folder before indexing its functions.
+
+    `settings` is what app code and binding expressions see: local.settings.json Values
+    overlaid with the whole environment. `local_values` keeps Values alone, so
+    `apply_to_environ` can export exactly those.
+    """
+
+    app_dir: Path
+    settings: dict[str, str]
+    route_prefix: str
+    hub_name: str
+    host_json: dict[str, Any]
+    local_values: dict[str, str] = field(default_factory=dict)
+
+
+def load_app_config(
+    app_dir: Path,
+    environ: Mapping[str, str] | None = None,
+    hub_override: str | None = None,
+) -> AppConfig:
+    """Read `app_dir`'s local.settings.json (optional) and host.json (required).
+
+    `environ` defaults to os.environ; environment variables win over Values, as in Core
+    Tools. `hub_override` (e.g. a CLI flag) wins over host.json's hubName.
+    """
+    environment = os.environ if environ is None else environ
+    values = _read_local_values(app_dir / "local.settings.json")
+    settings = {**values, **environment}
+    host_path = app_dir / "host.json"
+    host_json = _read_host_json(host_path)
+    route_prefix = _host_option(
+        host_json, "extensions.http.routePrefix", DEFAULT_ROUTE_PREFIX, host_path
+    )
+    if hub_override is not None:
+        hub_name = hub_override
+    else:
+        configured = _host_option(
+            host_json, "extensions.durableTask.hubName", DEFAULT_HUB_NAME, host_path
+        )
+        try:
+            hub_name = resolve_setting_references(configured, settings)
+        except AppConfigError as error:
+            raise AppConfigError(
+                f'{host_path}: "extensions.durableTask.hubName": {error}'
+            ) from error
+    _validate_hub_name(hub_name)
+    return AppConfig(
+        app_dir=app_dir,
+        settings=settings,
+        route_prefix=route_prefix.strip("/"),
+        hub_name=hub_name,
+        host_json=host_json,
+        local_values=values,
+    )
+
+
+def apply_to_environ(config: AppConfig) -> list[str]:
+    """Export Values the environment does not set into os.environ; return their names.
+
+    The Functions host puts app settings in the worker's environment, and app code reads
+    them through os.environ, so Values must be there too. Variables already set stay
+    untouched: they win, as in `load_app_config`.
+    """
+    applied = [name for name in config.local_values if name not in os.environ]
+    for name in applied:
+        os.environ[name] = config.local_values[name]
+    return sorted(applied)
+
+
+def resolve_setting_references(value: str, settings: Mapping[str, str]) -> str:
+    """Replace each `%NAME%` in `value` with app setting NAME, as binding expressions do.
+
+    Used for timer schedules (`%MY_SCHEDULE%`) and hub names. A `%` that does not wrap a
+    setting name is left alone. Raises AppConfigError when a referenced setting is not set.
+    """
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        setting = _lookup_setting(name, settings)
+        if setting is None:
+            raise AppConfigError(
+                f"app setting {name!r} referenced by {match.group(0)!r} is not set"
+            )
+        return setting
+
+    return _SETTING_REFERENCE.sub(substitute, value)
+
+
+def _lookup_setting(name: str, settings: Mapping[str, str]) -> str | None:
+    """A setting by exact name, else ignoring case, as the host's configuration does.
+
+    The host's configuration keys are case-insensitive, so `%my_schedule%` finds
+    MY_SCHEDULE there and must here too.
+    """
+    if name in settings:
+        return settings[name]
+    folded = name.casefold()
+    matches = [value for key, value in settings.items() if key.casefold() == folded]
+    # Environment variables come after Values in `settings`, so the last match is the
+    # one that wins elsewhere too.
+    return matches[-1] if matches else None
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    """Parse a JSON object from `path`, reporting the file and line of any fault."""
+    try:
+        # utf-8-sig: files saved by Windows editors often start with a BOM, which the
+        # .NET host skips and json.loads would reject.
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise AppConfigError(f"cannot read {path}: {error}") from error
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise AppConfigError(
+            f"{path} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from error
+    if not isinstance(document, dict):
+        raise AppConfigError(f"{path} must hold a JSON object, not {type(document).__name__}")
+    return document
+
+
+def _read_local_values(path: Path) -> dict[str, str]:
+    """local.settings.json's Values; an absent file means none (it is not deployed)."""
+    if not path.is_file():
+        return {}
+    document = _read_json_object(path)
+    if document.get("IsEncrypted") is True:
+        raise AppConfigError(
+            f"{path} is encrypted (IsEncrypted: true): decrypt it with "
+            "`func settings decrypt` so devhost can read it"
+        )
+    values = document.get("Values", {})
+    if not isinstance(values, dict):
+        raise AppConfigError(f'{path}: "Values" must be an object of string settings')
+    for name, value in values.items():
+        if not isinstance(value, str):
+            raise AppConfigError(
+                f"{path}: Values[{name!r}] must be a string (app settings are strings), "
+                f"got {json.dumps(value)}"
+            )
+    return dict(values)
+
+
+def _read_host_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise AppConfigError(
+            f"host.json not found in APP_DIR ({path.parent}): every Functions app needs one"
+        )
+    document = _read_json_object(path)
+    if document.get("version") != "2.0":
+        raise AppConfigError(
+            f'{path}: "version" must be "2.0" (the schema of Functions v2 and later), '
+            f"got {json.dumps(document.get('version'))}"
+        )
+    return document
+
+
+def _host_option(host_json: Mapping[str, Any], dotted: str, default: str, path: Path) -> str:
+    """The string at `dotted` (e.g. "extensions.http.routePrefix"), or `default` if absent."""
+    *sections, key = dotted.split(".")
+    node: Mapping[str, Any] = host_json
+    for depth, name in enumerate(sections, start=1):
+        node = node.get(name, {})
+        if not isinstance(node, dict):
+            raise AppConfigError(f'{path}: "{".".join(sections[:depth])}" must be an object')
+    value = node.get(key, default)
+    if not isinstance(value, str):
+        raise AppConfigError(f'{path}: "{dotted}" must be a string, got {json.dumps(value)}')
+    return value
+
+
+def _validate_hub_name(hub_name: str) -> None:
+    if not _HUB_NAME.fullmatch(hub_name):
+        raise AppConfigError(f"task hub name {hub_name!r} is invalid: it must be {_HUB_NAME_RULE}")

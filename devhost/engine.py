@@ -1,0 +1,777 @@
+"""The orchestration engine: episodes, activities, timers and sub-orchestrations.
+
+One asyncio loop owns all mutable state. For each running instance the engine keeps its
+history in memory and an inbox of new events (activity results, timer firings, raised
+events, child results). An episode drains the inbox, calls the registered orchestrator
+handler with the full history (the real azure-functions-durable replay engine), writes
+the new events to the History table, updates the Instances row, and only then starts
+the work the orchestrator asked for. Completions that arrive while an episode runs
+wait for the next one, so a burst of activity results costs one replay, not hundreds.
+
+Crash safety: history is written before work starts and before consumed messages are
+deleted, so a restarted host derives all unfinished work from history (`recover`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import time
+import traceback
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from azure.functions import meta
+from azure.functions.durable_functions import (
+    ActivityTriggerConverter,
+    OrchestrationTriggerConverter,
+)
+
+from .clock import Clock
+from .indexer import ACTIVITY, ORCHESTRATION, IndexedFunction
+from .replay import (
+    ActivityWork,
+    Decision,
+    EventType,
+    SubOrchestrationWork,
+    TimerWork,
+    decide,
+    event,
+    iso,
+    orchestrator_request,
+    pending_work,
+    read_answer,
+)
+from .store import ACTIVE_STATUSES, Store
+
+log = logging.getLogger("devhost")
+
+
+class EngineError(Exception):
+    """A request the engine refuses; `status` is the HTTP status the API answers with."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Live:
+    """An instance that is not finished, as the engine holds it in memory."""
+
+    instance_id: str
+    name: str
+    execution_id: str
+    input: str | None
+    created_time: datetime
+    parent_id: str | None = None
+    parent_task_id: int | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    inbox: list[dict[str, Any]] = field(default_factory=list)
+    inbox_messages: list[str] = field(default_factory=list)
+    completed_tasks: set[int] = field(default_factory=set)
+    timers: dict[int, Any] = field(default_factory=dict)
+    status: str = "Pending"
+    custom_status: str | None = None
+    episode_scheduled: bool = False
+    suspended: bool = False
+    terminate_reason: str | None = None
+
+
+def _function_param(function: IndexedFunction) -> str:
+    return str(function.trigger["name"])
+
+
+def _wants_context(function: IndexedFunction) -> bool:
+    try:
+        return "context" in inspect.signature(function.user_function).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class InvocationContext:
+    """The `context` parameter a function may declare (func.Context's commonly used parts)."""
+
+    def __init__(self, name: str, directory: str):
+        self.invocation_id = str(uuid.uuid4())
+        self.function_name = name
+        self.function_directory = directory
+        self.trace_context = None
+        self.retry_context = None
+
+
+class Engine:
+    def __init__(
+        self,
+        store: Store,
+        functions: list[IndexedFunction],
+        clock: Clock,
+        app_dir: str,
+        max_concurrent_activities: int = 200,
+        activity_threads: int = 16,
+    ):
+        self.store = store
+        self.clock = clock
+        self.app_dir = app_dir
+        self.orchestrators = {f.name: f for f in functions if f.trigger_type == ORCHESTRATION}
+        self.activities = {f.name: f for f in functions if f.trigger_type == ACTIVITY}
+        self.live: dict[str, Live] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._inflight = 0
+        self._orchestrator_pool = ThreadPoolExecutor(1, thread_name_prefix="orchestrator")
+        self._activity_pool = ThreadPoolExecutor(activity_threads, thread_name_prefix="activity")
+        self._activity_slots = asyncio.Semaphore(max_concurrent_activities)
+        self.stopping = False
+
+    # -- bookkeeping ----------------------------------------------------------------
+
+    def is_idle(self) -> bool:
+        """Nothing runnable: the virtual clock may jump."""
+        if self._inflight:
+            return False
+        return not any(live.inbox and not live.suspended for live in self.live.values())
+
+    def _spawn(self, coro: Any) -> None:
+        self._inflight += 1
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            self._inflight -= 1
+            self.clock.poke()
+            if not t.cancelled() and t.exception() is not None:
+                log.error("devhost internal error", exc_info=t.exception())
+
+        task.add_done_callback(done)
+
+    async def close(self) -> None:
+        self.stopping = True
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._orchestrator_pool.shutdown(wait=False, cancel_futures=True)
+        self._activity_pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- starting and messaging -------------------------------------------------------
+
+    async def start_new(
+        self,
+        name: str,
+        instance_id: str | None,
+        input_json: str | None,
+        parent: tuple[str, int] | None = None,
+    ) -> str:
+        if name not in self.orchestrators:
+            known = ", ".join(sorted(self.orchestrators)) or "none"
+            raise EngineError(
+                400,
+                f"The function '{name}' doesn't exist, is disabled, or is not an "
+                f"orchestrator function. Orchestrator functions: {known}.",
+            )
+        instance_id = instance_id or uuid.uuid4().hex
+        if instance_id in self.live:
+            raise EngineError(
+                409,
+                f"An orchestration instance with ID '{instance_id}' is already "
+                f"{self.live[instance_id].status}.",
+            )
+        existing = await self.store.get_instance(instance_id)
+        if existing is not None and existing.get("RuntimeStatus") in ACTIVE_STATUSES:
+            raise EngineError(
+                409,
+                f"An orchestration instance with ID '{instance_id}' is already "
+                f"{existing['RuntimeStatus']}.",
+            )
+        if existing is not None:
+            await self.store.delete_history(instance_id)
+        now = self.clock.now()
+        live = Live(
+            instance_id=instance_id,
+            name=name,
+            execution_id=uuid.uuid4().hex,
+            input=input_json,
+            created_time=now,
+            parent_id=parent[0] if parent else None,
+            parent_task_id=parent[1] if parent else None,
+        )
+        await self.store.put_instance(instance_id, self._row(live, now))
+        self.live[instance_id] = live
+        self._schedule_episode(live)
+        return instance_id
+
+    def _row(self, live: Live, now: datetime) -> dict[str, Any]:
+        return {
+            "Name": live.name,
+            "Version": "",
+            "Input": live.input,
+            "CreatedTime": live.created_time,
+            "LastUpdatedTime": now,
+            "RuntimeStatus": live.status,
+            "ExecutionId": live.execution_id,
+            "CustomStatus": live.custom_status,
+            "ParentInstanceId": live.parent_id,
+            "ParentTaskId": live.parent_task_id,
+        }
+
+    async def send_message(self, instance_id: str, message: dict[str, Any]) -> None:
+        """Persist a raised event or control request, then hand it to the instance."""
+        live = self.live.get(instance_id)
+        if live is None:
+            row = await self.store.get_instance(instance_id)
+            if row is None:
+                raise EngineError(404, f"No instance with ID '{instance_id}' found.")
+            raise EngineError(
+                410,
+                f"Instance '{instance_id}' is {row.get('RuntimeStatus')}: it takes no messages.",
+            )
+        message_id = await self.store.add_message(instance_id, message)
+        self._accept_message(live, message_id, message)
+
+    def _accept_message(self, live: Live, message_id: str, message: dict[str, Any]) -> None:
+        kind = message["kind"]
+        now = self.clock.now()
+        if kind == "event":
+            self._deliver(
+                live,
+                event(
+                    EventType.EventRaised,
+                    now,
+                    Name=message["name"],
+                    Input=message.get("input"),
+                    MessageId=message_id,
+                ),
+                message_id,
+            )
+        elif kind == "terminate":
+            live.terminate_reason = message.get("reason") or ""
+            live.inbox_messages.append(message_id)
+            self._schedule_episode(live, force=True)
+        elif kind in ("suspend", "resume"):
+            live.suspended = kind == "suspend"
+            live.inbox.append(
+                event(
+                    EventType.ExecutionSuspended if live.suspended else EventType.ExecutionResumed,
+                    now,
+                    Input=message.get("reason"),
+                    MessageId=message_id,
+                )
+            )
+            live.inbox_messages.append(message_id)
+            self._schedule_episode(live, force=True)
+
+    def _deliver(
+        self, live: Live, new_event: dict[str, Any], message_id: str | None = None
+    ) -> None:
+        """Queue an event for the instance's next episode, dropping duplicate completions."""
+        task_id = new_event.get("TaskScheduledId", new_event.get("TimerId"))
+        if task_id is not None:
+            if task_id in live.completed_tasks:
+                return
+            live.completed_tasks.add(task_id)
+        live.inbox.append(new_event)
+        if message_id:
+            live.inbox_messages.append(message_id)
+        self._schedule_episode(live)
+
+    def _schedule_episode(self, live: Live, force: bool = False) -> None:
+        if live.episode_scheduled:
+            return
+        if live.suspended and not force:
+            return
+        live.episode_scheduled = True
+        self._spawn(self._run_episodes(live))
+
+    # -- episodes ---------------------------------------------------------------------
+
+    async def _run_episodes(self, live: Live) -> None:
+        try:
+            while self.live.get(live.instance_id) is live and not self.stopping:
+                if live.terminate_reason is not None:
+                    await self._terminate(live)
+                    return
+                control = [
+                    e
+                    for e in live.inbox
+                    if e["EventType"] in (EventType.ExecutionSuspended, EventType.ExecutionResumed)
+                ]
+                if control:
+                    await self._apply_control(live, control)
+                    continue
+                if live.suspended or (not live.inbox and live.history):
+                    return
+                await self._episode(live)
+        finally:
+            live.episode_scheduled = False
+        if live.inbox and self.live.get(live.instance_id) is live and not live.suspended:
+            self._schedule_episode(live)
+
+    async def _apply_control(self, live: Live, control: list[dict[str, Any]]) -> None:
+        """Suspend/resume: recorded in history, never shown to the orchestrator."""
+        live.inbox = [e for e in live.inbox if e not in control]
+        consumed = [e["MessageId"] for e in control]
+        live.inbox_messages = [m for m in live.inbox_messages if m not in consumed]
+        live.status = "Suspended" if live.suspended else "Running"
+        if live.history:
+            now = self.clock.now()
+            events = [
+                event(EventType.OrchestratorStarted, now),
+                *control,
+                event(EventType.OrchestratorCompleted, now),
+            ]
+            await self.store.append_history(
+                live.instance_id, live.execution_id, len(live.history), events
+            )
+            live.history.extend(events)
+        await self.store.update_instance(
+            live.instance_id,
+            {"RuntimeStatus": live.status, "LastUpdatedTime": self.clock.now()},
+        )
+        await self.store.delete_messages(live.instance_id, consumed)
+
+    async def _episode(self, live: Live) -> None:
+        now = self.clock.now()
+        new_events = live.inbox
+        consumed = live.inbox_messages
+        live.inbox, live.inbox_messages = [], []
+        started = [event(EventType.OrchestratorStarted, now)]
+        if not live.history:
+            started.append(
+                event(
+                    EventType.ExecutionStarted,
+                    now,
+                    Name=live.name,
+                    Input=live.input,
+                    Version="",
+                    ParentInstanceId=live.parent_id,
+                )
+            )
+        full = live.history + started + new_events
+        answer = await self._call_orchestrator(live, full, len(live.history))
+        decision = decide(live.instance_id, full, answer, now)
+        appended = started + new_events + decision.events
+        if decision.outcome in ("Completed", "Failed"):
+            appended.append(
+                event(
+                    EventType.ExecutionCompleted,
+                    now,
+                    OrchestrationStatus=decision.outcome,
+                    Result=json.dumps(decision.output)
+                    if decision.outcome == "Completed"
+                    else decision.error,
+                )
+            )
+        elif decision.outcome == "ContinuedAsNew":
+            appended.append(event(EventType.ContinueAsNew, now, Input=decision.continue_input))
+        appended.append(event(EventType.OrchestratorCompleted, now))
+        await self.store.append_history(
+            live.instance_id, live.execution_id, len(live.history), appended
+        )
+        live.history.extend(appended)
+        if decision.custom_status is not None:
+            live.custom_status = json.dumps(decision.custom_status)
+        await self._after_episode(live, decision, now)
+        if consumed:
+            await self.store.delete_messages(live.instance_id, consumed)
+
+    async def _call_orchestrator(
+        self, live: Live, history: list[dict[str, Any]], new_start: int
+    ) -> Any:
+        function = self.orchestrators[live.name]
+        body = orchestrator_request(
+            live.instance_id, history, new_start, live.input, live.parent_id
+        )
+        context = OrchestrationTriggerConverter.decode(
+            meta.Datum(body, "json"), trigger_metadata=None
+        )
+        kwargs = {_function_param(function): context}
+        invocation = f"{live.instance_id}:{len(history)}"
+        started = time.perf_counter()
+        log.info("Executing 'Functions.%s' (Reason='(null)', Id=%s)", live.name, invocation)
+
+        def call() -> Any:
+            try:
+                return read_answer(returned=function.user_function(**kwargs))
+            except Exception as error:  # the SDK reports orchestrator failures by raising
+                return read_answer(raised=error)
+
+        answer = await asyncio.get_running_loop().run_in_executor(self._orchestrator_pool, call)
+        elapsed = (time.perf_counter() - started) * 1000
+        outcome = "Failed" if answer.error else "Succeeded"
+        log.info(
+            "Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms)",
+            live.name,
+            outcome,
+            invocation,
+            elapsed,
+        )
+        if answer.error:
+            log.error(
+                "Orchestration '%s' (%s) failed: %s", live.name, live.instance_id, answer.error
+            )
+        return answer
+
+    async def _after_episode(self, live: Live, decision: Decision, now: datetime) -> None:
+        for event_id in decision.cancelled_timers:
+            entry = live.timers.pop(event_id, None)
+            if entry is not None:
+                Clock.cancel(entry)
+        if decision.outcome == "ContinuedAsNew":
+            await self._continue_as_new(live, decision, now)
+            return
+        if decision.outcome in ("Completed", "Failed"):
+            await self._finish(
+                live,
+                decision.outcome,
+                now,
+                output=json.dumps(decision.output) if decision.outcome == "Completed" else None,
+                error=decision.error,
+            )
+            return
+        live.status = "Running"
+        await self.store.update_instance(
+            live.instance_id,
+            {
+                "RuntimeStatus": "Running",
+                "LastUpdatedTime": now,
+                "CustomStatus": live.custom_status,
+            },
+        )
+        self._start_work(live, decision.activities, decision.timers, decision.sub_orchestrations)
+
+    def _start_work(
+        self,
+        live: Live,
+        activities: list[ActivityWork],
+        timers: list[TimerWork],
+        subs: list[SubOrchestrationWork],
+    ) -> None:
+        for work in activities:
+            self._spawn(self._run_activity(live, work))
+        for timer in timers:
+            live.timers[timer.event_id] = self.clock.call_at(
+                timer.fire_at, lambda t=timer: self._fire_timer(live, t)
+            )
+        for sub in subs:
+            self._spawn(self._start_child(live, sub))
+
+    async def _finish(
+        self,
+        live: Live,
+        status: str,
+        now: datetime,
+        output: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        live.status = status
+        for entry in live.timers.values():
+            Clock.cancel(entry)
+        self.live.pop(live.instance_id, None)
+        await self.store.update_instance(
+            live.instance_id,
+            {
+                "RuntimeStatus": status,
+                "Output": output if status == "Completed" else json.dumps(error),
+                "CustomStatus": live.custom_status,
+                "LastUpdatedTime": now,
+                "CompletedTime": now,
+            },
+        )
+        if live.parent_id is not None and live.parent_task_id is not None:
+            self._notify_parent(live.parent_id, live.parent_task_id, status, output, error)
+
+    def _notify_parent(
+        self, parent_id: str, task_id: int, status: str, output: str | None, error: str | None
+    ) -> None:
+        parent = self.live.get(parent_id)
+        if parent is None:
+            return
+        now = self.clock.now()
+        if status == "Completed":
+            self._deliver(
+                parent,
+                event(
+                    EventType.SubOrchestrationInstanceCompleted,
+                    now,
+                    TaskScheduledId=task_id,
+                    Result=output,
+                ),
+            )
+        else:
+            self._deliver(
+                parent,
+                event(
+                    EventType.SubOrchestrationInstanceFailed,
+                    now,
+                    TaskScheduledId=task_id,
+                    Reason=error or f"Sub-orchestration {status.lower()}",
+                    Details=error,
+                ),
+            )
+
+    async def _terminate(self, live: Live) -> None:
+        now = self.clock.now()
+        reason = live.terminate_reason or ""
+        events = [
+            event(EventType.OrchestratorStarted, now),
+            event(EventType.ExecutionTerminated, now, Input=reason),
+            event(
+                EventType.ExecutionCompleted, now, OrchestrationStatus="Terminated", Result=reason
+            ),
+            event(EventType.OrchestratorCompleted, now),
+        ]
+        await self.store.append_history(
+            live.instance_id, live.execution_id, len(live.history), events
+        )
+        live.history.extend(events)
+        consumed = live.inbox_messages
+        await self._finish(live, "Terminated", now, error=reason)
+        await self.store.delete_messages(live.instance_id, consumed)
+        log.info("Orchestration '%s' (%s) terminated: %s", live.name, live.instance_id, reason)
+
+    async def _continue_as_new(self, live: Live, decision: Decision, now: datetime) -> None:
+        for entry in live.timers.values():
+            Clock.cancel(entry)
+        live.timers.clear()
+        live.completed_tasks.clear()
+        await self.store.delete_history(live.instance_id)
+        live.history = []
+        live.execution_id = uuid.uuid4().hex
+        live.input = decision.continue_input
+        live.status = "Running"
+        await self.store.update_instance(
+            live.instance_id,
+            {
+                "RuntimeStatus": "Running",
+                "Input": live.input,
+                "ExecutionId": live.execution_id,
+                "LastUpdatedTime": now,
+                "CustomStatus": live.custom_status,
+            },
+        )
+        # The new generation starts with an episode of its own, even with no new events.
+        live.inbox = [e for e in live.inbox if e["EventType"] == EventType.EventRaised]
+
+    # -- work -------------------------------------------------------------------------
+
+    def _fire_timer(self, live: Live, timer: TimerWork) -> None:
+        live.timers.pop(timer.event_id, None)
+        if self.live.get(live.instance_id) is not live:
+            return
+        self._deliver(
+            live,
+            event(
+                EventType.TimerFired,
+                self.clock.now(),
+                TimerId=timer.event_id,
+                FireAt=iso(timer.fire_at),
+            ),
+        )
+
+    async def _run_activity(self, live: Live, work: ActivityWork) -> None:
+        execution_id = live.execution_id
+        function = self.activities.get(work.name)
+        async with self._activity_slots:
+            if function is None:
+                known = ", ".join(sorted(self.activities)) or "none"
+                reason = (
+                    f"The activity function '{work.name}' doesn't exist: no function with an "
+                    f"activityTrigger has that name. Activity functions: {known}."
+                )
+                result = event(
+                    EventType.TaskFailed,
+                    self.clock.now(),
+                    TaskScheduledId=work.event_id,
+                    Reason=reason,
+                    Details=reason,
+                )
+            else:
+                result = await self._invoke_activity(function, work)
+        if self.live.get(live.instance_id) is live and live.execution_id == execution_id:
+            self._deliver(live, result)
+
+    async def _invoke_activity(
+        self, function: IndexedFunction, work: ActivityWork
+    ) -> dict[str, Any]:
+        invocation = str(uuid.uuid4())
+        started = time.perf_counter()
+        log.info("Executing 'Functions.%s' (Reason='(null)', Id=%s)", function.name, invocation)
+        try:
+            argument = (
+                None
+                if work.input is None
+                else ActivityTriggerConverter.decode(
+                    meta.Datum(work.input, "json"), trigger_metadata=None
+                )
+            )
+            kwargs: dict[str, Any] = {_function_param(function): argument}
+            if _wants_context(function):
+                kwargs["context"] = InvocationContext(function.name, self.app_dir)
+            value = await self.call_user_function(function.user_function, kwargs)
+            encoded = ActivityTriggerConverter.encode(value, expected_type=None).value
+            outcome = event(
+                EventType.TaskCompleted,
+                self.clock.now(),
+                TaskScheduledId=work.event_id,
+                Result=encoded,
+            )
+            status = "Succeeded"
+        except Exception as error:
+            details = "".join(traceback.format_exception(error))
+            outcome = event(
+                EventType.TaskFailed,
+                self.clock.now(),
+                TaskScheduledId=work.event_id,
+                Reason=f"{type(error).__name__}: {error}",
+                Details=details,
+            )
+            status = "Failed"
+            log.error(
+                "Executed 'Functions.%s' (Failed, Id=%s): %s", function.name, invocation, details
+            )
+        elapsed = (time.perf_counter() - started) * 1000
+        log.info(
+            "Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms)",
+            function.name,
+            status,
+            invocation,
+            elapsed,
+        )
+        return outcome
+
+    async def call_user_function(self, fn: Any, kwargs: dict[str, Any]) -> Any:
+        """Await coroutine functions on the loop; run plain ones on the thread pool."""
+        if inspect.iscoroutinefunction(fn):
+            return await fn(**kwargs)
+        result = await asyncio.get_running_loop().run_in_executor(
+            self._activity_pool, lambda: fn(**kwargs)
+        )
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
+    async def _start_child(self, parent: Live, work: SubOrchestrationWork) -> None:
+        existing = self.live.get(work.instance_id)
+        if existing is not None:
+            return
+        row = await self.store.get_instance(work.instance_id)
+        if row is not None and row.get("ParentInstanceId") == parent.instance_id:
+            status = row.get("RuntimeStatus")
+            if status in ACTIVE_STATUSES:
+                return
+            if row.get("ParentTaskId") == work.event_id:
+                # Finished before a crash hid its result from the parent: deliver it now.
+                self._notify_parent(
+                    parent.instance_id,
+                    work.event_id,
+                    str(status),
+                    row.get("Output"),
+                    _error_text(row.get("Output")),
+                )
+                return
+        try:
+            await self.start_new(
+                work.name, work.instance_id, work.input, parent=(parent.instance_id, work.event_id)
+            )
+        except EngineError as error:
+            self._notify_parent(parent.instance_id, work.event_id, "Failed", None, str(error))
+
+    # -- recovery ---------------------------------------------------------------------
+
+    async def recover(self) -> int:
+        """Load every unfinished instance and resume the work its history shows pending."""
+        rows = [r async for r in self.store.query_instances(statuses=ACTIVE_STATUSES)]
+        loaded: list[Live] = []
+        for row in rows:
+            live = await self._load(row)
+            if live is not None:
+                loaded.append(live)
+        for live in loaded:
+            async for message in self.store.list_messages(live.instance_id):
+                if any(e.get("MessageId") == message["RowKey"] for e in live.history):
+                    await self.store.delete_messages(live.instance_id, [message["RowKey"]])
+                    continue
+                self._accept_message(live, message["RowKey"], message)
+            activities, timers, subs = pending_work(live.instance_id, live.history)
+            self._start_work(live, activities, timers, subs)
+            if not live.history:
+                self._schedule_episode(live)
+        return len(loaded)
+
+    async def _load(self, row: dict[str, Any]) -> Live | None:
+        instance_id = row["PartitionKey"]
+        if row.get("Name") not in self.orchestrators:
+            log.warning(
+                "Instance %s runs orchestrator '%s', which this app no longer defines; left as is",
+                instance_id,
+                row.get("Name"),
+            )
+            return None
+        history = await self.store.load_history(instance_id)
+        last_complete = max(
+            (i for i, e in enumerate(history) if e["EventType"] == EventType.OrchestratorCompleted),
+            default=-1,
+        )
+        if last_complete + 1 < len(history):
+            # An episode the crash cut short: forget it; its inputs are derived again.
+            await self.store.delete_history(instance_id, last_complete + 1)
+            history = history[: last_complete + 1]
+        created = row.get("CreatedTime") or self.clock.now()
+        live = Live(
+            instance_id=instance_id,
+            name=row["Name"],
+            execution_id=row.get("ExecutionId") or uuid.uuid4().hex,
+            input=row.get("Input"),
+            created_time=created,
+            parent_id=row.get("ParentInstanceId"),
+            parent_task_id=row.get("ParentTaskId"),
+            history=history,
+            status=row.get("RuntimeStatus", "Running"),
+            custom_status=row.get("CustomStatus"),
+            suspended=row.get("RuntimeStatus") == "Suspended",
+        )
+        terminal = next(
+            (e for e in reversed(history) if e["EventType"] == EventType.ExecutionCompleted), None
+        )
+        if terminal is not None:
+            # History finished but the row was not updated before the crash.
+            status = terminal.get("OrchestrationStatus", "Completed")
+            result = terminal.get("Result")
+            self.live[instance_id] = live
+            await self._finish(
+                live,
+                status,
+                self.clock.now(),
+                output=result if status == "Completed" else None,
+                error=None if status == "Completed" else result,
+            )
+            return None
+        live.completed_tasks = {
+            e.get("TaskScheduledId", e.get("TimerId"))
+            for e in history
+            if e["EventType"]
+            in (
+                EventType.TaskCompleted,
+                EventType.TaskFailed,
+                EventType.TimerFired,
+                EventType.SubOrchestrationInstanceCompleted,
+                EventType.SubOrchestrationInstanceFailed,
+            )
+        }
+        self.live[instance_id] = live
+        return live
+
+
+def _error_text(output: str | None) -> str | None:
+    if output is None:
+        return None
+    try:
+        value = json.loads(output)
+    except ValueError:
+        return output
+    return value if isinstance(value, str) else output

@@ -1,0 +1,315 @@
+"""The host: indexes the app, opens storage, serves HTTP, runs the engine and timers."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+from aiohttp import web
+
+from . import azurite
+from .appconfig import AppConfig, apply_to_environ, load_app_config
+from .clock import Clock
+from .engine import Engine, InvocationContext
+from .indexer import HTTP, IndexedFunction, index_app
+from .keys import HostKeys, authorize, authorize_system, load_or_create_keys, provided_key
+from .management import RPC_PREFIX, WEBHOOK_PREFIX, ManagementApi, UrlBuilder
+from .routing import Router
+from .store import Store
+from .timers import TimerTriggers
+
+log = logging.getLogger("devhost")
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+@dataclass
+class HostOptions:
+    app_dir: Path
+    port: int = 7071
+    bind: str = "127.0.0.1"
+    clock: str = "real"
+    hub: str | None = None
+    no_auth: bool = False
+    idle_settle: float = 0.02
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def to_aiohttp(result: Any) -> web.Response:
+    """What an HTTP function returned, as the worker turns it into a response."""
+    if isinstance(result, func.HttpResponse):
+        headers = {k: v for k, v in result.headers.items()}
+        if not any(k.lower() == "content-type" for k in headers):
+            mimetype = result.mimetype or "text/plain"
+            headers["Content-Type"] = f"{mimetype}; charset={result.charset or 'utf-8'}"
+        return web.Response(status=result.status_code, body=result.get_body(), headers=headers)
+    if result is None:
+        return web.Response(status=204)
+    if isinstance(result, bytes):
+        return web.Response(status=200, body=result)
+    return web.Response(status=200, text=str(result), content_type="text/plain")
+
+
+class Host:
+    def __init__(self, options: HostOptions):
+        self.options = options
+        self.app_dir = options.app_dir.resolve()
+        self.config: AppConfig | None = None
+        self.functions: list[IndexedFunction] = []
+        self.keys: HostKeys | None = None
+        self.store: Store | None = None
+        self.engine: Engine | None = None
+        self.clock: Clock | None = None
+        self.runner: web.AppRunner | None = None
+        self.azurite: azurite.AzuriteProcess | None = None
+        self.router = Router()
+        self.started_at = time.monotonic()
+        self.state = "Default"
+        self.base_url = f"http://{options.bind}:{options.port}"
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def index(self) -> list[IndexedFunction]:
+        """Load settings and index function_app.py; raises on any problem."""
+        self.config = load_app_config(self.app_dir, hub_override=self.options.hub)
+        apply_to_environ(self.config)
+        self.functions = index_app(self.app_dir)
+        for function in self.functions:
+            if function.trigger_type == HTTP:
+                self.router.add(function.route, function)
+        return self.functions
+
+    async def start(self) -> None:
+        assert self.config is not None, "index() first"
+        storage = self.config.settings.get("AzureWebJobsStorage")
+        if azurite.is_development_storage(storage):
+            self.azurite = azurite.ensure_running(
+                self.app_dir / ".devhost" / "azurite", search_from=self.app_dir
+            )
+        connection = azurite.resolve_connection_string(storage)
+        self.keys = load_or_create_keys(self.app_dir / ".devhost" / "keys.json")
+        self.store = Store(connection, self.config.hub_name)
+        await self.store.open()
+        self.clock = Clock(
+            virtual=self.options.clock == "virtual",
+            is_idle=lambda: self.engine is not None and self.engine.is_idle(),
+            idle_settle=self.options.idle_settle,
+        )
+        self.engine = Engine(self.store, self.functions, self.clock, str(self.app_dir))
+        system_key = (
+            None if self.options.no_auth else self.keys.system_keys["durabletask_extension"]
+        )
+        self.urls = UrlBuilder(self.base_url, self.config.hub_name, system_key)
+        self.rpc_base_url = f"http://127.0.0.1:{self.options.port}{RPC_PREFIX}/"
+        self.client_binding = self.urls.client_binding(self.rpc_base_url)
+
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._auth])
+        app.add_routes(ManagementApi(self.engine, self.urls, rpc=False).routes(WEBHOOK_PREFIX))
+        app.add_routes(ManagementApi(self.engine, self.urls, rpc=True).routes(RPC_PREFIX))
+        app.add_routes(
+            [
+                web.get("/admin/host/status", self.host_status),
+                web.get("/admin/host/clock", self.host_clock),
+                web.get("/admin/functions", self.list_functions),
+                web.route("*", "/{tail:.*}", self.http_trigger),
+            ]
+        )
+        self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, self.options.bind, self.options.port).start()
+        recovered = await self.engine.recover()
+        if recovered:
+            log.info("Resumed %d unfinished orchestration instance(s) from storage", recovered)
+        self.clock.start()
+        self.timers = TimerTriggers(
+            self.functions,
+            self.config.settings,
+            self.clock,
+            self.store,
+            f"devhost-{self.config.hub_name.lower()}",
+            self._invoke,
+            self.engine._spawn,
+        )
+        await self.timers.start()
+        self.state = "Running"
+        log.info(
+            "Host started: %s (hub %s, %s clock)",
+            self.base_url,
+            self.config.hub_name,
+            self.options.clock,
+        )
+
+    async def stop(self) -> None:
+        self.state = "Stopping"
+        if self.clock is not None:
+            await self.clock.stop()
+        if self.engine is not None:
+            await self.engine.close()
+        if self.runner is not None:
+            await self.runner.cleanup()
+        if self.store is not None:
+            await self.store.close()
+        if self.azurite is not None:
+            self.azurite.stop()
+        self.state = "Stopped"
+
+    # -- auth --------------------------------------------------------------------------
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        path = request.path
+        keys = self.keys
+        assert keys is not None
+        key = provided_key(request.query, request.headers)
+        if path.startswith(RPC_PREFIX + "/"):
+            if request.remote not in LOOPBACK:
+                return web.json_response(
+                    {"Message": "The RPC endpoint is loopback only."}, status=403
+                )
+        elif path.startswith(WEBHOOK_PREFIX + "/"):
+            if not self.options.no_auth and not authorize_system(key, keys):
+                return web.json_response(
+                    {
+                        "Message": "The management API needs the durabletask_extension system key "
+                        "or the master key (code= or x-functions-key)."
+                    },
+                    status=401,
+                )
+        elif path.startswith("/admin/") and path != "/admin/host/status":
+            if not self.options.no_auth and not authorize("admin", key, keys):
+                return web.json_response({"Message": "Admin APIs need the master key."}, status=401)
+        return await handler(request)
+
+    # -- admin -------------------------------------------------------------------------
+
+    async def host_status(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "id": f"devhost-{self.config.hub_name.lower() if self.config else ''}",
+                "state": self.state,
+                "version": "devhost",
+                "processUptime": int((time.monotonic() - self.started_at) * 1000),
+                "functionCount": len(self.functions),
+            }
+        )
+
+    async def host_clock(self, request: web.Request) -> web.Response:
+        assert self.clock is not None
+        return web.json_response(
+            {
+                "now": self.clock.now().isoformat(),
+                "virtual": self.clock.virtual,
+                "jumps": self.clock.jumps,
+            }
+        )
+
+    async def list_functions(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            [
+                {
+                    "name": f.name,
+                    "trigger": f.trigger_type,
+                    "route": f.route if f.trigger_type == HTTP else None,
+                    "methods": f.methods if f.trigger_type == HTTP else None,
+                    "authLevel": f.auth_level if f.trigger_type == HTTP else None,
+                    "bindings": f.bindings,
+                }
+                for f in self.functions
+            ]
+        )
+
+    # -- functions ---------------------------------------------------------------------
+
+    async def _invoke(
+        self, function: IndexedFunction, kwargs: dict[str, Any], invocation: str
+    ) -> Any:
+        """Call a non-durable function with its client binding and context, if it takes them."""
+        if function.durable_client_param:
+            kwargs[function.durable_client_param] = self.client_binding
+        try:
+            if "context" in inspect.signature(function.user_function).parameters:
+                context = InvocationContext(function.name, str(self.app_dir))
+                context.invocation_id = invocation
+                kwargs["context"] = context
+        except (TypeError, ValueError):
+            pass
+        assert self.engine is not None
+        return await self.engine.call_user_function(function.user_function, kwargs)
+
+    async def http_trigger(self, request: web.Request) -> web.StreamResponse:
+        assert self.config is not None and self.keys is not None
+        prefix = self.config.route_prefix
+        path = request.path.lstrip("/")
+        if prefix:
+            if not (path == prefix or path.startswith(prefix + "/")):
+                return web.json_response(
+                    {"Message": f"No route matches {request.path}"}, status=404
+                )
+            path = path[len(prefix) :]
+        candidates = self.router.match(path)
+        if not candidates:
+            return web.json_response({"Message": f"No function matches {request.path}"}, status=404)
+        allowed = [
+            (route, params)
+            for route, params in candidates
+            if not route.target.methods or request.method in route.target.methods
+        ]
+        if not allowed:
+            methods = sorted({m for route, _ in candidates for m in route.target.methods})
+            return web.json_response(
+                {"Message": f"{request.method} is not allowed on {request.path}"},
+                status=405,
+                headers={"Allow": ", ".join(methods)},
+            )
+        route, route_params = allowed[0]
+        function: IndexedFunction = route.target
+        if not self.options.no_auth and not authorize(
+            function.auth_level, provided_key(request.query, request.headers), self.keys
+        ):
+            return web.Response(status=401)
+        body = await request.read()
+        http_request = func.HttpRequest(
+            method=request.method,
+            url=str(request.url),
+            headers=dict(request.headers),
+            params=dict(request.query),
+            route_params=route_params,
+            body=body,
+        )
+        invocation = str(uuid.uuid4())
+        started = time.perf_counter()
+        log.info(
+            "Executing 'Functions.%s' (Reason='This function was programmatically called via "
+            "the host APIs.', Id=%s)",
+            function.name,
+            invocation,
+        )
+        try:
+            result = await self._invoke(
+                function, {str(function.trigger["name"]): http_request}, invocation
+            )
+            response = to_aiohttp(result)
+            outcome = "Succeeded"
+        except Exception:
+            log.exception("Executed 'Functions.%s' (Failed, Id=%s)", function.name, invocation)
+            response = web.Response(status=500)
+            outcome = "Failed"
+        log.info(
+            "Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms)",
+            function.name,
+            outcome,
+            invocation,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response

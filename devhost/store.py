@@ -1,0 +1,306 @@
+"""Durable state in Azure Storage, laid out as the Durable Task Framework lays it out.
+
+- `<Hub>Instances`: one row per orchestration instance (PartitionKey = instance id).
+- `<Hub>History`: one row per history event (PartitionKey = instance id, RowKey = the
+  event's position in its execution as 16 hex digits).
+- `<Hub>Messages`: messages from outside that cannot be derived again from history
+  (raised events, terminate/suspend/resume requests), kept until an episode has
+  written them into history. DTFx keeps these in control queues; a table lets one
+  episode consume and delete many in a single batch.
+- blob container `<hub>-largemessages`: values too large for a table property.
+
+Activity completions, timer firings and sub-orchestration results are not stored as
+messages: after a crash they are derived again from history (activities run again, as
+they may in Azure: at least once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import UpdateMode
+from azure.data.tables.aio import TableServiceClient
+from azure.storage.blob.aio import BlobServiceClient
+
+BATCH_LIMIT = 100
+# A table string property holds 64 KiB of UTF-16: 32K characters. Larger values go to blobs.
+MAX_INLINE_CHARS = 30_000
+LARGE_FIELDS = ("Input", "Result", "Output", "CustomStatus", "Details", "Reason")
+# History event fields kept in table columns (IsPlayed is derived when replaying).
+EVENT_FIELDS = (
+    "EventType",
+    "EventId",
+    "Timestamp",
+    "Name",
+    "Input",
+    "Result",
+    "TaskScheduledId",
+    "TimerId",
+    "FireAt",
+    "Reason",
+    "Details",
+    "Version",
+    "InstanceId",
+    "RetryOf",
+    "OrchestrationStatus",
+    "MessageId",
+    "ParentInstanceId",
+)
+# Timestamp is the table service's own column; DTFx keeps the event's time beside it.
+TIMESTAMP_COLUMN = "_Timestamp"
+ACTIVE_STATUSES = ("Pending", "Running", "Suspended", "ContinuedAsNew")
+TERMINAL_STATUSES = ("Completed", "Failed", "Terminated", "Canceled")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def row_key(position: int) -> str:
+    return f"{position:016X}"
+
+
+class Store:
+    """Async access to one task hub's tables and blobs."""
+
+    def __init__(self, connection_string: str, hub: str):
+        self.hub = hub
+        self._tables = TableServiceClient.from_connection_string(connection_string)
+        self._blobs = BlobServiceClient.from_connection_string(connection_string)
+        self.instances = self._tables.get_table_client(f"{hub}Instances")
+        self.history = self._tables.get_table_client(f"{hub}History")
+        self.messages = self._tables.get_table_client(f"{hub}Messages")
+        self.large = self._blobs.get_container_client(f"{hub.lower()}-largemessages")
+        self.timer_status = self._blobs.get_container_client("azure-webjobs-hosts")
+
+    async def open(self) -> None:
+        """Create the hub's tables and containers (idempotent)."""
+        for client in (self.instances, self.history, self.messages):
+            try:
+                await client.create_table()
+            except ResourceExistsError:
+                pass
+        for container in (self.large, self.timer_status):
+            try:
+                await container.create_container()
+            except ResourceExistsError:
+                pass
+
+    async def close(self) -> None:
+        await self._tables.close()
+        await self._blobs.close()
+        for client in (self.instances, self.history, self.messages):
+            await client.close()
+        await self.large.close()
+        await self.timer_status.close()
+
+    # -- large values -------------------------------------------------------------
+
+    async def _offload(self, entity: dict[str, Any], key: str) -> dict[str, Any]:
+        """Move any oversized string field to a blob, leaving `<Field>BlobName` behind."""
+        out = dict(entity)
+        for name in LARGE_FIELDS:
+            value = out.get(name)
+            if isinstance(value, str) and len(value) > MAX_INLINE_CHARS:
+                blob_name = f"{key}/{name}/{uuid.uuid4().hex}"
+                await self.large.upload_blob(blob_name, value.encode(), overwrite=True)
+                out[name] = None
+                out[f"{name}BlobName"] = blob_name
+        return {k: v for k, v in out.items() if v is not None}
+
+    async def _inflate(self, entity: dict[str, Any]) -> dict[str, Any]:
+        out = dict(entity)
+        for name in LARGE_FIELDS:
+            blob_name = out.pop(f"{name}BlobName", None)
+            if blob_name:
+                downloader = await self.large.download_blob(blob_name)
+                out[name] = (await downloader.readall()).decode()
+        return out
+
+    # -- instances ----------------------------------------------------------------
+
+    async def get_instance(self, instance_id: str) -> dict[str, Any] | None:
+        try:
+            entity = await self.instances.get_entity(instance_id, "")
+        except ResourceNotFoundError:
+            return None
+        return await self._inflate(dict(entity))
+
+    async def put_instance(self, instance_id: str, fields: dict[str, Any]) -> None:
+        """Create or replace the instance row."""
+        entity = await self._offload(
+            {"PartitionKey": instance_id, "RowKey": "", **fields}, f"{instance_id}/instance"
+        )
+        await self.instances.upsert_entity(entity, mode=UpdateMode.REPLACE)
+
+    async def update_instance(self, instance_id: str, fields: dict[str, Any]) -> None:
+        """Merge fields into the instance row; None clears nothing (it is skipped)."""
+        entity = await self._offload(
+            {"PartitionKey": instance_id, "RowKey": "", **fields}, f"{instance_id}/instance"
+        )
+        await self.instances.upsert_entity(entity, mode=UpdateMode.MERGE)
+
+    async def query_instances(
+        self,
+        statuses: Iterable[str] | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        prefix: str | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        clauses: list[str] = []
+        params: dict[str, Any] = {}
+        if statuses:
+            names = list(statuses)
+            ors = []
+            for i, status in enumerate(names):
+                params[f"s{i}"] = status
+                ors.append(f"RuntimeStatus eq @s{i}")
+            # A space before ")" keeps the SDK from reading it as part of the parameter name.
+            clauses.append("(" + " or ".join(ors) + " )")
+        if created_from is not None:
+            params["cf"] = created_from
+            clauses.append("CreatedTime ge @cf")
+        if created_to is not None:
+            params["ct"] = created_to
+            clauses.append("CreatedTime le @ct")
+        if prefix:
+            # PartitionKey range: every id that starts with the prefix.
+            params["p0"] = prefix
+            params["p1"] = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+            clauses.append("PartitionKey ge @p0 and PartitionKey lt @p1")
+        if clauses:
+            pages = self.instances.query_entities(" and ".join(clauses), parameters=params)
+        else:
+            pages = self.instances.list_entities()
+        async for entity in pages:
+            yield await self._inflate(dict(entity))
+
+    async def delete_instance(self, instance_id: str) -> bool:
+        existed = await self.get_instance(instance_id) is not None
+        await self.delete_history(instance_id)
+        pending = [m["RowKey"] async for m in self.list_messages(instance_id)]
+        await self.delete_messages(instance_id, pending)
+        try:
+            await self.instances.delete_entity(instance_id, "")
+        except ResourceNotFoundError:
+            pass
+        return existed
+
+    # -- history ------------------------------------------------------------------
+
+    async def load_history(self, instance_id: str) -> list[dict[str, Any]]:
+        rows = self.history.query_entities("PartitionKey eq @pk", parameters={"pk": instance_id})
+        events: list[dict[str, Any]] = []
+        async for row in rows:
+            entity = await self._inflate(dict(row))
+            fields = {k: entity[k] for k in EVENT_FIELDS if entity.get(k) is not None}
+            fields["Timestamp"] = entity.get(TIMESTAMP_COLUMN)
+            events.append(fields | {"_RowKey": row["RowKey"]})
+        events.sort(key=lambda e: e["_RowKey"])
+        for e in events:
+            del e["_RowKey"]
+        return events
+
+    async def append_history(
+        self, instance_id: str, execution_id: str, start: int, events: list[dict[str, Any]]
+    ) -> None:
+        """Write events at positions start.. in batches of 100 (one partition per batch)."""
+        entities = []
+        for offset, e in enumerate(events):
+            fields = {k: e[k] for k in EVENT_FIELDS if e.get(k) is not None}
+            fields[TIMESTAMP_COLUMN] = fields.pop("Timestamp")
+            entities.append(
+                await self._offload(
+                    {
+                        "PartitionKey": instance_id,
+                        "RowKey": row_key(start + offset),
+                        "ExecutionId": execution_id,
+                        **fields,
+                    },
+                    f"{instance_id}/history",
+                )
+            )
+        # The batch holding the episode's last event goes last: a crash part-way leaves
+        # an episode without its OrchestratorCompleted, which loading then discards.
+        operations = [("upsert", e) for e in entities]
+        head, tail = operations[:-BATCH_LIMIT], operations[-BATCH_LIMIT:]
+        await self._submit(self.history, head)
+        await self._submit(self.history, tail)
+
+    async def delete_history(self, instance_id: str, from_position: int = 0) -> int:
+        keys = [
+            row["RowKey"]
+            async for row in self.history.query_entities(
+                "PartitionKey eq @pk and RowKey ge @rk",
+                parameters={"pk": instance_id, "rk": row_key(from_position)},
+                select=["PartitionKey", "RowKey"],
+            )
+        ]
+        await self._submit(
+            self.history,
+            [("delete", {"PartitionKey": instance_id, "RowKey": k}) for k in keys],
+        )
+        return len(keys)
+
+    # -- messages -----------------------------------------------------------------
+
+    async def add_message(self, instance_id: str, message: dict[str, Any]) -> str:
+        """Persist a message for an instance; returns its id (also its RowKey)."""
+        message_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+        entity = await self._offload(
+            {
+                "PartitionKey": instance_id,
+                "RowKey": message_id,
+                "Body": json.dumps(message),
+            },
+            f"{instance_id}/message",
+        )
+        await self.messages.create_entity(entity)
+        return message_id
+
+    async def list_messages(self, instance_id: str) -> AsyncIterator[dict[str, Any]]:
+        async for row in self.messages.query_entities(
+            "PartitionKey eq @pk", parameters={"pk": instance_id}
+        ):
+            yield {"RowKey": row["RowKey"], **json.loads(row["Body"])}
+
+    async def list_all_messages(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        async for row in self.messages.list_entities():
+            yield row["PartitionKey"], {"RowKey": row["RowKey"], **json.loads(row["Body"])}
+
+    async def delete_messages(self, instance_id: str, message_ids: list[str]) -> None:
+        await self._submit(
+            self.messages,
+            [("delete", {"PartitionKey": instance_id, "RowKey": m}) for m in message_ids],
+        )
+
+    # -- timer trigger status (as the Functions host keeps it, in azure-webjobs-hosts) ----
+
+    async def read_timer_status(self, host_id: str, function: str) -> dict[str, Any] | None:
+        blob = self.timer_status.get_blob_client(f"timers/{host_id}/{function}/status")
+        try:
+            downloader = await blob.download_blob()
+        except ResourceNotFoundError:
+            return None
+        result: dict[str, Any] = json.loads(await downloader.readall())
+        return result
+
+    async def write_timer_status(self, host_id: str, function: str, status: dict[str, Any]) -> None:
+        blob = self.timer_status.get_blob_client(f"timers/{host_id}/{function}/status")
+        await blob.upload_blob(json.dumps(status).encode(), overwrite=True)
+
+    # -- helpers ------------------------------------------------------------------
+
+    @staticmethod
+    async def _submit(client: Any, operations: list[tuple[str, dict[str, Any]]]) -> None:
+        """Table transactions of at most 100 operations, sent concurrently."""
+        batches = [operations[i : i + BATCH_LIMIT] for i in range(0, len(operations), BATCH_LIMIT)]
+        if batches:
+            await asyncio.gather(*(client.submit_transaction(b) for b in batches))

@@ -1,0 +1,100 @@
+"""Timer triggers: NCRONTAB schedules fired from the host clock, once per occurrence.
+
+Like the Functions host, the schedule status (Last, Next, LastUpdated) is kept in the
+`azure-webjobs-hosts` container, so a restarted host knows whether it missed an
+occurrence (it then fires once with `past_due=True`) and never fires one twice: the
+status is written before the function runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import azure.functions as func
+
+from .appconfig import resolve_setting_references
+from .clock import Clock
+from .indexer import TIMER, IndexedFunction
+from .ncrontab import Schedule
+from .replay import iso, parse_iso
+from .store import Store
+
+log = logging.getLogger("devhost")
+
+Invoker = Callable[[IndexedFunction, dict[str, Any], str], Awaitable[Any]]
+
+
+class TimerTriggers:
+    def __init__(
+        self,
+        functions: list[IndexedFunction],
+        settings: dict[str, str],
+        clock: Clock,
+        store: Store,
+        host_id: str,
+        invoke: Invoker,
+        spawn: Callable[[Any], None],
+    ):
+        self.clock = clock
+        self.store = store
+        self.host_id = host_id
+        self.invoke = invoke
+        self.spawn = spawn
+        self.schedules: dict[str, tuple[IndexedFunction, Schedule]] = {}
+        for function in functions:
+            if function.trigger_type != TIMER:
+                continue
+            expression = resolve_setting_references(str(function.trigger["schedule"]), settings)
+            self.schedules[function.name] = (function, Schedule.parse(expression))
+
+    async def start(self) -> None:
+        now = self.clock.now()
+        for name, (function, schedule) in self.schedules.items():
+            status = await self.store.read_timer_status(self.host_id, name)
+            missed = status is not None and parse_iso(status["Next"]) <= now
+            if function.trigger.get("runOnStartup") or missed:
+                self.spawn(self._fire(name, now, past_due=missed))
+            else:
+                self._arm(name, schedule.next_after(now))
+
+    def _arm(self, name: str, due: datetime) -> None:
+        self.clock.call_at(
+            due, lambda: self.spawn(self._fire(name, due, past_due=False)), jumpable=False
+        )
+
+    async def _fire(self, name: str, occurrence: datetime, past_due: bool) -> None:
+        function, schedule = self.schedules[name]
+        now = self.clock.now()
+        following = schedule.next_after(max(now, occurrence))
+        status = {"Last": iso(occurrence), "Next": iso(following), "LastUpdated": iso(now)}
+        await self.store.write_timer_status(self.host_id, name, status)
+        self._arm(name, following)
+        request = func.TimerRequest(
+            past_due=past_due, schedule_status=status, schedule={"AdjustForDST": True}
+        )
+        started = time.perf_counter()
+        invocation = str(uuid.uuid4())
+        log.info(
+            "Executing 'Functions.%s' (Reason='Timer fired at %s', Id=%s)",
+            name,
+            iso(now),
+            invocation,
+        )
+        try:
+            await self.invoke(function, {str(function.trigger["name"]): request}, invocation)
+            outcome = "Succeeded"
+        except Exception:
+            outcome = "Failed"
+            log.exception("Executed 'Functions.%s' (Failed, Id=%s)", name, invocation)
+        log.info(
+            "Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms)",
+            name,
+            outcome,
+            invocation,
+            (time.perf_counter() - started) * 1000,
+        )
