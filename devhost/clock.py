@@ -11,6 +11,7 @@ otherwise fast-forward an idle host forever); they fire when time passes them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 from collections.abc import Callable
@@ -69,10 +70,8 @@ class Clock:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
     def _next_jumpable(self) -> datetime | None:
         return min((e.due for e in self._heap if e.jumpable and not e.cancelled), default=None)

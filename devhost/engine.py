@@ -15,6 +15,7 @@ deleted, so a restarted host derives all unfinished work from history (`recover`
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import logging
@@ -455,7 +456,7 @@ class Engine:
             self._spawn(self._run_activity(live, work))
         for timer in timers:
             live.timers[timer.event_id] = self.clock.call_at(
-                timer.fire_at, lambda t=timer: self._fire_timer(live, t)
+                timer.fire_at, functools.partial(self._fire_timer, live, timer)
             )
         for sub in subs:
             self._spawn(self._start_child(live, sub))
@@ -752,7 +753,7 @@ class Engine:
             )
             return None
         live.completed_tasks = {
-            e.get("TaskScheduledId", e.get("TimerId"))
+            int(e.get("TaskScheduledId", e.get("TimerId", -1)))
             for e in history
             if e["EventType"]
             in (

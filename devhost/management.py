@@ -29,15 +29,23 @@ CONNECTION = "Storage"
 def payload_json(body: bytes) -> str | None:
     """The JSON text of an input or event payload posted to the API, or None if empty.
 
-    The SDK posts payloads already JSON-encoded and then encoded again as a JSON string;
-    curl users post the JSON value itself. Like the extension, a JSON string body is
-    taken to be such an encoded payload. Raises ValueError on malformed JSON.
+    The SDK posts payloads already JSON-encoded, then encoded again as a JSON string;
+    curl users post the JSON value itself. So a body that is a JSON string whose content
+    is JSON again is taken as such an encoded payload; any other body is the value.
+    (A curl user who posts the string "123" therefore sends the number 123.)
+    Raises ValueError on malformed JSON.
     """
     text = body.decode("utf-8").strip() if body else ""
     if not text:
         return None
     value = json.loads(text)
-    return value if isinstance(value, str) else text
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except ValueError:
+            return text
+        return value
+    return text
 
 
 def _decode(text: str | None) -> Any:

@@ -186,9 +186,13 @@ class Host:
                     },
                     status=401,
                 )
-        elif path.startswith("/admin/") and path != "/admin/host/status":
-            if not self.options.no_auth and not authorize("admin", key, keys):
-                return web.json_response({"Message": "Admin APIs need the master key."}, status=401)
+        elif (
+            path.startswith("/admin/")
+            and path != "/admin/host/status"
+            and not self.options.no_auth
+            and not authorize("admin", key, keys)
+        ):
+            return web.json_response({"Message": "Admin APIs need the master key."}, status=401)
         return await handler(request)
 
     # -- admin -------------------------------------------------------------------------

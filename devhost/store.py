@@ -17,6 +17,7 @@ they may in Azure: at least once).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -83,15 +84,11 @@ class Store:
     async def open(self) -> None:
         """Create the hub's tables and containers (idempotent)."""
         for client in (self.instances, self.history, self.messages):
-            try:
+            with contextlib.suppress(ResourceExistsError):
                 await client.create_table()
-            except ResourceExistsError:
-                pass
         for container in (self.large, self.timer_status):
-            try:
+            with contextlib.suppress(ResourceExistsError):
                 await container.create_container()
-            except ResourceExistsError:
-                pass
 
     async def close(self) -> None:
         await self._tables.close()
@@ -187,10 +184,8 @@ class Store:
         await self.delete_history(instance_id)
         pending = [m["RowKey"] async for m in self.list_messages(instance_id)]
         await self.delete_messages(instance_id, pending)
-        try:
+        with contextlib.suppress(ResourceNotFoundError):
             await self.instances.delete_entity(instance_id, "")
-        except ResourceNotFoundError:
-            pass
         return existed
 
     # -- history ------------------------------------------------------------------

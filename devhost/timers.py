@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-import azure.functions as func
+from azure.functions.timer import TimerRequest
 
 from .appconfig import resolve_setting_references
 from .clock import Clock
@@ -74,7 +74,7 @@ class TimerTriggers:
         status = {"Last": iso(occurrence), "Next": iso(following), "LastUpdated": iso(now)}
         await self.store.write_timer_status(self.host_id, name, status)
         self._arm(name, following)
-        request = func.TimerRequest(
+        request = TimerRequest(
             past_due=past_due, schedule_status=status, schedule={"AdjustForDST": True}
         )
         started = time.perf_counter()
