@@ -15,6 +15,7 @@ deleted, so a restarted host derives all unfinished work from history (`recover`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import json
@@ -46,11 +47,19 @@ from .replay import (
     iso,
     orchestrator_request,
     pending_work,
+    played_json,
     read_answer,
 )
+from .speedups import memoize_history_timestamps
 from .store import ACTIVE_STATUSES, Store
 
 log = logging.getLogger("devhost")
+# An episode that changes neither status nor custom status refreshes the Instances row's
+# LastUpdatedTime at most this often: one table write saved per step of a busy instance.
+ROW_REFRESH_SECONDS = 1.0
+# Replays cheaper than this are never delayed to gather more results; none waits longer.
+COALESCE_MIN_REPLAY = 0.002
+COALESCE_MAX_WAIT = 0.010
 
 
 class EngineError(Exception):
@@ -73,6 +82,8 @@ class Live:
     parent_id: str | None = None
     parent_task_id: int | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    # history[i] serialized as every later replay sends it (see replay.played_json).
+    history_json: list[str] = field(default_factory=list)
     inbox: list[dict[str, Any]] = field(default_factory=list)
     inbox_messages: list[str] = field(default_factory=list)
     completed_tasks: set[int] = field(default_factory=set)
@@ -82,6 +93,12 @@ class Live:
     episode_scheduled: bool = False
     suspended: bool = False
     terminate_reason: str | None = None
+    # What the Instances row last got, so unchanged episodes skip rewriting it.
+    row_custom_status: str | None = None
+    row_written_at: float = 0.0
+    last_write: asyncio.Task[None] | None = None
+    activities_running: int = 0
+    last_replay_seconds: float = 0.0
 
 
 def _function_param(function: IndexedFunction) -> str:
@@ -116,6 +133,7 @@ class Engine:
         max_concurrent_activities: int = 200,
         activity_threads: int = 16,
     ):
+        memoize_history_timestamps()
         self.store = store
         self.clock = clock
         self.app_dir = app_dir
@@ -128,6 +146,9 @@ class Engine:
         self._activity_pool = ThreadPoolExecutor(activity_threads, thread_name_prefix="activity")
         self._activity_slots = asyncio.Semaphore(max_concurrent_activities)
         self.stopping = False
+        self._finished: dict[str, asyncio.Event] = {}
+        # How many requests the host is serving: more messages may be on their way.
+        self.pressure: Any = lambda: 0
 
     # -- bookkeeping ----------------------------------------------------------------
 
@@ -306,11 +327,25 @@ class Engine:
                     continue
                 if live.suspended or (not live.inbox and live.history):
                     return
+                await self._coalesce(live)
                 await self._episode(live)
         finally:
             live.episode_scheduled = False
         if live.inbox and self.live.get(live.instance_id) is live and not live.suspended:
             self._schedule_episode(live)
+
+    async def _coalesce(self, live: Live) -> None:
+        """Let more results arrive before a replay when more are on their way.
+
+        Each episode replays the whole history, so when activities of this instance are
+        still running or requests are arriving, waiting a fraction of the last replay's
+        cost lets one replay take many results. A lone result (a step of a sequence)
+        is never delayed.
+        """
+        if not live.history or live.last_replay_seconds < COALESCE_MIN_REPLAY:
+            return
+        if live.activities_running or self.pressure():
+            await asyncio.sleep(min(COALESCE_MAX_WAIT, live.last_replay_seconds / 2))
 
     async def _apply_control(self, live: Live, control: list[dict[str, Any]]) -> None:
         """Suspend/resume: recorded in history, never shown to the orchestrator."""
@@ -325,15 +360,14 @@ class Engine:
                 *control,
                 event(EventType.OrchestratorCompleted, now),
             ]
-            await self.store.append_history(
-                live.instance_id, live.execution_id, len(live.history), events
-            )
-            live.history.extend(events)
+            self._record(live, events, consumed)
+        else:
+            self._record(live, [], consumed)
+        await self._flush(live)
         await self.store.update_instance(
             live.instance_id,
             {"RuntimeStatus": live.status, "LastUpdatedTime": self.clock.now()},
         )
-        await self.store.delete_messages(live.instance_id, consumed)
 
     async def _episode(self, live: Live) -> None:
         now = self.clock.now()
@@ -352,9 +386,8 @@ class Engine:
                     ParentInstanceId=live.parent_id,
                 )
             )
-        full = live.history + started + new_events
-        answer = await self._call_orchestrator(live, full, len(live.history))
-        decision = decide(live.instance_id, full, answer, now)
+        answer = await self._call_orchestrator(live, started + new_events)
+        decision = decide(live.instance_id, live.history + started + new_events, answer, now)
         appended = started + new_events + decision.events
         if decision.outcome in ("Completed", "Failed"):
             appended.append(
@@ -370,28 +403,75 @@ class Engine:
         elif decision.outcome == "ContinuedAsNew":
             appended.append(event(EventType.ContinueAsNew, now, Input=decision.continue_input))
         appended.append(event(EventType.OrchestratorCompleted, now))
-        await self.store.append_history(
-            live.instance_id, live.execution_id, len(live.history), appended
-        )
-        live.history.extend(appended)
+        self._record(live, appended, consumed)
         if decision.custom_status is not None:
             live.custom_status = json.dumps(decision.custom_status)
         await self._after_episode(live, decision, now)
-        if consumed:
-            await self.store.delete_messages(live.instance_id, consumed)
 
-    async def _call_orchestrator(
-        self, live: Live, history: list[dict[str, Any]], new_start: int
-    ) -> Any:
+    def _record(self, live: Live, events: list[dict[str, Any]], consumed: list[str]) -> None:
+        """Append events to the history and write them behind, in order per instance.
+
+        Work the episode asked for starts without waiting for the write: if the host
+        dies first, the replay on restart asks for it again (activities run at least
+        once, as in Azure), and loading keeps only whole episodes. Messages consumed by
+        the episode are deleted only once its events are stored.
+        """
+        start = len(live.history)
+        live.history.extend(events)
+        live.history_json.extend(played_json(e) for e in events)
+        previous = live.last_write
+
+        async def write() -> None:
+            if previous is not None:
+                await previous
+            if events:
+                await self._with_retries(
+                    lambda: self.store.append_history(
+                        live.instance_id, live.execution_id, start, events
+                    )
+                )
+            if consumed:
+                await self._with_retries(
+                    lambda: self.store.delete_messages(live.instance_id, consumed)
+                )
+
+        live.last_write = asyncio.get_running_loop().create_task(write())
+        self._inflight += 1
+        live.last_write.add_done_callback(self._write_done)
+
+    def _write_done(self, task: asyncio.Task[None]) -> None:
+        self._inflight -= 1
+        self.clock.poke()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("Writing history to storage failed", exc_info=task.exception())
+
+    async def _flush(self, live: Live) -> None:
+        """Wait until everything recorded for the instance is in storage."""
+        if live.last_write is not None:
+            await asyncio.shield(live.last_write)
+
+    @staticmethod
+    async def _with_retries(operation: Any, attempts: int = 5) -> None:
+        for attempt in range(attempts):
+            try:
+                await operation()
+                return
+            except Exception:
+                if attempt == attempts - 1:
+                    raise
+                log.warning("Storage write failed; retrying", exc_info=True)
+                await asyncio.sleep(0.2 * 2**attempt)
+
+    async def _call_orchestrator(self, live: Live, new_events: list[dict[str, Any]]) -> Any:
         function = self.orchestrators[live.name]
         body = orchestrator_request(
-            live.instance_id, history, new_start, live.input, live.parent_id
+            live.instance_id, live.history_json, new_events, live.input, live.parent_id
         )
         context = OrchestrationTriggerConverter.decode(
             meta.Datum(body, "json"), trigger_metadata=None
         )
         kwargs = {_function_param(function): context}
-        invocation = f"{live.instance_id}:{len(history)}"
+        invocation = f"{live.instance_id}:{len(live.history)}"
         started = time.perf_counter()
         log.info("Executing 'Functions.%s' (Reason='(null)', Id=%s)", live.name, invocation)
 
@@ -402,7 +482,8 @@ class Engine:
                 return read_answer(raised=error)
 
         answer = await asyncio.get_running_loop().run_in_executor(self._orchestrator_pool, call)
-        elapsed = (time.perf_counter() - started) * 1000
+        live.last_replay_seconds = time.perf_counter() - started
+        elapsed = live.last_replay_seconds * 1000
         outcome = "Failed" if answer.error else "Succeeded"
         log.info(
             "Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms)",
@@ -434,16 +515,21 @@ class Engine:
                 error=decision.error,
             )
             return
-        live.status = "Running"
-        await self.store.update_instance(
-            live.instance_id,
-            {
-                "RuntimeStatus": "Running",
-                "LastUpdatedTime": now,
-                "CustomStatus": live.custom_status,
-            },
-        )
+        # Work starts as soon as history holds it; the Instances row is only a view.
         self._start_work(live, decision.activities, decision.timers, decision.sub_orchestrations)
+        changed = live.status != "Running" or live.custom_status != live.row_custom_status
+        if changed or time.monotonic() - live.row_written_at > ROW_REFRESH_SECONDS:
+            live.status = "Running"
+            await self.store.update_instance(
+                live.instance_id,
+                {
+                    "RuntimeStatus": "Running",
+                    "LastUpdatedTime": now,
+                    "CustomStatus": live.custom_status,
+                },
+            )
+            live.row_custom_status = live.custom_status
+            live.row_written_at = time.monotonic()
 
     def _start_work(
         self,
@@ -453,6 +539,7 @@ class Engine:
         subs: list[SubOrchestrationWork],
     ) -> None:
         for work in activities:
+            live.activities_running += 1
             self._spawn(self._run_activity(live, work))
         for timer in timers:
             live.timers[timer.event_id] = self.clock.call_at(
@@ -473,6 +560,9 @@ class Engine:
         for entry in live.timers.values():
             Clock.cancel(entry)
         self.live.pop(live.instance_id, None)
+        # Whoever sees the final status can read the whole history.
+        await self._flush(live)
+        finished = self._finished.pop(live.instance_id, None)
         await self.store.update_instance(
             live.instance_id,
             {
@@ -483,8 +573,18 @@ class Engine:
                 "CompletedTime": now,
             },
         )
+        if finished is not None:
+            finished.set()
         if live.parent_id is not None and live.parent_task_id is not None:
             self._notify_parent(live.parent_id, live.parent_task_id, status, output, error)
+
+    async def wait_until_finished(self, instance_id: str, timeout: float) -> None:
+        """Return once the instance has finished (or at once if it is not running here)."""
+        if instance_id not in self.live:
+            return
+        finished = self._finished.setdefault(instance_id, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(finished.wait(), timeout)
 
     def _notify_parent(
         self, parent_id: str, task_id: int, status: str, output: str | None, error: str | None
@@ -526,13 +626,8 @@ class Engine:
             ),
             event(EventType.OrchestratorCompleted, now),
         ]
-        await self.store.append_history(
-            live.instance_id, live.execution_id, len(live.history), events
-        )
-        live.history.extend(events)
-        consumed = live.inbox_messages
+        self._record(live, events, live.inbox_messages)
         await self._finish(live, "Terminated", now, error=reason)
-        await self.store.delete_messages(live.instance_id, consumed)
         log.info("Orchestration '%s' (%s) terminated: %s", live.name, live.instance_id, reason)
 
     async def _continue_as_new(self, live: Live, decision: Decision, now: datetime) -> None:
@@ -540,8 +635,9 @@ class Engine:
             Clock.cancel(entry)
         live.timers.clear()
         live.completed_tasks.clear()
+        await self._flush(live)
         await self.store.delete_history(live.instance_id)
-        live.history = []
+        live.history, live.history_json = [], []
         live.execution_id = uuid.uuid4().hex
         live.input = decision.continue_input
         live.status = "Running"
@@ -593,6 +689,7 @@ class Engine:
                 )
             else:
                 result = await self._invoke_activity(function, work)
+        live.activities_running -= 1
         if self.live.get(live.instance_id) is live and live.execution_id == execution_id:
             self._deliver(live, result)
 
@@ -732,6 +829,7 @@ class Engine:
             parent_id=row.get("ParentInstanceId"),
             parent_task_id=row.get("ParentTaskId"),
             history=history,
+            history_json=[played_json(e) for e in history],
             status=row.get("RuntimeStatus", "Running"),
             custom_status=row.get("CustomStatus"),
             suspended=row.get("RuntimeStatus") == "Suspended",

@@ -8,7 +8,6 @@ extension's local RPC endpoint is in Azure).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from datetime import datetime
@@ -225,15 +224,14 @@ class ManagementApi:
             return _error(error.status, str(error))
         timeout = request.query.get("timeout")
         if timeout is not None:
-            interval = float(request.query.get("pollingInterval", "1"))
-            deadline = asyncio.get_running_loop().time() + float(timeout)
-            while asyncio.get_running_loop().time() < deadline:
-                row = await self.store.get_instance(instance_id)
-                if row is not None and row.get("RuntimeStatus") in TERMINAL_STATUSES:
-                    return _json(_decode(row.get("Output")), 200)
-                await asyncio.sleep(
-                    min(interval, max(0.0, deadline - asyncio.get_running_loop().time()))
-                )
+            try:
+                seconds = float(timeout)
+            except ValueError:
+                return _error(400, f"timeout must be a number of seconds, not '{timeout}'")
+            await self.engine.wait_until_finished(instance_id, seconds)
+            row = await self.store.get_instance(instance_id)
+            if row is not None and row.get("RuntimeStatus") in TERMINAL_STATUSES:
+                return _json(_decode(row.get("Output")), 200)
         return self._check_status_response(instance_id, request)
 
     def status_body(

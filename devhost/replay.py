@@ -115,26 +115,36 @@ def event(kind: EventType, now: datetime, event_id: int = -1, **fields: Any) -> 
     }
 
 
+def played_json(history_event: dict[str, Any]) -> str:
+    """An event as it appears in every later replay (IsPlayed true): cacheable text."""
+    return json.dumps({**history_event, "IsPlayed": True})
+
+
 def orchestrator_request(
     instance_id: str,
-    history: list[dict[str, Any]],
-    new_events_start: int,
+    played: list[str],
+    new_events: list[dict[str, Any]],
     orchestration_input: str | None,
     parent_instance_id: str | None,
 ) -> str:
-    """The JSON body the extension sends to a Python orchestrator function."""
-    played = [{**e, "IsPlayed": index < new_events_start} for index, e in enumerate(history)]
-    return json.dumps(
+    """The JSON body the extension sends to a Python orchestrator function.
+
+    `played` is the earlier history, already serialized by `played_json` (the host
+    keeps that text, so a long history is not encoded again on every replay);
+    `new_events` are this episode's, sent with IsPlayed false.
+    """
+    fresh = [json.dumps({**e, "IsPlayed": False}) for e in new_events]
+    envelope = json.dumps(
         {
-            "history": played,
             "input": orchestration_input,
             "instanceId": instance_id,
-            "isReplaying": new_events_start > 0,
+            "isReplaying": bool(played),
             "parentInstanceId": parent_instance_id,
             "upperSchemaVersion": UPPER_SCHEMA_VERSION,
             "upperSchemaVersionNew": UPPER_SCHEMA_VERSION,
         }
     )
+    return '{"history": [' + ", ".join(played + fresh) + "], " + envelope[1:]
 
 
 @dataclass

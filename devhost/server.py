@@ -76,6 +76,7 @@ class Host:
         self.router = Router()
         self.started_at = time.monotonic()
         self.state = "Default"
+        self.requests_in_flight = 0
         self.base_url = f"http://{options.bind}:{options.port}"
 
     # -- lifecycle -------------------------------------------------------------------
@@ -107,6 +108,7 @@ class Host:
             idle_settle=self.options.idle_settle,
         )
         self.engine = Engine(self.store, self.functions, self.clock, str(self.app_dir))
+        self.engine.pressure = lambda: self.requests_in_flight
         system_key = (
             None if self.options.no_auth else self.keys.system_keys["durabletask_extension"]
         )
@@ -168,6 +170,15 @@ class Host:
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        # Requests that may deliver messages (not reads) tell the engine more may follow.
+        delivers = request.method != "GET"
+        self.requests_in_flight += delivers
+        try:
+            return await self._authorized(request, handler)
+        finally:
+            self.requests_in_flight -= delivers
+
+    async def _authorized(self, request: web.Request, handler: Any) -> web.StreamResponse:
         path = request.path
         keys = self.keys
         assert keys is not None
@@ -299,14 +310,15 @@ class Host:
             function.name,
             invocation,
         )
+        failure: Exception | None = None
         try:
             result = await self._invoke(
                 function, {str(function.trigger["name"]): http_request}, invocation
             )
             response = to_aiohttp(result)
             outcome = "Succeeded"
-        except Exception:
-            log.exception("Executed 'Functions.%s' (Failed, Id=%s)", function.name, invocation)
+        except Exception as error:
+            failure = error
             response = web.Response(status=500)
             outcome = "Failed"
         log.info(
@@ -316,4 +328,12 @@ class Host:
             invocation,
             (time.perf_counter() - started) * 1000,
         )
+        if failure is not None:
+            # One Executed line per execution, then the error, as Core Tools prints them.
+            log.error(
+                "Exception while executing function: Functions.%s (Id=%s)",
+                function.name,
+                invocation,
+                exc_info=failure,
+            )
         return response

@@ -31,6 +31,8 @@ from azure.data.tables.aio import TableServiceClient
 from azure.storage.blob.aio import BlobServiceClient
 
 BATCH_LIMIT = 100
+# Up to this many rows, concurrent single requests beat one batch (multipart is costly).
+SINGLE_WRITE_LIMIT = 8
 # A table string property holds 64 KiB of UTF-16: 32K characters. Larger values go to blobs.
 MAX_INLINE_CHARS = 30_000
 LARGE_FIELDS = ("Input", "Result", "Output", "CustomStatus", "Details", "Reason")
@@ -199,14 +201,24 @@ class Store:
             fields["Timestamp"] = entity.get(TIMESTAMP_COLUMN)
             events.append(fields | {"_RowKey": row["RowKey"]})
         events.sort(key=lambda e: e["_RowKey"])
-        for e in events:
-            del e["_RowKey"]
-        return events
+        contiguous = []
+        for position, e in enumerate(events):
+            # Rows of one episode are written concurrently: a crash can leave a gap. What
+            # follows a gap belongs to an unfinished episode and is not history yet.
+            if int(e.pop("_RowKey"), 16) != position:
+                break
+            contiguous.append(e)
+        return contiguous
 
     async def append_history(
         self, instance_id: str, execution_id: str, start: int, events: list[dict[str, Any]]
     ) -> None:
-        """Write events at positions start.. in batches of 100 (one partition per batch)."""
+        """Write events at positions start.., all at once.
+
+        Small appends (a step of a sequence) go as concurrent single upserts, which cost
+        far less than a batch's multipart request; large ones as batches of 100. Order
+        does not matter: loading keeps only a gap-free prefix up to an episode's end.
+        """
         entities = []
         for offset, e in enumerate(events):
             fields = {k: e[k] for k in EVENT_FIELDS if e.get(k) is not None}
@@ -222,12 +234,7 @@ class Store:
                     f"{instance_id}/history",
                 )
             )
-        # The batch holding the episode's last event goes last: a crash part-way leaves
-        # an episode without its OrchestratorCompleted, which loading then discards.
-        operations = [("upsert", e) for e in entities]
-        head, tail = operations[:-BATCH_LIMIT], operations[-BATCH_LIMIT:]
-        await self._submit(self.history, head)
-        await self._submit(self.history, tail)
+        await self._submit(self.history, [("upsert", e) for e in entities])
 
     async def delete_history(self, instance_id: str, from_position: int = 0) -> int:
         keys = [
@@ -295,7 +302,20 @@ class Store:
 
     @staticmethod
     async def _submit(client: Any, operations: list[tuple[str, dict[str, Any]]]) -> None:
-        """Table transactions of at most 100 operations, sent concurrently."""
+        """Send operations concurrently: a few as single requests, many as batches of 100.
+
+        Callers never rely on order or atomicity across operations (see load_history).
+        """
+        if len(operations) <= SINGLE_WRITE_LIMIT:
+            await asyncio.gather(*(Store._single(client, kind, e) for kind, e in operations))
+            return
         batches = [operations[i : i + BATCH_LIMIT] for i in range(0, len(operations), BATCH_LIMIT)]
-        if batches:
-            await asyncio.gather(*(client.submit_transaction(b) for b in batches))
+        await asyncio.gather(*(client.submit_transaction(b) for b in batches))
+
+    @staticmethod
+    async def _single(client: Any, kind: str, entity: dict[str, Any]) -> None:
+        if kind == "upsert":
+            await client.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        else:
+            with contextlib.suppress(ResourceNotFoundError):
+                await client.delete_entity(entity["PartitionKey"], entity["RowKey"])

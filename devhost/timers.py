@@ -46,6 +46,8 @@ class TimerTriggers:
         self.invoke = invoke
         self.spawn = spawn
         self.schedules: dict[str, tuple[IndexedFunction, Schedule]] = {}
+        # The latest occurrence each function fired (from the stored schedule status).
+        self.last_fired: dict[str, datetime] = {}
         for function in functions:
             if function.trigger_type != TIMER:
                 continue
@@ -56,11 +58,19 @@ class TimerTriggers:
         now = self.clock.now()
         for name, (function, schedule) in self.schedules.items():
             status = await self.store.read_timer_status(self.host_id, name)
+            if status is not None and status.get("Last"):
+                self.last_fired[name] = parse_iso(status["Last"])
             missed = status is not None and parse_iso(status["Next"]) <= now
             if function.trigger.get("runOnStartup") or missed:
                 self.spawn(self._fire(name, now, past_due=missed))
             else:
-                self._arm(name, schedule.next_after(now))
+                # Never before an occurrence that already fired: a restarted virtual
+                # clock starts at real time again, which may be before it.
+                self._arm(name, schedule.next_after(self._not_before(name, now)))
+
+    def _not_before(self, name: str, moment: datetime) -> datetime:
+        last = self.last_fired.get(name)
+        return moment if last is None else max(moment, last)
 
     def _arm(self, name: str, due: datetime) -> None:
         self.clock.call_at(
@@ -70,8 +80,10 @@ class TimerTriggers:
     async def _fire(self, name: str, occurrence: datetime, past_due: bool) -> None:
         function, schedule = self.schedules[name]
         now = self.clock.now()
-        following = schedule.next_after(max(now, occurrence))
-        status = {"Last": iso(occurrence), "Next": iso(following), "LastUpdated": iso(now)}
+        last = self._not_before(name, occurrence)
+        self.last_fired[name] = last
+        following = schedule.next_after(max(now, last))
+        status = {"Last": iso(last), "Next": iso(following), "LastUpdated": iso(now)}
         await self.store.write_timer_status(self.host_id, name, status)
         self._arm(name, following)
         request = TimerRequest(
@@ -85,12 +97,13 @@ class TimerTriggers:
             iso(now),
             invocation,
         )
+        failure: Exception | None = None
         try:
             await self.invoke(function, {str(function.trigger["name"]): request}, invocation)
             outcome = "Succeeded"
-        except Exception:
+        except Exception as error:
+            failure = error
             outcome = "Failed"
-            log.exception("Executed 'Functions.%s' (Failed, Id=%s)", name, invocation)
         log.info(
             "Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms)",
             name,
@@ -98,3 +111,11 @@ class TimerTriggers:
             invocation,
             (time.perf_counter() - started) * 1000,
         )
+        if failure is not None:
+            # One Executed line per execution, then the error, as Core Tools prints them.
+            log.error(
+                "Exception while executing function: Functions.%s (Id=%s)",
+                name,
+                invocation,
+                exc_info=failure,
+            )

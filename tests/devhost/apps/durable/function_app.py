@@ -71,9 +71,13 @@ def flaky_with_retry(context: df.DurableOrchestrationContext):
 @app.orchestration_trigger(context_name="context")
 def parent(context: df.DurableOrchestrationContext):
     first = yield context.call_sub_orchestrator("sequence", ["x"])
-    second = yield context.call_sub_orchestrator("sequence", ["y"], instance_id=f"{context.instance_id}-child")
+    second = yield context.call_sub_orchestrator(
+        "sequence", ["y"], instance_id=f"{context.instance_id}-child"
+    )
     options = df.RetryOptions(first_retry_interval_in_milliseconds=500, max_number_of_attempts=3)
-    third = yield context.call_sub_orchestrator_with_retry("flaky_orchestrator", options, context.get_input())
+    third = yield context.call_sub_orchestrator_with_retry(
+        "flaky_orchestrator", options, context.get_input()
+    )
     return {"first": first, "second": second, "third": third}
 
 
@@ -156,7 +160,8 @@ def square(value: int) -> int:
 
 @app.activity_trigger(input_name="value")
 async def slow_record(value: int) -> int:
-    await asyncio.sleep(0.05)
+    """Finishes after 0-2 s depending on the value, so a fan-out completes gradually."""
+    await asyncio.sleep(0.04 * (value % 50))
     with RUN_LOG.open("a") as log:
         log.write(f"{value}\n")
     return value
