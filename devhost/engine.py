@@ -147,6 +147,8 @@ class Engine:
         self._activity_slots = asyncio.Semaphore(max_concurrent_activities)
         self.stopping = False
         self._finished: dict[str, asyncio.Event] = {}
+        # The durable client binding JSON, for activities that declare a client input.
+        self.client_binding: str | None = None
         # How many requests the host is serving: more messages may be on their way.
         self.pressure: Any = lambda: 0
 
@@ -708,6 +710,8 @@ class Engine:
                 )
             )
             kwargs: dict[str, Any] = {_function_param(function): argument}
+            if function.durable_client_param:
+                kwargs[function.durable_client_param] = self.client_binding
             if _wants_context(function):
                 kwargs["context"] = InvocationContext(function.name, self.app_dir)
             value = await self.call_user_function(function.user_function, kwargs)

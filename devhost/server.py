@@ -115,6 +115,7 @@ class Host:
         self.urls = UrlBuilder(self.base_url, self.config.hub_name, system_key)
         self.rpc_base_url = f"http://127.0.0.1:{self.options.port}{RPC_PREFIX}/"
         self.client_binding = self.urls.client_binding(self.rpc_base_url)
+        self.engine.client_binding = self.client_binding
 
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._auth])
         app.add_routes(ManagementApi(self.engine, self.urls, rpc=False).routes(WEBHOOK_PREFIX))

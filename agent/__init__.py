@@ -1,0 +1,29 @@
+"""The HayMaker agent: acts out one scenario (deploy, operate until the deadline, clean up).
+
+Run as `python -m agent`. Its whole contract is environment variables, so the same program
+runs as a local process (local provider) or in a container job:
+
+  HAYMAKER_RUN_ID, HAYMAKER_AGENT_ID   who it is
+  HAYMAKER_SCENARIO                    the scenario as JSON (`Scenario.to_dict()`)
+  HAYMAKER_DEADLINE                    ISO UTC time by which it must have cleaned up
+  HAYMAKER_RESOURCE_GROUP              its resource group (`{resource_group}`)
+  HAYMAKER_TAGS                        JSON object of the tags it puts on everything
+  HAYMAKER_EVENTS_QUEUE                the queue it reports events to
+  HAYMAKER_SECRET_REF                  the name of its credential in the secret store
+  HAYMAKER_STATE_DIR                   where the local secret store lives
+  AzureWebJobsStorage                  the storage account (events queue; local "cloud")
+  HAYMAKER_LOCATION                    optional, `{location}` (default eastus)
+  HAYMAKER_EXIT_FILE                   optional, where it writes `{"exit_code": n}` at exit
+  HAYMAKER_AGENT_TIME_SCALE            optional float (default 1): scenario time runs this
+                                       many times faster than real time, so the deadline
+                                       (taken relative to the agent's start) and every wait
+                                       shrink by it, matching a host's virtual clock
+  HAYMAKER_AGENT_MAX_WALL_SECONDS      optional cap on real run time
+
+Test hooks (the orchestration tests need an agent that fails and one that never reports):
+  HAYMAKER_AGENT_FAIL_AT=deploy|operate|cleanup   fail right after that phase's first step
+      (or at once if it has none), reporting `failed` and exiting 1; `a01:deploy,a02:cleanup`
+      targets single agents.
+  HAYMAKER_AGENT_SILENT=1   send nothing and wait until killed (or until the wall cap, then
+      exit 1); `a01,a03` targets single agents.
+"""

@@ -1,0 +1,1 @@
+"""HayMaker domain library: settings, catalog, run requests; no Functions runtime needed."""

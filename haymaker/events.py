@@ -1,0 +1,229 @@
+"""The agent event queue: agents send JSON events, monitoring receives them into run records.
+
+One Azure Storage queue per run, in the account the app already has. Delivery is
+at-least-once by design: `EventReceiver.receive` leaves messages invisible but in the
+queue, and only `acknowledge` deletes them, after the caller has recorded the events. A
+crash in between redelivers them once the visibility timeout passes; records dedupe by
+the event id the sender stamps on every event.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import itertools
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
+
+from haymaker.naming import iso_utc, parse_iso_utc, run_short, validate_run_id
+from haymaker.records import fit_event
+
+log = logging.getLogger(__name__)
+
+AGENT_PHASES = ("deploy", "operate", "cleanup")
+# Required fields per event type, beyond the common ones.
+EVENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "started": ("scenario_id",),
+    "phase": ("phase",),
+    "command": ("step", "command", "exit_code", "duration_s"),
+    "resource_created": ("kind", "name"),
+    "resource_deleted": ("kind", "name"),
+    "heartbeat": (),
+    "error": ("message",),
+    "finished": (),
+    "failed": ("error",),
+}
+COMMON_FIELDS = ("type", "run_id", "agent_id", "id", "ts")
+# A queue message holds 64 KiB; leave room for the XML envelope and escaping.
+MAX_MESSAGE_CHARS = 32_000
+RUN_METADATA_KEY = "haymaker_run"
+
+
+def events_queue_name(run_id: str) -> str:
+    """The run's queue: `haymaker-events-<run short>` (valid: lowercase, digits, dashes)."""
+    return f"haymaker-events-{run_short(run_id)}"
+
+
+def create_events_queue(connection_string: str, run_id: str) -> str:
+    """Create the run's queue if missing (idempotent), labelled with its run; returns its name.
+
+    The label (metadata `haymaker_run`) lets a sweep tell which run a leftover queue was for.
+    """
+    validate_run_id(run_id)
+    name = events_queue_name(run_id)
+    queue = QueueClient.from_connection_string(connection_string, name)
+    # Already there (an earlier try, or other metadata): fine either way.
+    with contextlib.suppress(ResourceExistsError):
+        queue.create_queue(metadata={RUN_METADATA_KEY: run_id})
+    return name
+
+
+def events_queue_exists(connection_string: str, queue_name: str) -> bool:
+    """Whether the queue is there: launching an agent with nowhere to report is refused."""
+    try:
+        QueueClient.from_connection_string(connection_string, queue_name).get_queue_properties()
+    except ResourceNotFoundError:
+        return False
+    return True
+
+
+def delete_events_queue(connection_string: str, run_id: str) -> None:
+    """Delete the run's queue once nothing will read it again; a missing queue is fine."""
+    QueueServiceClient.from_connection_string(connection_string).delete_queue(
+        events_queue_name(run_id)
+    )
+
+
+def list_events_queues(connection_string: str) -> dict[str, str]:
+    """Event queues in the account by name, each with the run id it was created for."""
+    service = QueueServiceClient.from_connection_string(connection_string)
+    return {
+        queue.name: queue.metadata[RUN_METADATA_KEY]
+        for queue in service.list_queues(name_starts_with="haymaker-events-", include_metadata=True)
+        if queue.metadata and RUN_METADATA_KEY in queue.metadata
+    }
+
+
+def event_problems(event: Any) -> list[str]:
+    """What is wrong with an event (empty when it is valid): the type and its fields."""
+    if not isinstance(event, Mapping):
+        return [f"an event is a JSON object, not {type(event).__name__}"]
+    kind = event.get("type")
+    if kind not in EVENT_FIELDS:
+        return [f"unknown event type {kind!r}; expected one of {', '.join(EVENT_FIELDS)}"]
+    problems = [
+        f"{kind} event lacks {field!r}"
+        for field in (*COMMON_FIELDS, *EVENT_FIELDS[kind])
+        if event.get(field) in (None, "")
+    ]
+    if kind == "phase" and event.get("phase") not in (None, *AGENT_PHASES):
+        problems.append(f"phase must be one of {', '.join(AGENT_PHASES)}")
+    if kind == "command" and not isinstance(event.get("exit_code"), int):
+        problems.append("command event exit_code must be an integer")
+    if isinstance(event.get("ts"), str):
+        try:
+            parse_iso_utc(event["ts"])
+        except ValueError:
+            problems.append(f"ts {event['ts']!r} is not an ISO 8601 time")
+    return problems
+
+
+class EventSender:
+    """Sends validated events to one queue, stamping each with an id, a time and a sequence."""
+
+    def __init__(self, connection_string: str, queue_name: str) -> None:
+        self._queue = QueueClient.from_connection_string(connection_string, queue_name)
+        # Orders events of one sender sent within the same millisecond.
+        self._sequence = itertools.count()
+
+    def send(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Send `event`; returns it as sent. ValueError names what is missing or wrong.
+
+        An `id` already present is kept, so resending the same event after an unclear
+        failure is deduplicated downstream.
+        """
+        full = dict(event)
+        full.setdefault("id", uuid.uuid4().hex)
+        full.setdefault("ts", iso_utc(datetime.now(UTC)))
+        full.setdefault("seq", next(self._sequence))
+        problems = event_problems(full)
+        if problems:
+            raise ValueError("invalid event: " + "; ".join(problems))
+        self._queue.send_message(fit_event(full, MAX_MESSAGE_CHARS))
+        return full
+
+
+def parse_message(content: Any) -> dict[str, Any]:
+    """The event in a message: plain JSON, or base64 JSON as Functions output bindings send.
+
+    Raises ValueError saying why the message holds no valid event.
+    """
+    if not isinstance(content, str):
+        raise ValueError("message has no text content")
+    texts = [content]
+    with contextlib.suppress(binascii.Error, UnicodeDecodeError, ValueError):
+        texts.append(base64.b64decode(content, validate=True).decode("utf-8"))
+    reason = "message is not JSON"
+    for text in texts:
+        try:
+            event = json.loads(text)
+        except ValueError:
+            continue
+        problems = event_problems(event)
+        if not problems:
+            return dict(event)
+        reason = "; ".join(problems)
+    raise ValueError(reason)
+
+
+class EventReceiver:
+    """Receives a run's events; deletes them only when the caller acknowledges them.
+
+    Malformed messages can never become valid, so they are deleted at once and counted in
+    `malformed` rather than returned or left to be redelivered forever.
+    """
+
+    def __init__(
+        self, connection_string: str, queue_name: str, visibility_timeout: int = 120
+    ) -> None:
+        self._queue = QueueClient.from_connection_string(connection_string, queue_name)
+        self._visibility_timeout = visibility_timeout
+        self._unacknowledged: dict[str, list[QueueMessage]] = {}
+        self.malformed = 0
+
+    def receive(self, max_messages: int = 32) -> list[dict[str, Any]]:
+        """Up to `max_messages` valid events, oldest first; [] when the queue does not exist."""
+        if max_messages < 1:
+            raise ValueError(f"max_messages must be at least 1, got {max_messages}")
+        try:
+            messages = list(
+                self._queue.receive_messages(
+                    messages_per_page=min(32, max_messages),
+                    max_messages=max_messages,
+                    visibility_timeout=self._visibility_timeout,
+                )
+            )
+        except ResourceNotFoundError:
+            return []
+        events: list[dict[str, Any]] = []
+        for message in messages:
+            try:
+                event = parse_message(message.content)
+            except ValueError as problem:
+                self.malformed += 1
+                log.warning("skipped malformed event message %s: %s", message.id, problem)
+                self._queue.delete_message(message)
+                continue
+            self._unacknowledged.setdefault(str(event["id"]), []).append(message)
+            events.append(event)
+        events.sort(key=_send_order)
+        return events
+
+    def acknowledge(self, events: Iterable[Mapping[str, Any]]) -> int:
+        """Delete the messages of received `events` (call after recording them); returns how many.
+
+        A message whose invisibility ran out may already have been received again: its
+        delete then fails and it is simply delivered once more, which dedupe absorbs.
+        """
+        deleted = 0
+        for event in events:
+            for message in self._unacknowledged.pop(str(event.get("id")), []):
+                try:
+                    self._queue.delete_message(message)
+                    deleted += 1
+                except ResourceNotFoundError:
+                    log.info("event %s was redelivered before it was acknowledged", event.get("id"))
+        return deleted
+
+
+def _send_order(event: Mapping[str, Any]) -> tuple[datetime, int]:
+    seq = event.get("seq")
+    return parse_iso_utc(str(event["ts"])), seq if isinstance(seq, int) else 0

@@ -1,0 +1,145 @@
+"""The cloud provider interface the activities call, one method per lifecycle step.
+
+Every method is idempotent: names derive from run id + agent id (haymaker.naming), "already
+exists" on create and "not found" on delete count as success, so an activity that crashed
+half-way can simply run again. Every result is a small JSON-able dict that may go into
+orchestration history, so none of them ever carries a secret value: credentials travel
+as references (a secret's name) that only the agent and the provider resolve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal, Protocol, TypedDict
+
+AgentState = Literal["running", "succeeded", "failed", "missing"]
+
+
+class Identity(TypedDict):
+    principal_id: str
+    display_name: str
+    secret_ref: str
+
+
+class RoleGrant(TypedDict):
+    principal_id: str
+    scope: str
+    role: str
+    assignment_id: str
+
+
+class Launch(TypedDict):
+    handle: str
+    pid: int
+    already_running: bool
+    log: str
+
+
+class AgentStatus(TypedDict, total=False):
+    state: AgentState
+    exit_code: int
+
+
+class StopResult(TypedDict):
+    was_running: bool
+    state: AgentState
+
+
+class Resource(TypedDict):
+    kind: str
+    name: str
+    tags: dict[str, str]
+
+
+class Removal(TypedDict):
+    removed: list[dict[str, str]]
+    failed: list[dict[str, str]]
+
+
+class IdentityRemoval(TypedDict):
+    roles_removed: int
+    secret_deleted: bool
+    identity_deleted: bool
+
+
+class Verification(TypedDict):
+    clean: bool
+    left: list[dict[str, str]]
+
+
+class Orphan(TypedDict):
+    """A leftover of a run that is no longer active; `run` is its run id or run short."""
+
+    kind: str
+    name: str
+    run: str
+
+
+class Provider(Protocol):
+    """What a cloud must offer to host HayMaker agents."""
+
+    name: str
+
+    def create_identity(
+        self, run_id: str, agent_id: str, scenario_id: str, expires_at: str
+    ) -> Identity:
+        """The agent's own identity and a client secret expiring at `expires_at` (ISO UTC)."""
+        ...
+
+    def grant_roles(self, run_id: str, agent_id: str, scope: str) -> RoleGrant:
+        """Let the agent's identity manage its own resource group (`scope`), nothing wider."""
+        ...
+
+    def launch_agent(
+        self,
+        run_id: str,
+        agent_id: str,
+        scenario: Mapping[str, Any],
+        deadline_iso: str,
+        secret_ref: str,
+        events_queue: str,
+        tags: Mapping[str, str],
+    ) -> Launch:
+        """Start the agent unless it already runs (a re-run activity must not start two)."""
+        ...
+
+    def agent_status(self, run_id: str, agent_id: str) -> AgentStatus:
+        """Whether the agent runs, ended well or badly, or was never launched."""
+        ...
+
+    def stop_agent(self, run_id: str, agent_id: str) -> StopResult:
+        """Stop the agent if it runs."""
+        ...
+
+    def list_tagged_resources(self, run_id: str, agent_id: str | None = None) -> list[Resource]:
+        """Everything carrying the run's tags (and the agent's, when given)."""
+        ...
+
+    def delete_tagged_resources(self, run_id: str, agent_id: str) -> Removal:
+        """Delete everything tagged for the agent; failures are listed, not raised."""
+        ...
+
+    def delete_identity(self, run_id: str, agent_id: str) -> IdentityRemoval:
+        """Remove the agent's role assignments, identity and secret."""
+        ...
+
+    def verify_clean(self, run_id: str, agent_id: str) -> Verification:
+        """Check that nothing of the agent is left: resources, identity, roles, secret, process."""
+        ...
+
+    def list_orphans(self, active_run_ids: set[str]) -> list[Orphan]:
+        """Leftovers of runs not in `active_run_ids`.
+
+        The caller must read the active set before calling this and count every run that
+        might still be provisioning as active: anything of a run missing from the set is
+        treated as abandoned.
+        """
+        ...
+
+    def delete_orphans(self, orphans: list[Orphan]) -> Removal:
+        """Remove leftovers found by `list_orphans` (processes first, secrets last)."""
+        ...
+
+    def check(self, deep: bool) -> dict[str, Any]:
+        """Health for the health endpoint: `{"provider", "ok", "checks": [...]}`."""
+        ...

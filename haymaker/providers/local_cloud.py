@@ -1,0 +1,160 @@
+"""The local provider's "cloud": blob containers, tables and queues in one storage account.
+
+Agents materialize what their scenarios create as these objects, tagged like Azure
+resources, so teardown and sweeps can find them by tag exactly as they would in Azure.
+
+Two storage quirks shape this module:
+- Metadata names must be C# identifiers, so a tag `azurehaymaker-run` is stored as the
+  metadata key `azurehaymaker_run` (and read back the other way).
+- Tables have no metadata at all, so their tags live in an index table, `HayMakerLocalTags`
+  (one row per tagged table). The index row is written before the table is created and
+  removed after it is deleted: a crash in between leaves an index row pointing at nothing,
+  which teardown still finds and removes, never an untagged table no one can find.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableServiceClient, UpdateMode
+from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueServiceClient
+
+from haymaker.naming import LOCAL_KINDS, TAG_MANAGED
+
+TAG_INDEX_TABLE = "HayMakerLocalTags"
+_INDEX_PARTITION = "table"
+_TAG_PREFIX = "azurehaymaker"
+
+
+def tags_to_metadata(tags: Mapping[str, str]) -> dict[str, str]:
+    """Storage metadata for `tags` (dashes become underscores; names must be identifiers)."""
+    return {key.replace("-", "_"): value for key, value in tags.items()}
+
+
+def metadata_to_tags(metadata: Mapping[str, Any]) -> dict[str, str]:
+    """The HayMaker tags found in storage metadata or an index row; anything else is ignored."""
+    return {
+        key.replace("_", "-"): str(value)
+        for key, value in metadata.items()
+        if key.lower().startswith(_TAG_PREFIX + "_")
+    }
+
+
+def _matches(tags: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
+    if tags.get(TAG_MANAGED) != "true":
+        return False
+    return all(tags.get(key) == value for key, value in wanted.items())
+
+
+class LocalCloud:
+    """Create, delete and find tagged containers, tables and queues in a storage account."""
+
+    def __init__(self, connection_string: str) -> None:
+        self._blobs = BlobServiceClient.from_connection_string(connection_string)
+        self._queues = QueueServiceClient.from_connection_string(connection_string)
+        self._tables = TableServiceClient.from_connection_string(connection_string)
+        self._index_ready = False
+
+    def _index(self) -> Any:
+        if not self._index_ready:
+            self._tables.create_table_if_not_exists(TAG_INDEX_TABLE)
+            self._index_ready = True
+        return self._tables.get_table_client(TAG_INDEX_TABLE)
+
+    def create(self, kind: str, name: str, tags: Mapping[str, str]) -> bool:
+        """Create the object with `tags` (re-tagging one that exists); True when it is new."""
+        metadata = tags_to_metadata(tags)
+        if kind == "blob_container":
+            container = self._blobs.get_container_client(name)
+            try:
+                container.create_container(metadata=metadata)
+                return True
+            except ResourceExistsError:
+                container.set_container_metadata(metadata)
+                return False
+        if kind == "queue":
+            queue = self._queues.get_queue_client(name)
+            try:
+                queue.create_queue(metadata=metadata)
+                return True
+            except ResourceExistsError:
+                queue.set_queue_metadata(metadata)
+                return False
+        if kind == "table":
+            entity = {"PartitionKey": _INDEX_PARTITION, "RowKey": name, **metadata}
+            self._index().upsert_entity(entity, mode=UpdateMode.REPLACE)
+            try:
+                self._tables.create_table(name)
+                return True
+            except ResourceExistsError:
+                return False
+        raise ValueError(f"unknown local resource kind {kind!r}; expected one of {LOCAL_KINDS}")
+
+    def delete(self, kind: str, name: str) -> bool:
+        """Delete the object; False when it was already gone (which counts as success)."""
+        try:
+            if kind == "blob_container":
+                self._blobs.delete_container(name)
+            elif kind == "queue":
+                self._queues.delete_queue(name)
+            elif kind == "table":
+                return self._delete_table(name)
+            else:
+                raise ValueError(f"unknown local resource kind {kind!r}")
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    def _delete_table(self, name: str) -> bool:
+        existed = any(
+            True for _ in self._tables.query_tables("TableName eq @n", parameters={"n": name})
+        )
+        # Both calls treat 404 as success; the index row goes last (see module docstring).
+        self._tables.delete_table(name)
+        self._index().delete_entity(_INDEX_PARTITION, name)
+        return existed
+
+    def act(self, kind: str, name: str, activity: Mapping[str, str]) -> None:
+        """What using the resource looks like: upload a blob, upsert an entity, send a message."""
+        stamp = uuid.uuid4().hex
+        body = json.dumps(dict(activity))
+        if kind == "blob_container":
+            blob = self._blobs.get_blob_client(name, f"activity/{stamp}.json")
+            blob.upload_blob(body, overwrite=True)
+        elif kind == "table":
+            entity = {"PartitionKey": "activity", "RowKey": stamp, **activity}
+            self._tables.get_table_client(name).upsert_entity(entity)
+        elif kind == "queue":
+            self._queues.get_queue_client(name).send_message(body)
+        else:
+            raise ValueError(f"unknown local resource kind {kind!r}; expected one of {LOCAL_KINDS}")
+
+    def list_tagged(self, wanted: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Every HayMaker-managed object whose tags include all of `wanted`, by kind and name."""
+        found: list[dict[str, Any]] = []
+        for container in self._blobs.list_containers(include_metadata=True):
+            tags = metadata_to_tags(container.metadata or {})
+            if _matches(tags, wanted):
+                found.append({"kind": "blob_container", "name": container.name, "tags": tags})
+        for row in self._index().query_entities(
+            "PartitionKey eq @pk", parameters={"pk": _INDEX_PARTITION}
+        ):
+            tags = metadata_to_tags(row)
+            if _matches(tags, wanted):
+                found.append({"kind": "table", "name": row["RowKey"], "tags": tags})
+        for queue in self._queues.list_queues(include_metadata=True):
+            tags = metadata_to_tags(queue.metadata or {})
+            if _matches(tags, wanted):
+                found.append({"kind": "queue", "name": queue.name, "tags": tags})
+        return found
+
+    def ping(self) -> None:
+        """Touch each storage service once; raises what the SDK raises when one is unreachable."""
+        next(iter(self._blobs.list_containers(results_per_page=1)), None)
+        next(iter(self._queues.list_queues(results_per_page=1)), None)
+        next(iter(self._tables.list_tables(results_per_page=1)), None)

@@ -1,0 +1,249 @@
+"""The agent program: its contract, its phases and its test hooks, run as a real process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.contract import Contract, ContractError
+from haymaker.events import EventReceiver, create_events_queue, delete_events_queue
+from haymaker.naming import (
+    iso_utc,
+    local_resource_name,
+    name_prefix,
+    resource_group_name,
+    secret_name,
+    tags_for,
+)
+from haymaker.providers.local import PROJECT_ROOT, LocalProvider
+
+SCENARIO: dict[str, Any] = {
+    "id": "web-static-site",
+    "title": "A static site",
+    "area": "web-apps",
+    "description": "Inline test scenario in the catalog's shape.",
+    "duration_hint": None,
+    "resources": [{"kind": "web_app", "name": "{prefix}-site", "local_kind": "blob_container"}],
+    "deploy": [
+        {
+            "name": "Create the site",
+            "command": "az webapp create --name {prefix}-site --resource-group {resource_group} "
+            "--location {location} --tags {tags}",
+            "creates": {"kind": "web_app", "name": "{prefix}-site", "local_kind": "blob_container"},
+        },
+        {
+            "name": "Create the settings table",
+            "command": "az storage table create --name {prefix}cfg --query '{{name: name}}'",
+            "creates": {"kind": "storage_table", "name": "{prefix}cfg", "local_kind": "table"},
+        },
+    ],
+    "operate": [
+        {
+            "name": "Deploy content",
+            "command": "az webapp deploy --name {prefix}-site --src-path index.html",
+            "uses": {"kind": "web_app", "name": "{prefix}-site", "local_kind": "blob_container"},
+        },
+        {
+            "name": "Write a setting",
+            "command": "az storage entity insert --table-name {prefix}cfg --entity a=b",
+            "uses": {"kind": "storage_table", "name": "{prefix}cfg", "local_kind": "table"},
+        },
+    ],
+    "cleanup": [
+        {
+            "name": "Delete the site",
+            "command": "az webapp delete --name {prefix}-site --resource-group {resource_group}",
+            "deletes": {"kind": "web_app", "name": "{prefix}-site", "local_kind": "blob_container"},
+        }
+    ],
+}
+
+
+def wait_for(probe: Callable[[], Any], timeout: float = 40.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class Agent:
+    provider: LocalProvider
+    run_id: str
+    receiver: EventReceiver
+    log: Path
+    events: list[dict[str, Any]] = field(default_factory=list)
+    agent_id: str = "a00"
+
+    def status(self) -> dict[str, Any]:
+        return dict(self.provider.agent_status(self.run_id, self.agent_id))
+
+    def exited(self) -> dict[str, Any]:
+        return wait_for(lambda: self.status()["state"] != "running" and self.status(), what="exit")
+
+    def drain(self) -> list[str]:
+        batch = self.receiver.receive()
+        self.receiver.acknowledge(batch)
+        self.events += batch
+        return [event["type"] for event in self.events]
+
+
+@pytest.fixture
+def start_agent(
+    storage_connection_string: str, tmp_path: Path, unique_name: str
+) -> Iterator[Callable[..., Agent]]:
+    started: list[Agent] = []
+
+    def start(seconds: float, provision: bool = True, **settings: str) -> Agent:
+        run_id = f"run-{unique_name}-{len(started)}"
+        provider = LocalProvider(
+            storage_connection_string,
+            tmp_path / "state",
+            location="westeurope",
+            agent_settings={"HAYMAKER_AGENT_MAX_WALL_SECONDS": "60", **settings},
+        )
+        if provision:
+            expires = iso_utc(datetime.now(UTC) + timedelta(hours=1))
+            provider.create_identity(run_id, "a00", SCENARIO["id"], expires)
+        queue = create_events_queue(storage_connection_string, run_id)
+        launch = provider.launch_agent(
+            run_id,
+            "a00",
+            SCENARIO,
+            iso_utc(datetime.now(UTC) + timedelta(seconds=seconds)),
+            secret_name(run_id, "a00"),
+            queue,
+            tags_for(run_id, "a00", SCENARIO["id"]),
+        )
+        agent = Agent(
+            provider, run_id, EventReceiver(storage_connection_string, queue), Path(launch["log"])
+        )
+        started.append(agent)
+        return agent
+
+    yield start
+    for agent in started:
+        agent.provider.stop_agent(agent.run_id, "a00")
+        agent.provider.delete_tagged_resources(agent.run_id, "a00")
+        agent.provider.delete_identity(agent.run_id, "a00")
+        delete_events_queue(storage_connection_string, agent.run_id)
+
+
+def test_agent_runs_every_phase_and_cleans_up_after_itself(
+    start_agent: Callable[..., Agent],
+) -> None:
+    agent = start_agent(seconds=3)
+    assert agent.exited() == {"state": "succeeded", "exit_code": 0}
+    wait_for(lambda: "finished" in agent.drain(), what="finished")
+    types = [event["type"] for event in agent.events]
+    assert types[0] == "started" and types[-1] == "finished"
+    phases = [event["phase"] for event in agent.events if event["type"] == "phase"]
+    assert phases == ["deploy", "operate", "cleanup"]
+    assert types.count("resource_created") == 2 and types.count("resource_deleted") == 2
+    assert types.count("heartbeat") >= 1
+    commands = [event for event in agent.events if event["type"] == "command"]
+    assert all(event["exit_code"] == 0 and event["duration_s"] >= 0 for event in commands)
+    assert {event["step"] for event in commands} >= {"Create the site", "Write a setting"}
+
+    created = next(event for event in agent.events if event["type"] == "resource_created")
+    prefix = name_prefix(agent.run_id, "a00")
+    assert created["kind"] == "web_app" and created["name"] == f"{prefix}-site"
+    assert created["local_name"] == local_resource_name(
+        "blob_container", agent.run_id, "a00", f"{prefix}-site"
+    )
+    assert agent.provider.list_tagged_resources(agent.run_id) == []
+
+    log = agent.log.read_text()
+    group = resource_group_name(agent.run_id, "a00", SCENARIO["id"])
+    assert f"--resource-group {group} --location westeurope" in log
+    assert f"--tags azurehaymaker-managed=true azurehaymaker-run={agent.run_id}" in log
+    assert "--query '{name: name}'" in log  # literal braces survive placeholder filling
+
+
+def test_time_scale_compresses_a_long_deadline(start_agent: Callable[..., Agent]) -> None:
+    started = time.monotonic()
+    agent = start_agent(seconds=3600, HAYMAKER_AGENT_TIME_SCALE="1200")  # 1 h in 3 s
+    assert agent.exited()["state"] == "succeeded"
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("phase", ["operate", "cleanup"])
+def test_fail_at_hook_fails_in_that_phase(start_agent: Callable[..., Agent], phase: str) -> None:
+    agent = start_agent(seconds=2, HAYMAKER_AGENT_FAIL_AT=f"a00:{phase}")
+    assert agent.exited() == {"state": "failed", "exit_code": 1}
+    wait_for(lambda: "failed" in agent.drain(), what="failed")
+    failed = agent.events[-1]
+    assert failed["type"] == "failed" and failed["phase"] == phase
+    assert "finished" not in [event["type"] for event in agent.events]
+
+
+def test_an_agent_without_its_credential_reports_failed(start_agent: Callable[..., Agent]) -> None:
+    agent = start_agent(seconds=5, provision=False)
+    assert agent.exited() == {"state": "failed", "exit_code": 1}
+    wait_for(lambda: "failed" in agent.drain(), what="failed")
+    assert "no credential" in agent.events[-1]["error"]
+
+
+def test_silent_agent_never_reports_and_runs_until_stopped(
+    start_agent: Callable[..., Agent],
+) -> None:
+    agent = start_agent(seconds=1, HAYMAKER_AGENT_SILENT="1")
+    time.sleep(2.5)  # well past its deadline
+    assert agent.status() == {"state": "running"}
+    assert agent.drain() == []
+    stopped = agent.provider.stop_agent(agent.run_id, "a00")
+    assert stopped["was_running"] and stopped["state"] == "failed"
+
+
+def test_agent_without_a_contract_says_what_is_missing() -> None:
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(PROJECT_ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "agent"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "HAYMAKER_RUN_ID" in done.stderr and "AzureWebJobsStorage" in done.stderr
+
+
+def _env(**overrides: str) -> dict[str, str]:
+    env = {
+        "HAYMAKER_RUN_ID": "run-1",
+        "HAYMAKER_AGENT_ID": "a02",
+        "HAYMAKER_SCENARIO": '{"id": "s", "deploy": [], "operate": [], "cleanup": []}',
+        "HAYMAKER_DEADLINE": "2026-11-26T14:00:00Z",
+        "HAYMAKER_RESOURCE_GROUP": "rg",
+        "HAYMAKER_TAGS": "{}",
+        "HAYMAKER_EVENTS_QUEUE": "q",
+        "HAYMAKER_SECRET_REF": "haymaker-x",
+        "HAYMAKER_STATE_DIR": "/tmp/x",
+        "AzureWebJobsStorage": "AccountKey=very-secret",
+    }
+    return {**env, **overrides}
+
+
+def test_contract_hooks_target_single_agents_and_keep_the_key_out_of_repr() -> None:
+    contract = Contract.from_env(_env(HAYMAKER_AGENT_FAIL_AT="a01:deploy,a02:cleanup"))
+    assert contract.fail_at == "cleanup" and not contract.silent
+    assert Contract.from_env(_env(HAYMAKER_AGENT_FAIL_AT="operate")).fail_at == "operate"
+    assert Contract.from_env(_env(HAYMAKER_AGENT_SILENT="a01,a02")).silent
+    assert not Contract.from_env(_env(HAYMAKER_AGENT_SILENT="a01")).silent
+    assert "very-secret" not in repr(contract)
+    for bad in (
+        {"HAYMAKER_AGENT_FAIL_AT": "lunch"},
+        {"HAYMAKER_AGENT_TIME_SCALE": "0"},
+        {"HAYMAKER_DEADLINE": "soon"},
+        {"HAYMAKER_SCENARIO": '{"id": "s"}'},
+    ):
+        with pytest.raises(ContractError):
+            Contract.from_env(_env(**bad))
