@@ -700,6 +700,7 @@ class Engine:
     ) -> dict[str, Any]:
         invocation = str(uuid.uuid4())
         started = time.perf_counter()
+        failure: Exception | None = None
         log.info("Executing 'Functions.%s' (Reason='(null)', Id=%s)", function.name, invocation)
         try:
             argument = (
@@ -733,9 +734,7 @@ class Engine:
                 Details=details,
             )
             status = "Failed"
-            log.error(
-                "Executed 'Functions.%s' (Failed, Id=%s): %s", function.name, invocation, details
-            )
+            failure = error
         elapsed = (time.perf_counter() - started) * 1000
         log.info(
             "Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms)",
@@ -744,6 +743,13 @@ class Engine:
             invocation,
             elapsed,
         )
+        if failure is not None:
+            log.error(
+                "Exception while executing function: Functions.%s (Id=%s)",
+                function.name,
+                invocation,
+                exc_info=failure,
+            )
         return outcome
 
     async def call_user_function(self, fn: Any, kwargs: dict[str, Any]) -> Any:

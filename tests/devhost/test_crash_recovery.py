@@ -31,9 +31,7 @@ def test_kill_during_fan_out_then_restart_completes_exactly_once(
     app_dir = tmp_path / "app"
     shutil.copytree(APP, app_dir)
     run_log = tmp_path / "runs.log"
-    with running_host(
-        app_dir, hub=unique_name, env={"DURABLE_TEST_RUN_LOG": str(run_log)}
-    ) as host:
+    with running_host(app_dir, hub=unique_name, env={"DURABLE_TEST_RUN_LOG": str(run_log)}) as host:
         params = {"code": host.system_key}
         started = requests.post(
             f"{host.management}/orchestrators/fan_out_recorded/crashme",

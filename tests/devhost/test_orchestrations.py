@@ -61,7 +61,9 @@ class Durable:
         )
         assert response.status_code == 202, response.text
 
-    def wait(self, instance_id: str, timeout: float = 30, until: tuple[str, ...] = ()) -> dict[str, Any]:
+    def wait(
+        self, instance_id: str, timeout: float = 30, until: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
         """Poll until the instance reaches a final status (or one of `until`)."""
         final = ("Completed", "Failed", "Terminated", *until)
         deadline = time.monotonic() + timeout
