@@ -142,7 +142,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
             f"{format_duration(poll_interval)} must be shorter than HAYMAKER_RUN_DURATION "
             f"({format_duration(run_duration)})",
         )
-    max_parallel_agents = reader.integer("HAYMAKER_MAX_PARALLEL_AGENTS", 10, 1, 50)
+    max_parallel_agents = reader.integer("HAYMAKER_MAX_PARALLEL_AGENTS", 50, 1, 50)
     schedules = {
         region: reader.schedule(name, DEFAULT_SCHEDULES[region])
         for region, name in SCHEDULE_SETTINGS.items()

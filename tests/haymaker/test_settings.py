@@ -50,7 +50,7 @@ def test_only_the_storage_connection_string_is_needed_for_a_local_run(
     assert settings.run_agent_count == 5
     assert settings.run_duration == timedelta(hours=8)
     assert settings.poll_interval == timedelta(minutes=15)
-    assert settings.max_parallel_agents == 10
+    assert settings.max_parallel_agents == 50
     assert settings.schedules() == {
         "americas": "0 0 0 * * *",
         "asia": "0 0 6 * * *",

@@ -1,0 +1,141 @@
+"""One agent's lifecycle steps: provision, launch, poll, and the teardown steps."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from haymaker import naming
+from haymaker.events import EventReceiver, events_queue_name
+from haymaker.plans import AgentPlan
+from haymaker.service import services
+
+# A client secret outlives the run's deadline by this much, never more.
+SECRET_MARGIN = timedelta(hours=1)
+# How many message batches one poll drains at most, so a poll stays short.
+MAX_BATCHES_PER_POLL = 20
+
+
+def _plan(payload: dict[str, Any]) -> AgentPlan:
+    return AgentPlan.from_dict(payload["plan"])
+
+
+def provision_identity(payload: dict[str, Any]) -> dict[str, Any]:
+    """The agent's identity, secret (kept by the provider) and roles on its group only."""
+    plan = _plan(payload)
+    svc = services()
+    svc.records.upsert_agent(plan.run_id, plan.agent_id, phase="provisioning", status="running")
+    expires = naming.parse_iso_utc(plan.deadline) + SECRET_MARGIN
+    identity = svc.provider.create_identity(
+        plan.run_id, plan.agent_id, plan.scenario_id, naming.iso_utc(expires)
+    )
+    svc.provider.grant_roles(plan.run_id, plan.agent_id, plan.resource_group)
+    svc.records.upsert_agent(
+        plan.run_id,
+        plan.agent_id,
+        principal_id=identity["principal_id"],
+        display_name=identity["display_name"],
+    )
+    return dict(identity)
+
+
+def launch_agent(payload: dict[str, Any]) -> dict[str, Any]:
+    """Start the agent with its scenario; its credentials travel as a reference only."""
+    plan = _plan(payload)
+    svc = services()
+    scenario = svc.catalog.get(plan.scenario_id).to_dict()
+    launch = svc.provider.launch_agent(
+        plan.run_id,
+        plan.agent_id,
+        scenario,
+        plan.deadline,
+        payload["secret_ref"],
+        events_queue_name(plan.run_id),
+        naming.tags_for(plan.run_id, plan.agent_id, plan.scenario_id),
+    )
+    svc.records.upsert_agent(plan.run_id, plan.agent_id, phase="monitoring", status="running")
+    return {"handle": launch["handle"], "already_running": launch["already_running"]}
+
+
+def poll_agent(payload: dict[str, Any]) -> dict[str, Any]:
+    """Record the run's new agent events and say whether this agent is still running.
+
+    Agents of one run share a queue, so any agent's poll records every agent's events;
+    records dedupe by event id, so a redelivered message is harmless.
+    """
+    plan = _plan(payload)
+    svc = services()
+    receiver = EventReceiver(svc.settings.storage_connection_string, events_queue_name(plan.run_id))
+    recorded = 0
+    for _ in range(MAX_BATCHES_PER_POLL):
+        events = receiver.receive()
+        if not events:
+            break
+        svc.records.append_events(plan.run_id, events)
+        for event in events:
+            _record_resource_event(event)
+        receiver.acknowledge(events)
+        recorded += len(events)
+    status = svc.provider.agent_status(plan.run_id, plan.agent_id)
+    return {"state": status["state"], "events": recorded}
+
+
+def _record_resource_event(event: dict[str, Any]) -> None:
+    kind = {"resource_created": "created", "resource_deleted": "removed"}.get(event.get("type", ""))
+    if kind is None:
+        return
+    services().records.record_resource(
+        event["run_id"],
+        event["agent_id"],
+        str(event.get("local_kind") or event.get("kind")),
+        str(event.get("local_name") or event.get("name")),
+        kind,
+    )
+
+
+def stop_agent(payload: dict[str, Any]) -> dict[str, Any]:
+    plan = _plan(payload)
+    svc = services()
+    svc.records.upsert_agent(plan.run_id, plan.agent_id, phase="tearing_down")
+    return dict(svc.provider.stop_agent(plan.run_id, plan.agent_id))
+
+
+def remove_resources(payload: dict[str, Any]) -> dict[str, Any]:
+    """Delete everything tagged for the agent; each removal goes into the run record."""
+    plan = _plan(payload)
+    svc = services()
+    removal = svc.provider.delete_tagged_resources(plan.run_id, plan.agent_id)
+    for item in removal["removed"]:
+        svc.records.record_resource(
+            plan.run_id, plan.agent_id, item["kind"], item["name"], "removed"
+        )
+    if removal["failed"]:
+        names = ", ".join(
+            f"{f['kind']} {f['name']}: {f.get('error', '')}" for f in removal["failed"]
+        )
+        raise RuntimeError(f"could not remove {len(removal['failed'])} resource(s): {names}")
+    return {"removed": len(removal["removed"])}
+
+
+def remove_identity(payload: dict[str, Any]) -> dict[str, Any]:
+    plan = _plan(payload)
+    return dict(services().provider.delete_identity(plan.run_id, plan.agent_id))
+
+
+def verify_teardown(payload: dict[str, Any]) -> dict[str, Any]:
+    """Check nothing of the agent is left and record the agent's final state."""
+    plan = _plan(payload)
+    svc = services()
+    verification = svc.provider.verify_clean(plan.run_id, plan.agent_id)
+    for item in verification["left"]:
+        svc.records.record_resource(plan.run_id, plan.agent_id, item["kind"], item["name"], "left")
+    failed = payload.get("outcome") in ("provision_failed", "agent_failed")
+    svc.records.upsert_agent(
+        plan.run_id,
+        plan.agent_id,
+        phase="failed" if failed or not verification["clean"] else "done",
+        status=payload.get("outcome"),
+        error=payload.get("error"),
+        left_behind=len(verification["left"]),
+    )
+    return {"clean": verification["clean"], "left": verification["left"]}

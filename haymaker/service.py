@@ -1,0 +1,48 @@
+"""The services an app process needs, built once from its settings.
+
+Activities and HTTP handlers of one host process share these clients (settings are read
+and validated on first use, with every problem reported at once).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+from haymaker.catalog import Catalog, load_catalog
+from haymaker.providers import create_provider
+from haymaker.providers.base import Provider
+from haymaker.records import RunRecords
+from haymaker.settings import Settings, load_settings
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    records: RunRecords
+    provider: Provider
+    catalog: Catalog
+
+
+def build_services(settings: Settings) -> Services:
+    provider_settings = {
+        **{k: v for k, v in os.environ.items() if k.startswith("HAYMAKER_AGENT_")},
+        "HAYMAKER_PROVIDER": settings.provider,
+        "AzureWebJobsStorage": settings.storage_connection_string,
+        "HAYMAKER_STATE_DIR": str(settings.local_state_dir),
+    }
+    if settings.azure is not None:
+        provider_settings["HAYMAKER_LOCATION"] = settings.azure.location
+    return Services(
+        settings=settings,
+        records=RunRecords(settings.storage_connection_string),
+        provider=create_provider(provider_settings),
+        catalog=load_catalog(settings.scenarios_dir),
+    )
+
+
+@functools.cache
+def services() -> Services:
+    """This process's services, from its environment (the app settings)."""
+    return build_services(load_settings(os.environ))

@@ -1,0 +1,111 @@
+"""One agent's lifecycle: provision, monitor until it ends or the deadline, tear down.
+
+The input is `{"plan": AgentPlan, "stage": ...}`; the stage survives continue-as-new, which
+the monitor uses every `polls_per_generation` polls so an 8-hour history stays small.
+Teardown runs on every path: success, agent failure, deadline, cancel, and a failure
+half-way through provisioning (it removes whatever was created).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from datetime import timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+from haymaker.naming import parse_iso_utc
+from haymaker.plans import AgentPlan
+from orchestrations.retries import CLOUD_CALL
+
+TEARDOWN_STEPS = ("stop_agent", "remove_resources", "remove_identity")
+MAX_ERROR_CHARS = 500
+
+
+def _error_text(error: Exception) -> str:
+    return str(error)[:MAX_ERROR_CHARS]
+
+
+def agent_orchestrator(
+    context: df.DurableOrchestrationContext,
+) -> Generator[Any, Any, dict[str, Any]]:
+    state: dict[str, Any] = context.get_input()
+    plan = AgentPlan.from_dict(state["plan"])
+    payload = {"plan": plan.to_dict()}
+    if state.get("stage", "provision") == "provision":
+        context.set_custom_status({"phase": "provisioning"})
+        try:
+            identity = yield context.call_activity_with_retry(
+                "provision_identity", CLOUD_CALL, payload
+            )
+            yield context.call_activity_with_retry(
+                "launch_agent", CLOUD_CALL, {**payload, "secret_ref": identity["secret_ref"]}
+            )
+            state["stage"] = "monitor"
+        except Exception as error:
+            state.update(stage="teardown", outcome="provision_failed", error=_error_text(error))
+    if state["stage"] == "monitor":
+        context.set_custom_status({"phase": "monitoring", "polls": state.get("polls", 0)})
+        outcome = yield from _monitor(context, plan, state)
+        if outcome is None:
+            context.continue_as_new(state)
+            return {}
+        state.update(stage="teardown", outcome=outcome)
+    return (yield from _teardown(context, plan, state))
+
+
+def _monitor(
+    context: df.DurableOrchestrationContext, plan: AgentPlan, state: dict[str, Any]
+) -> Generator[Any, Any, str | None]:
+    """Poll on a durable timer raced with `cancel`; None means 'continue as new'."""
+    deadline = parse_iso_utc(plan.deadline)
+    cancel = context.wait_for_external_event("cancel")
+    for _ in range(plan.polls_per_generation):
+        now = context.current_utc_datetime
+        if now >= deadline:
+            return "deadline"
+        timer = context.create_timer(min(deadline, now + timedelta(seconds=plan.poll_seconds)))
+        winner = yield context.task_any([timer, cancel])
+        if winner == cancel:
+            timer.cancel()
+            return "canceled"
+        status = yield context.call_activity_with_retry(
+            "poll_agent", CLOUD_CALL, {"plan": plan.to_dict()}
+        )
+        state["polls"] = state.get("polls", 0) + 1
+        context.set_custom_status({"phase": "monitoring", "polls": state["polls"]})
+        if status["state"] == "succeeded":
+            return "finished"
+        if status["state"] in ("failed", "missing"):
+            return "agent_failed"
+    return None
+
+
+def _teardown(
+    context: df.DurableOrchestrationContext, plan: AgentPlan, state: dict[str, Any]
+) -> Generator[Any, Any, dict[str, Any]]:
+    """Every step is tried even when an earlier one failed; verification says what is left."""
+    context.set_custom_status({"phase": "tearing_down", "outcome": state.get("outcome")})
+    payload = {"plan": plan.to_dict()}
+    errors = []
+    for step in TEARDOWN_STEPS:
+        try:
+            yield context.call_activity_with_retry(step, CLOUD_CALL, payload)
+        except Exception as error:
+            errors.append(f"{step}: {_error_text(error)}")
+    problems = "; ".join(filter(None, [state.get("error"), *errors])) or None
+    verification = yield context.call_activity_with_retry(
+        "verify_teardown",
+        CLOUD_CALL,
+        {**payload, "outcome": state.get("outcome"), "error": problems},
+    )
+    result = {
+        "agent_id": plan.agent_id,
+        "scenario_id": plan.scenario_id,
+        "outcome": state.get("outcome"),
+        "clean": verification["clean"],
+        "left": verification["left"],
+        "error": problems,
+    }
+    context.set_custom_status({"phase": "done", "outcome": state.get("outcome")})
+    return result

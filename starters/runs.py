@@ -1,0 +1,217 @@
+"""The runs API: start, list, inspect, cancel; plus sweeps, scenarios and health.
+
+Handlers take the request and the durable client and return JSON. Run records are read
+and written with the synchronous table client on a worker thread, so the host's event
+loop keeps serving while storage answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from haymaker.naming import parse_iso_utc
+from haymaker.plans import RunPlan
+from haymaker.run_request import RequestError, RunRequest, new_run_id, parse_run_request
+from haymaker.service import services
+from starters.responses import ApiError, json_response, query_int
+
+FINISHED = ("completed", "failed", "canceled")
+RUN_ORCHESTRATOR = "run_orchestrator"
+
+
+async def _blocking(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def _check_status(
+    client: df.DurableOrchestrationClient, req: func.HttpRequest, run_id: str
+) -> dict[str, Any]:
+    return {"run_id": run_id, **client.get_client_response_links(req, run_id)}
+
+
+async def start_run(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    svc = services()
+    try:
+        request = parse_run_request(req.get_body(), svc.catalog, svc.settings)
+    except RequestError as error:
+        return json_response(error.to_dict(), 400)
+    run_id = request.run_id or new_run_id(datetime.now(UTC), secrets.token_hex(3))
+    if not await launch_run(client, request.with_run_id(run_id)):
+        # Idempotent: the same run id answers with the run that already exists.
+        return json_response(_check_status(client, req, run_id), 200)
+    body = _check_status(client, req, run_id)
+    return json_response(body, 202, {"Location": body["statusQueryGetUri"], "Retry-After": "10"})
+
+
+async def launch_run(client: df.DurableOrchestrationClient, request: RunRequest) -> bool:
+    """Record the run, then start its orchestration; False if the run id exists already.
+
+    The record comes first and is created only once, so two starts with one id never
+    start two orchestrations, and a run that failed to start is still visible.
+    """
+    svc = services()
+    assert request.run_id is not None
+    scenario_ids = request.scenario_ids(svc.catalog)
+    created = await _blocking(
+        svc.records.create_run, request.run_id, request.to_dict(), scenario_ids, datetime.now(UTC)
+    )
+    if created:
+        plan = RunPlan.for_request(request, scenario_ids, svc.settings.max_parallel_agents)
+        await client.start_new(RUN_ORCHESTRATOR, request.run_id, plan.to_dict())
+    return bool(created)
+
+
+async def list_runs(req: func.HttpRequest) -> func.HttpResponse:
+    status = req.params.get("status")
+    if status and status not in ("pending", "running", *FINISHED):
+        raise ApiError(400, "invalid_field", f"unknown status {status!r}", "status")
+    bounds = {}
+    for name in ("created_from", "created_to"):
+        if req.params.get(name):
+            try:
+                bounds[name] = parse_iso_utc(req.params[name])
+            except ValueError:
+                raise ApiError(
+                    400, "invalid_field", f"{name} must be an ISO 8601 time", name
+                ) from None
+    runs, token = await _blocking(
+        services().records.list_runs,
+        status=status or None,
+        limit=query_int(req, "limit", 50, 1, 200),
+        continuation=req.params.get("continuation"),
+        **bounds,
+    )
+    return json_response({"runs": runs, "continuation": token})
+
+
+async def _run_or_404(run_id: str) -> dict[str, Any]:
+    run = await _blocking(services().records.get_run, run_id)
+    if run is None:
+        raise ApiError(404, "not_found", f"no run with id {run_id!r}", "run_id")
+    return dict(run)
+
+
+async def get_run(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    run_id = req.route_params["run_id"]
+    run = await _run_or_404(run_id)
+    agents = await _blocking(services().records.list_agents, run_id)
+    status = await client.get_status(run_id)
+    run["phases"] = dict(Counter(str(a.get("phase")) for a in agents))
+    run["agents"] = agents
+    run["orchestration"] = {
+        "runtime_status": status.runtime_status.value if status.runtime_status else None,
+        "custom_status": status.custom_status,
+    }
+    return json_response(run)
+
+
+async def get_run_agents(req: func.HttpRequest) -> func.HttpResponse:
+    run_id = req.route_params["run_id"]
+    await _run_or_404(run_id)
+    return json_response({"agents": await _blocking(services().records.list_agents, run_id)})
+
+
+async def get_run_resources(req: func.HttpRequest) -> func.HttpResponse:
+    run_id = req.route_params["run_id"]
+    await _run_or_404(run_id)
+    resources = await _blocking(services().records.list_resources, run_id, req.params.get("agent"))
+    return json_response({"resources": resources})
+
+
+async def get_run_events(req: func.HttpRequest) -> func.HttpResponse:
+    run_id = req.route_params["run_id"]
+    await _run_or_404(run_id)
+    events, token = await _blocking(
+        services().records.list_events,
+        run_id,
+        agent_id=req.params.get("agent") or None,
+        limit=query_int(req, "limit", 100, 1, 1000),
+        continuation=req.params.get("continuation"),
+    )
+    return json_response({"events": events, "continuation": token})
+
+
+async def get_run_report(req: func.HttpRequest) -> func.HttpResponse:
+    run_id = req.route_params["run_id"]
+    await _run_or_404(run_id)
+    report = await _blocking(services().records.get_report, run_id)
+    if report is None:
+        raise ApiError(
+            404, "not_ready", f"run {run_id!r} has no report yet: it is still running", "run_id"
+        )
+    return json_response(report)
+
+
+async def cancel_run(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    run_id = req.route_params["run_id"]
+    run = await _run_or_404(run_id)
+    if run.get("status") in FINISHED:
+        raise ApiError(409, "finished", f"run {run_id!r} is already {run['status']}", "run_id")
+    try:
+        await client.raise_event(run_id, "cancel", "canceled through the API")
+    except Exception as error:  # the SDK raises plain Exception for 404 and 410
+        raise ApiError(
+            409, "not_running", f"run {run_id!r} cannot be canceled: {error}", "run_id"
+        ) from None
+    return json_response({"run_id": run_id, "status": "canceling"}, 202)
+
+
+async def start_sweep(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    instance_id = await client.start_new("sweep_orchestrator")
+    return client.create_check_status_response(req, instance_id)
+
+
+async def list_scenarios(req: func.HttpRequest) -> func.HttpResponse:
+    catalog = services().catalog
+    return json_response(
+        {
+            "scenarios": [
+                {"id": s.id, "title": s.title, "area": s.area, "description": s.description}
+                for s in catalog.scenarios()
+            ]
+        }
+    )
+
+
+async def health(req: func.HttpRequest) -> func.HttpResponse:
+    """Storage reachable, provider configured, catalog valid; `deep` checks the provider."""
+    deep = req.params.get("deep", "").lower() == "true"
+    checks: list[dict[str, Any]] = []
+    try:
+        svc = services()
+    except Exception as error:
+        checks.append({"name": "settings", "ok": False, "detail": str(error)})
+        return json_response({"ok": False, "checks": checks}, 503)
+    checks.append({"name": "settings", "ok": True})
+    try:
+        await _blocking(svc.records.list_runs, limit=1)
+        checks.append({"name": "storage", "ok": True})
+    except Exception as error:
+        checks.append({"name": "storage", "ok": False, "detail": type(error).__name__})
+    problems = svc.catalog.validate()
+    checks.append({"name": "catalog", "ok": not problems, "detail": problems or len(svc.catalog)})
+    provider = await _blocking(svc.provider.check, deep)
+    checks.append(
+        {
+            "name": f"provider:{provider['provider']}",
+            "ok": provider["ok"],
+            "detail": provider["checks"],
+        }
+    )
+    ok = all(c["ok"] for c in checks)
+    return json_response({"ok": ok, "checks": checks}, 200 if ok else 503)
