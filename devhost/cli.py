@@ -82,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
 def print_functions(host: Host) -> None:
     print("Found the following functions:", flush=True)
     for function in host.functions:
-        if function.trigger_type == HTTP:
+        if function.disabled:
+            print(f"        {function.name}: {function.trigger_type} (disabled)", flush=True)
+        elif function.trigger_type == HTTP:
             methods = ",".join(function.methods) or "ALL"
             prefix = host.config.route_prefix if host.config else "api"
             url = f"{host.base_url}/{prefix + '/' if prefix else ''}{function.route}"

@@ -43,6 +43,8 @@ class IndexedFunction:
     user_function: Any
     # The parameter the durable client binding goes to, if the function has one.
     durable_client_param: str | None = None
+    # Set from the app setting AzureWebJobs.<name>.Disabled, as the Functions host does.
+    disabled: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -116,6 +118,12 @@ def find_function_register(module: Any, script_file: str = DEFAULT_SCRIPT_FILE) 
             f"{len(registers)}. Only one FunctionApp (or DFApp) may be defined at module level."
         )
     return registers[0]
+
+
+def is_disabled(name: str, settings: dict[str, str]) -> bool:
+    """The host's switch to keep a function from being triggered without removing it."""
+    value = settings.get(f"AzureWebJobs.{name}.Disabled", "")
+    return value.strip().lower() in ("true", "1")
 
 
 def describe_function(function: Any) -> IndexedFunction:

@@ -18,7 +18,7 @@ from . import azurite
 from .appconfig import AppConfig, apply_to_environ, load_app_config
 from .clock import Clock
 from .engine import Engine, InvocationContext
-from .indexer import HTTP, IndexedFunction, index_app
+from .indexer import HTTP, IndexedFunction, index_app, is_disabled
 from .keys import HostKeys, authorize, authorize_system, load_or_create_keys, provided_key
 from .management import RPC_PREFIX, WEBHOOK_PREFIX, ManagementApi, UrlBuilder
 from .routing import Router
@@ -87,7 +87,8 @@ class Host:
         apply_to_environ(self.config)
         self.functions = index_app(self.app_dir)
         for function in self.functions:
-            if function.trigger_type == HTTP:
+            function.disabled = is_disabled(function.name, self.config.settings)
+            if function.trigger_type == HTTP and not function.disabled:
                 self.router.add(function.route, function)
         return self.functions
 

@@ -49,7 +49,7 @@ class TimerTriggers:
         # The latest occurrence each function fired (from the stored schedule status).
         self.last_fired: dict[str, datetime] = {}
         for function in functions:
-            if function.trigger_type != TIMER:
+            if function.trigger_type != TIMER or function.disabled:
                 continue
             expression = resolve_setting_references(str(function.trigger["schedule"]), settings)
             self.schedules[function.name] = (function, Schedule.parse(expression))

@@ -1,0 +1,160 @@
+"""Run devhost as a child process for an app folder: for tests, scripts and tools.
+
+    with running_host(app_dir, clock="virtual") as host:
+        requests.post(f"{host.api}/orchestrators/hello", params=host.function_params)
+
+The host runs as a child process (so a test can kill -9 it and start it again on the
+same storage), on a free port, with its output in `host.log_path`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .server import free_port
+
+
+class HostStartError(RuntimeError):
+    pass
+
+
+@dataclass
+class HostHandle:
+    app_dir: Path
+    port: int
+    hub: str | None
+    clock: str
+    env: dict[str, str]
+    extra_args: list[str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    keys: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api(self) -> str:
+        return f"{self.base_url}/api"
+
+    @property
+    def master_key(self) -> str:
+        return str(self.keys["masterKey"])
+
+    @property
+    def function_key(self) -> str:
+        return str(self.keys["functionKeys"]["default"])
+
+    @property
+    def system_key(self) -> str:
+        return str(self.keys["systemKeys"]["durabletask_extension"])
+
+    @property
+    def management(self) -> str:
+        return f"{self.base_url}/runtime/webhooks/durabletask"
+
+    def start(self, timeout: float = 60.0) -> None:
+        command = [
+            sys.executable,
+            "-m",
+            "devhost",
+            "start",
+            str(self.app_dir),
+            "--port",
+            str(self.port),
+            "--clock",
+            self.clock,
+            *self.extra_args,
+        ]
+        if self.hub:
+            command += ["--hub", self.hub]
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed when the process ends
+        self.process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **self.env},
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise HostStartError(
+                    f"devhost exited with code {self.process.returncode}:\n{self.log()}"
+                )
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/admin/host/status", timeout=1) as r:
+                    if json.load(r).get("state") == "Running":
+                        break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        else:
+            self.kill()
+            raise HostStartError(f"devhost did not become ready in {timeout:.0f}s:\n{self.log()}")
+        self.keys = json.loads((self.app_dir / ".devhost" / "keys.json").read_text())
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM and wait: the clean shutdown path."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: a crash, with no chance to clean up."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def restart(self) -> None:
+        self.start()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@contextmanager
+def running_host(
+    app_dir: Path,
+    *,
+    clock: str = "real",
+    hub: str | None = None,
+    env: Mapping[str, str] | None = None,
+    extra_args: list[str] | None = None,
+    log_path: Path | None = None,
+) -> Iterator[HostHandle]:
+    """A devhost for `app_dir` on a free port; stopped (SIGTERM) when the block ends."""
+    handle = HostHandle(
+        app_dir=Path(app_dir),
+        port=free_port(),
+        hub=hub,
+        clock=clock,
+        env=dict(env or {}),
+        extra_args=list(extra_args or []),
+        log_path=log_path or Path(app_dir) / ".devhost" / "host.log",
+    )
+    handle.log_path.parent.mkdir(parents=True, exist_ok=True)
+    handle.start()
+    try:
+        yield handle
+    finally:
+        handle.stop()
