@@ -26,4 +26,7 @@ Test hooks (the orchestration tests need an agent that fails and one that never 
       targets single agents.
   HAYMAKER_AGENT_SILENT=1   send nothing and wait until killed (or until the wall cap, then
       exit 1); `a01,a03` targets single agents.
+  HAYMAKER_LOCAL_FAIL_LAUNCH=a02[,a03]   not the agent's but the local provider's (an app
+      setting): launching those agents fails after their identity was created, so a
+      half-done provisioning and its teardown can be tested.
 """

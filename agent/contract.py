@@ -49,6 +49,9 @@ class Contract:
     fail_at: str | None = None
     silent: bool = False
     exit_file: Path | None = None
+    # The host's clock (devhost's /admin/host/clock): under its virtual clock, the
+    # deadline is in the host's time, not the machine's.
+    clock_url: str | None = None
 
     @property
     def scenario_id(self) -> str:
@@ -87,6 +90,7 @@ class Contract:
             fail_at=_fail_at(env.get("HAYMAKER_AGENT_FAIL_AT", ""), agent_id),
             silent=_silent(env.get("HAYMAKER_AGENT_SILENT", ""), agent_id),
             exit_file=Path(exit_file) if exit_file else None,
+            clock_url=env.get("HAYMAKER_AGENT_CLOCK_URL") or None,
         )
 
 

@@ -7,16 +7,24 @@ to it, `deletes` removes it. Every step is reported as a `command` event.
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 import time
+import urllib.request
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agent.contract import Contract
 from haymaker.events import EventSender
-from haymaker.naming import LOCAL_KINDS, iso_utc, local_resource_name, name_prefix
+from haymaker.naming import (
+    LOCAL_KINDS,
+    iso_utc,
+    local_resource_name,
+    name_prefix,
+    parse_iso_utc,
+)
 from haymaker.providers.local_cloud import LocalCloud
 from haymaker.secret_store import LocalSecretStore
 
@@ -84,8 +92,19 @@ class Lifecycle:
         self._hidden.append(secret)
         print(f"loaded credential {self._contract.secret_ref}", flush=True)
 
+    def _now(self) -> datetime:
+        """The host's time when it publishes a clock (devhost's virtual clock), else ours."""
+        if self._contract.clock_url is None:
+            return datetime.now(UTC)
+        with urllib.request.urlopen(self._contract.clock_url, timeout=10) as response:
+            return parse_iso_utc(json.load(response)["now"])
+
     def _operate_until(self) -> float:
         """The monotonic time to stop operating, keeping time for cleanup before the deadline."""
+        if self._contract.clock_url is not None:
+            # The host's clock decides (see _operate); only the wall-time cap applies here.
+            cap = self._contract.max_wall_seconds or float("inf")
+            return self._started + cap
         scale = self._contract.time_scale
         budget = (self._contract.deadline - datetime.now(UTC)).total_seconds() / scale
         if self._contract.max_wall_seconds is not None:
@@ -104,11 +123,18 @@ class Lifecycle:
             self._report("heartbeat", rounds=rounds)
             self._fail_if_asked("operate")
             remaining = until - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or self._host_deadline_near():
                 return
             time.sleep(min(OPERATE_INTERVAL / self._contract.time_scale, remaining))
             if time.monotonic() >= until:
                 return
+
+    def _host_deadline_near(self) -> bool:
+        """With a host clock: time to clean up once the deadline is within the reserve."""
+        if self._contract.clock_url is None:
+            return False
+        reserve = timedelta(seconds=CLEANUP_RESERVE)
+        return self._now() >= self._contract.deadline - reserve
 
     def _run_steps(self, phase: str) -> None:
         for index, step in enumerate(self._contract.scenario[phase]):

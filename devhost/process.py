@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,7 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .server import free_port
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class HostStartError(RuntimeError):
@@ -141,11 +146,12 @@ def running_host(
     env: Mapping[str, str] | None = None,
     extra_args: list[str] | None = None,
     log_path: Path | None = None,
+    port: int | None = None,
 ) -> Iterator[HostHandle]:
     """A devhost for `app_dir` on a free port; stopped (SIGTERM) when the block ends."""
     handle = HostHandle(
         app_dir=Path(app_dir),
-        port=free_port(),
+        port=port or free_port(),
         hub=hub,
         clock=clock,
         env=dict(env or {}),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -38,12 +37,6 @@ class HostOptions:
     hub: str | None = None
     no_auth: bool = False
     idle_settle: float = 0.02
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def to_aiohttp(result: Any) -> web.Response:
@@ -201,7 +194,7 @@ class Host:
                 )
         elif (
             path.startswith("/admin/")
-            and path != "/admin/host/status"
+            and path not in ("/admin/host/status", "/admin/host/clock")
             and not self.options.no_auth
             and not authorize("admin", key, keys)
         ):

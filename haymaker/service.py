@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 
 from haymaker.catalog import Catalog, load_catalog
-from haymaker.providers import create_provider
+from haymaker.providers import FAIL_LAUNCH_SETTING, create_provider
 from haymaker.providers.base import Provider
 from haymaker.records import RunRecords
 from haymaker.settings import Settings, load_settings
@@ -32,6 +32,8 @@ def build_services(settings: Settings) -> Services:
         "AzureWebJobsStorage": settings.storage_connection_string,
         "HAYMAKER_STATE_DIR": str(settings.local_state_dir),
     }
+    if os.environ.get(FAIL_LAUNCH_SETTING):
+        provider_settings[FAIL_LAUNCH_SETTING] = os.environ[FAIL_LAUNCH_SETTING]
     if settings.azure is not None:
         provider_settings["HAYMAKER_LOCATION"] = settings.azure.location
     return Services(

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from haymaker.naming import validate_agent_id
 from haymaker.providers.base import Provider
 from haymaker.providers.local import LocalProvider
 
 PROVIDERS = ("local", "azure")
+# The local provider's test hook: a comma list of agent ids whose launch fails.
+FAIL_LAUNCH_SETTING = "HAYMAKER_LOCAL_FAIL_LAUNCH"
 
 
 def create_provider(settings: Mapping[str, str]) -> Provider:
@@ -16,7 +19,9 @@ def create_provider(settings: Mapping[str, str]) -> Provider:
 
     The local provider reads `AzureWebJobsStorage` (its "cloud" is that storage account),
     `HAYMAKER_STATE_DIR` (default `./.haymaker`), `HAYMAKER_LOCATION` (default `eastus`),
-    and hands every `HAYMAKER_AGENT_*` setting on to the agents it launches.
+    and hands every `HAYMAKER_AGENT_*` setting on to the agents it launches. Test hook:
+    `HAYMAKER_LOCAL_FAIL_LAUNCH=a02,a03` makes launching those agent ids fail (after their
+    identity was created), to exercise teardown after a half-done provisioning.
     """
     kind = (settings.get("HAYMAKER_PROVIDER") or "local").strip().lower()
     if kind == "local":
@@ -31,7 +36,13 @@ def create_provider(settings: Mapping[str, str]) -> Provider:
             settings.get("HAYMAKER_STATE_DIR") or Path.cwd() / ".haymaker",
             location=settings.get("HAYMAKER_LOCATION") or "eastus",
             agent_settings={k: v for k, v in settings.items() if k.startswith("HAYMAKER_AGENT_")},
+            fail_launch=_agent_ids(settings.get(FAIL_LAUNCH_SETTING) or ""),
         )
     if kind == "azure":
         raise NotImplementedError("azure provider: see issue 4")
     raise ValueError(f"HAYMAKER_PROVIDER must be one of {', '.join(PROVIDERS)}; got {kind!r}")
+
+
+def _agent_ids(text: str) -> list[str]:
+    """`a01, a02` -> ["a01", "a02"], each checked to be an agent id."""
+    return [validate_agent_id(part.strip()) for part in text.split(",") if part.strip()]

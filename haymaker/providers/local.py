@@ -20,7 +20,7 @@ import secrets
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +80,11 @@ class LocalProvider:
         state_dir: str | os.PathLike[str],
         location: str = "eastus",
         agent_settings: Mapping[str, str] | None = None,
+        fail_launch: Iterable[str] = (),
     ) -> None:
         self._connection_string = connection_string
+        # Test hook (HAYMAKER_LOCAL_FAIL_LAUNCH): launching these agent ids fails.
+        self._fail_launch = frozenset(fail_launch)
         self._state = Path(state_dir)
         self._location = location
         self._agent_settings = dict(agent_settings or {})
@@ -172,6 +175,10 @@ class LocalProvider:
             raise ValueError("tags must mark this run and agent, or teardown could not find them")
         if not scenario.get("id"):
             raise ValueError("scenario has no 'id'")
+        if agent_id in self._fail_launch:
+            raise RuntimeError(
+                f"HAYMAKER_LOCAL_FAIL_LAUNCH: launching agent {agent_id} fails on purpose"
+            )
         if not events_queue_exists(self._connection_string, events_queue):
             raise LookupError(
                 f"events queue {events_queue!r} does not exist: create it first "

@@ -1,0 +1,5 @@
+import sys
+
+from haymaker.cli import main
+
+sys.exit(main())

@@ -1,0 +1,93 @@
+"""Terminal views of a run: live progress per agent, and the final report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TextIO
+
+from haymaker.naming import parse_iso_utc
+
+PHASE_STEPS = {"provisioning": 1, "monitoring": 2, "tearing_down": 3, "done": 4, "failed": 4}
+BAR_WIDTH = 24
+
+
+def _hours(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def agent_line(agent: dict[str, Any]) -> str:
+    phase = str(agent.get("phase", "provisioning"))
+    filled = BAR_WIDTH * PHASE_STEPS.get(phase, 0) // 4
+    bar = "#" * filled + "." * (BAR_WIDTH - filled)
+    outcome = f" {agent['status']}" if phase in ("done", "failed") and agent.get("status") else ""
+    error = f"  ! {str(agent['error'])[:60]}" if agent.get("error") else ""
+    scenario = agent.get("scenario_id", "")
+    return f"  {agent['agent_id']:<4} [{bar}] {phase:<13}{outcome:<16} {scenario}{error}"
+
+
+def summary_line(run: dict[str, Any], clock_now: str) -> str:
+    phases = run.get("phases", {})
+    counts = ", ".join(f"{n} {p}" for p, n in sorted(phases.items()))
+    timing = ""
+    if run.get("started_at") and run.get("deadline"):
+        now: datetime = parse_iso_utc(clock_now)
+        elapsed = (now - parse_iso_utc(run["started_at"])).total_seconds()
+        remaining = (parse_iso_utc(run["deadline"]) - now).total_seconds()
+        timing = f"  elapsed {_hours(elapsed)}, remaining {_hours(remaining)}"
+    return f"Run {run.get('run_id')}: {run.get('status')}  [{counts}]{timing}"
+
+
+class ProgressView:
+    """Redraws in place on a terminal; elsewhere prints a line whenever something changes."""
+
+    def __init__(self, out: TextIO):
+        self.out = out
+        self.tty = out.isatty()
+        self.drawn = 0
+        self.last: tuple[Any, ...] = ()
+
+    def update(self, run: dict[str, Any], clock_now: str) -> None:
+        agents = run.get("agents", [])
+        if self.tty:
+            lines = [summary_line(run, clock_now), *(agent_line(a) for a in agents)]
+            if self.drawn:
+                self.out.write(f"\x1b[{self.drawn}F")
+            for line in lines:
+                self.out.write("\x1b[2K" + line + "\n")
+            self.drawn = len(lines)
+            self.out.flush()
+            return
+        state = (run.get("status"), tuple(sorted(run.get("phases", {}).items())))
+        if state != self.last:
+            self.last = state
+            print(summary_line(run, clock_now), file=self.out, flush=True)
+
+    def finish(self) -> None:
+        self.drawn = 0
+
+
+def render_report(report: dict[str, Any], left: list[dict[str, Any]], wall_seconds: float) -> str:
+    lines = [
+        "",
+        f"Report for run {report['run_id']}: {report['status']}",
+        f"  agents {report['agents']}, torn down {report['torn_down']}, "
+        f"left behind {report['left_behind']}",
+        f"  resources created {report.get('resources_created', 0)}, "
+        f"removed {report.get('resources_removed', 0)}",
+        f"  deadline {report.get('deadline')}; wall time {wall_seconds:.1f}s",
+        "",
+        f"  {'agent':<6}{'scenario':<34}{'outcome':<18}{'torn down':<10}",
+    ]
+    for result in report.get("agent_results", []):
+        lines.append(
+            f"  {result['agent_id']:<6}{result['scenario_id']:<34}{str(result['outcome']):<18}"
+            f"{'yes' if result['clean'] else 'NO':<10}"
+        )
+    lines.append("")
+    if left:
+        lines.append(f"  Still tagged for this run: {len(left)}")
+        lines.extend(f"    {item['kind']} {item['name']}" for item in left)
+    else:
+        lines.append("  Nothing tagged for this run is left.")
+    return "\n".join(lines)
