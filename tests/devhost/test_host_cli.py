@@ -12,7 +12,7 @@ import pytest
 import requests
 from helpers import app_host, copy_app, executions, new_hub, wait_for_status
 
-from devhost.server import free_port
+from devhost.process import free_port
 from devhost.testing import HostHandle
 
 pytestmark = pytest.mark.slow
