@@ -50,6 +50,12 @@ class Clock:
     def now(self) -> datetime:
         return datetime.now(UTC) + self._offset
 
+    def advance_to(self, moment: datetime) -> None:
+        """Virtual clock: never run behind a time the host already showed (after a restart
+        the offset starts from zero, while stored histories may be hours ahead)."""
+        if self.virtual and moment > self.now():
+            self._offset += moment - self.now()
+
     def call_at(self, due: datetime, callback: Callable[[], None], jumpable: bool = True) -> _Entry:
         entry = _Entry(due, next(self._counter), callback, jumpable)
         heapq.heappush(self._heap, entry)

@@ -46,6 +46,7 @@ from .replay import (
     event,
     iso,
     orchestrator_request,
+    parse_iso,
     pending_work,
     played_json,
     read_answer,
@@ -799,6 +800,14 @@ class Engine:
             live = await self._load(row)
             if live is not None:
                 loaded.append(live)
+        latest = [
+            parse_iso(e["Timestamp"])
+            for live in loaded
+            for e in live.history[-2:]
+            if e.get("Timestamp")
+        ]
+        if latest:
+            self.clock.advance_to(max(latest))
         for live in loaded:
             async for message in self.store.list_messages(live.instance_id):
                 if any(e.get("MessageId") == message["RowKey"] for e in live.history):

@@ -236,3 +236,20 @@ def test_history_is_in_storage_tables_named_for_the_hub(
     )
     assert {e["EventType"] for e in history} >= {0, 4, 5, 12, 13}
     assert all(len(e["RowKey"]) == 16 for e in history)
+
+
+def test_payloads_larger_than_a_table_property_round_trip(
+    durable: Durable, storage_connection_string: str
+) -> None:
+    from azure.storage.blob import BlobServiceClient
+
+    payload = "".join(f"{i:07d}" for i in range(20_000))  # 140,000 characters
+    status = durable.wait(durable.start("echo_large", payload))
+    assert status["runtimeStatus"] == "Completed", status
+    assert status["output"]["length"] == len(payload)
+    assert status["output"]["payload"] == payload
+    assert status["input"] == payload
+    blobs = BlobServiceClient.from_connection_string(storage_connection_string)
+    container = blobs.get_container_client(f"{str(durable.host.hub).lower()}-largemessages")
+    names = [b.name for b in container.list_blobs(name_starts_with=status["instanceId"])]
+    assert names, "large values are kept in the largemessages container"

@@ -182,3 +182,16 @@ def flaky(key: str) -> str:
 @app.activity_trigger(input_name="message")
 def explode(message: str) -> None:
     raise RuntimeError(message)
+
+
+@app.orchestration_trigger(context_name="context")
+def echo_large(context: df.DurableOrchestrationContext):
+    """Passes a large payload through an activity: inputs and results over table limits."""
+    payload = context.get_input()
+    echoed = yield context.call_activity("echo", payload)
+    return {"length": len(echoed), "tail": echoed[-10:], "payload": echoed}
+
+
+@app.activity_trigger(input_name="value")
+def echo(value: str) -> str:
+    return value
