@@ -165,8 +165,14 @@ class Host:
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        # Requests that may deliver messages (not reads) tell the engine more may follow.
-        delivers = request.method != "GET"
+        # Requests that may deliver messages to orchestrations (raised events, calls to
+        # the app's HTTP functions) tell the engine that more may follow. Management
+        # calls do not: a start that waits for completion would otherwise slow the very
+        # orchestration it waits for.
+        path = request.path
+        delivers = "/raiseEvent/" in path or not path.startswith(
+            (WEBHOOK_PREFIX, RPC_PREFIX, "/admin/")
+        )
         self.requests_in_flight += delivers
         try:
             return await self._authorized(request, handler)
