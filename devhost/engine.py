@@ -131,11 +131,14 @@ class Engine:
         functions: list[IndexedFunction],
         clock: Clock,
         app_dir: str,
+        writer: Any = None,
         max_concurrent_activities: int = 200,
         activity_threads: int = 16,
     ):
         memoize_history_timestamps()
         self.store = store
+        # Where history writes go: a HistoryWriter child process, or the store itself.
+        self.writer = writer or store
         self.clock = clock
         self.app_dir = app_dir
         self.orchestrators = {f.name: f for f in functions if f.trigger_type == ORCHESTRATION}
@@ -180,6 +183,9 @@ class Engine:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        # A clean stop stores what was recorded; only a crash leaves an episode unwritten.
+        pending = [live.last_write for live in self.live.values() if live.last_write is not None]
+        await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), timeout=30)
         self._orchestrator_pool.shutdown(wait=False, cancel_futures=True)
         self._activity_pool.shutdown(wait=False, cancel_futures=True)
 
@@ -429,13 +435,13 @@ class Engine:
                 await previous
             if events:
                 await self._with_retries(
-                    lambda: self.store.append_history(
+                    lambda: self.writer.append_history(
                         live.instance_id, live.execution_id, start, events
                     )
                 )
             if consumed:
                 await self._with_retries(
-                    lambda: self.store.delete_messages(live.instance_id, consumed)
+                    lambda: self.writer.delete_messages(live.instance_id, consumed)
                 )
 
         live.last_write = asyncio.get_running_loop().create_task(write())

@@ -235,7 +235,9 @@ def replay_episode(
     return answer, decision
 
 
-def compare_episode(recorded: RecordedHistory, episode: Episode, decision: Decision) -> list[Mismatch]:
+def compare_episode(
+    recorded: RecordedHistory, episode: Episode, decision: Decision
+) -> list[Mismatch]:
     """Each difference between the decision and what the history holds for the episode."""
     found: list[Mismatch] = []
 

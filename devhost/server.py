@@ -23,6 +23,7 @@ from .management import RPC_PREFIX, WEBHOOK_PREFIX, ManagementApi, UrlBuilder
 from .routing import Router
 from .store import Store
 from .timers import TimerTriggers
+from .writer import HistoryWriter
 
 log = logging.getLogger("devhost")
 LOOPBACK = ("127.0.0.1", "::1")
@@ -63,6 +64,7 @@ class Host:
         self.keys: HostKeys | None = None
         self.store: Store | None = None
         self.engine: Engine | None = None
+        self.writer: HistoryWriter | None = None
         self.clock: Clock | None = None
         self.runner: web.AppRunner | None = None
         self.azurite: azurite.AzuriteProcess | None = None
@@ -101,7 +103,11 @@ class Host:
             is_idle=lambda: self.engine is not None and self.engine.is_idle(),
             idle_settle=self.options.idle_settle,
         )
-        self.engine = Engine(self.store, self.functions, self.clock, str(self.app_dir))
+        self.writer = HistoryWriter(connection, self.config.hub_name)
+        await self.writer.start()
+        self.engine = Engine(
+            self.store, self.functions, self.clock, str(self.app_dir), writer=self.writer
+        )
         self.engine.pressure = lambda: self.requests_in_flight
         system_key = (
             None if self.options.no_auth else self.keys.system_keys["durabletask_extension"]
@@ -153,6 +159,8 @@ class Host:
             await self.clock.stop()
         if self.engine is not None:
             await self.engine.close()
+        if self.writer is not None:
+            await self.writer.close()
         if self.runner is not None:
             await self.runner.cleanup()
         if self.store is not None:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from helpers import app_host, copy_app, executions, new_hub, wait_for_status
 
 from devhost.process import free_port
 from devhost.testing import HostHandle
+from tests.devhost.helpers import app_host, copy_app, executions, new_hub, wait_for_status
 
 pytestmark = pytest.mark.slow
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from helpers import app_host, new_hub
 
 from devhost.testing import HostHandle
+from tests.devhost.helpers import app_host, new_hub
 
 pytestmark = pytest.mark.slow
 

@@ -13,9 +13,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from helpers import app_host, new_hub, wait_for_status, wait_until
 
 from devhost.testing import HostHandle
+from tests.devhost.helpers import app_host, new_hub, wait_for_status, wait_until
 
 pytestmark = pytest.mark.slow
 

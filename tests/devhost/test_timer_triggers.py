@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import requests
 from azure.data.tables import TableServiceClient
-from helpers import copy_app, executions, wait_for_status, wait_until
 
 from devhost.replay import parse_iso
 from devhost.testing import HostHandle, running_host
+from tests.devhost.helpers import copy_app, executions, wait_for_status, wait_until
 
 pytestmark = pytest.mark.slow
 

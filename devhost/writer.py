@@ -1,0 +1,146 @@
+"""History writes in a child process, so they use the machine's second core.
+
+Writing a history row through azure-data-tables costs about 1.4 ms of Python CPU; a busy
+orchestration writes several per step, and the host's own process (one GIL) also replays
+orchestrators and runs activities. The child takes the writes: the host sends each one as
+a JSON line on the child's stdin and gets `{"id", "error"}` back on its stdout when the
+write is stored. Ordering per instance is the caller's (the engine sends an instance's
+next write only after the previous one is stored).
+
+If the host dies, so does the child (same process group); what was not yet stored is
+discarded on the next start (see Store.load_history), exactly as with in-process writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import sys
+from typing import Any
+
+from .store import Store
+
+CONNECTION_ENV = "DEVHOST_WRITER_STORAGE"
+# One line may carry a large episode (a fan-out of thousands of activities).
+LINE_LIMIT = 256 * 1024 * 1024
+
+
+class WriterError(Exception):
+    pass
+
+
+class HistoryWriter:
+    """The host's side: `append_history` and `delete_messages` as the Store offers them."""
+
+    def __init__(self, connection_string: str, hub: str):
+        self._connection_string = connection_string
+        self._hub = hub
+        self._process: asyncio.subprocess.Process | None = None
+        self._pending: dict[int, asyncio.Future[None]] = {}
+        self._ids = itertools.count()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "devhost.writer",
+            self._hub,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            # The connection string holds the account key: never on a command line.
+            env={**os.environ, CONNECTION_ENV: self._connection_string},
+            limit=LINE_LIMIT,
+        )
+        self._reader = asyncio.get_running_loop().create_task(self._read_replies())
+
+    async def _read_replies(self) -> None:
+        assert self._process is not None and self._process.stdout is not None
+        while line := await self._process.stdout.readline():
+            reply = json.loads(line)
+            future = self._pending.pop(reply["id"], None)
+            if future is not None and not future.done():
+                if reply["error"]:
+                    future.set_exception(WriterError(reply["error"]))
+                else:
+                    future.set_result(None)
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(WriterError("the history writer process exited"))
+        self._pending.clear()
+
+    async def _call(self, request: dict[str, Any]) -> None:
+        assert self._process is not None and self._process.stdin is not None
+        request_id = next(self._ids)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        self._process.stdin.write(json.dumps({"id": request_id, **request}).encode() + b"\n")
+        await self._process.stdin.drain()
+        await future
+
+    async def append_history(
+        self, instance_id: str, execution_id: str, start: int, events: list[dict[str, Any]]
+    ) -> None:
+        await self._call(
+            {
+                "op": "append",
+                "instance": instance_id,
+                "execution": execution_id,
+                "start": start,
+                "events": events,
+            }
+        )
+
+    async def delete_messages(self, instance_id: str, message_ids: list[str]) -> None:
+        await self._call({"op": "delete_messages", "instance": instance_id, "ids": message_ids})
+
+    async def close(self) -> None:
+        if self._process is None:
+            return
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._process.wait(), timeout=10)
+        if self._process.returncode is None:
+            self._process.kill()
+            await self._process.wait()
+        if self._reader is not None:
+            await self._reader
+
+
+async def _serve(hub: str) -> None:
+    """The child: apply each request, reply when stored, until stdin closes."""
+    store = Store(os.environ[CONNECTION_ENV], hub)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=LINE_LIMIT)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def handle(request: dict[str, Any]) -> None:
+        error = None
+        try:
+            if request["op"] == "append":
+                await store.append_history(
+                    request["instance"], request["execution"], request["start"], request["events"]
+                )
+            else:
+                await store.delete_messages(request["instance"], request["ids"])
+        except Exception as failure:  # reported to the host, which retries or logs it
+            error = f"{type(failure).__name__}: {failure}"
+        sys.stdout.write(json.dumps({"id": request["id"], "error": error}) + "\n")
+        sys.stdout.flush()
+
+    while line := await reader.readline():
+        task = loop.create_task(handle(json.loads(line)))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    if tasks:
+        await asyncio.gather(*tasks)
+    await store.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(_serve(sys.argv[1]))
