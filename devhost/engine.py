@@ -151,6 +151,7 @@ class Engine:
         self._activity_slots = asyncio.Semaphore(max_concurrent_activities)
         self.stopping = False
         self._finished: dict[str, asyncio.Event] = {}
+        self._starting: set[str] = set()
         # The durable client binding JSON, for activities that declare a client input.
         self.client_binding: str | None = None
         # How many requests the host is serving: more messages may be on their way.
@@ -206,12 +207,20 @@ class Engine:
                 f"orchestrator function. Orchestrator functions: {known}.",
             )
         instance_id = instance_id or uuid.uuid4().hex
-        if instance_id in self.live:
+        if instance_id in self.live or instance_id in self._starting:
             raise EngineError(
-                409,
-                f"An orchestration instance with ID '{instance_id}' is already "
-                f"{self.live[instance_id].status}.",
+                409, f"An orchestration instance with ID '{instance_id}' is already running."
             )
+        # Claimed before the first await, so two concurrent starts cannot both proceed.
+        self._starting.add(instance_id)
+        try:
+            return await self._create(name, instance_id, input_json, parent)
+        finally:
+            self._starting.discard(instance_id)
+
+    async def _create(
+        self, name: str, instance_id: str, input_json: str | None, parent: tuple[str, int] | None
+    ) -> str:
         existing = await self.store.get_instance(instance_id)
         if existing is not None and existing.get("RuntimeStatus") in ACTIVE_STATUSES:
             raise EngineError(
@@ -426,17 +435,21 @@ class Engine:
         the episode are deleted only once its events are stored.
         """
         start = len(live.history)
+        execution_id = live.execution_id
         live.history.extend(events)
         live.history_json.extend(played_json(e) for e in events)
         previous = live.last_write
 
         async def write() -> None:
             if previous is not None:
-                await previous
+                # A write that failed for good was logged; this one goes on regardless
+                # (loading stops at the gap it leaves, so history stays consistent).
+                with contextlib.suppress(Exception):
+                    await previous
             if events:
                 await self._with_retries(
                     lambda: self.writer.append_history(
-                        live.instance_id, live.execution_id, start, events
+                        live.instance_id, execution_id, start, events
                     )
                 )
             if consumed:
@@ -524,7 +537,8 @@ class Engine:
                 error=decision.error,
             )
             return
-        # Work starts as soon as history holds it; the Instances row is only a view.
+        # Work starts at once (history is written behind, see _record); the Instances
+        # row is only a view, refreshed when it changes.
         self._start_work(live, decision.activities, decision.timers, decision.sub_orchestrations)
         changed = live.status != "Running" or live.custom_status != live.row_custom_status
         if changed or time.monotonic() - live.row_written_at > ROW_REFRESH_SECONDS:
