@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient, TableTransactionError, UpdateMode
 
 from haymaker.naming import iso_utc, parse_iso_utc, validate_agent_id, validate_run_id
@@ -97,15 +97,19 @@ def _encode_token(token: Any) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
 
 
+class InvalidContinuation(ValueError):
+    """A continuation token this service did not hand out (the caller's input is wrong)."""
+
+
 def _decode_token(token: str | None) -> dict[str, str] | None:
     if token is None:
         return None
     try:
         value = json.loads(base64.urlsafe_b64decode(token.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise ValueError("continuation token is not one this service returned") from None
+        raise InvalidContinuation("continuation token is not one this service returned") from None
     if not isinstance(value, dict):
-        raise ValueError("continuation token is not one this service returned")
+        raise InvalidContinuation("continuation token is not one this service returned")
     return value
 
 
@@ -307,6 +311,10 @@ class RunRecords:
 
         The row keeps the latest action and when each action happened (`created_at`,
         `removed_at`, `left_at`). Names can hold any character, so the key uses a hash.
+
+        `created` never replaces a later action: agents of a run share one events queue,
+        so one agent's poll may record another agent's `resource_created` event after that
+        agent's teardown has already recorded the removal.
         """
         validate_run_id(run_id)
         validate_agent_id(agent_id)
@@ -322,7 +330,17 @@ class RunRecords:
             "action": action,
             f"{action}_at": _now(),
         }
-        self._table("Resources").upsert_entity(entity, mode=UpdateMode.MERGE)
+        table = self._table("Resources")
+        if action != "created":
+            table.upsert_entity(entity, mode=UpdateMode.MERGE)
+            return
+        try:
+            table.create_entity(entity)
+        except ResourceExistsError:
+            existing = table.get_entity(entity["PartitionKey"], entity["RowKey"])
+            if "created_at" not in existing:  # removal recorded first: keep it, add the time
+                stamp = {key: entity[key] for key in ("PartitionKey", "RowKey", "created_at")}
+                table.update_entity(stamp, mode=UpdateMode.MERGE)
 
     def list_resources(self, run_id: str, agent_id: str | None = None) -> list[dict[str, Any]]:
         """Every resource recorded for the run (or one agent), grouped by agent."""

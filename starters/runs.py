@@ -16,8 +16,9 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from haymaker.naming import parse_iso_utc
+from haymaker.naming import parse_iso_utc, validate_run_id
 from haymaker.plans import RunPlan
+from haymaker.records import InvalidContinuation
 from haymaker.run_request import RequestError, RunRequest, new_run_id, parse_run_request
 from haymaker.service import services
 from starters.responses import ApiError, json_response, query_int
@@ -83,18 +84,31 @@ async def list_runs(req: func.HttpRequest) -> func.HttpResponse:
                 raise ApiError(
                     400, "invalid_field", f"{name} must be an ISO 8601 time", name
                 ) from None
-    runs, token = await _blocking(
+    runs, token = await _paged(
         services().records.list_runs,
         status=status or None,
         limit=query_int(req, "limit", 50, 1, 200),
-        continuation=req.params.get("continuation"),
+        continuation=req.params.get("continuation") or None,
         **bounds,
     )
     return json_response({"runs": runs, "continuation": token})
 
 
+async def _paged(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """A records page; a continuation token we never handed out is the caller's 400."""
+    try:
+        return await _blocking(fn, *args, **kwargs)
+    except InvalidContinuation as error:
+        raise ApiError(400, "invalid_field", str(error), "continuation") from None
+
+
 async def _run_or_404(run_id: str) -> dict[str, Any]:
-    run = await _blocking(services().records.get_run, run_id)
+    try:
+        validate_run_id(run_id)
+    except ValueError:  # not even a run id (too long, say): there is no such run
+        run = None
+    else:
+        run = await _blocking(services().records.get_run, run_id)
     if run is None:
         raise ApiError(404, "not_found", f"no run with id {run_id!r}", "run_id")
     return dict(run)
@@ -132,12 +146,12 @@ async def get_run_resources(req: func.HttpRequest) -> func.HttpResponse:
 async def get_run_events(req: func.HttpRequest) -> func.HttpResponse:
     run_id = req.route_params["run_id"]
     await _run_or_404(run_id)
-    events, token = await _blocking(
+    events, token = await _paged(
         services().records.list_events,
         run_id,
         agent_id=req.params.get("agent") or None,
         limit=query_int(req, "limit", 100, 1, 1000),
-        continuation=req.params.get("continuation"),
+        continuation=req.params.get("continuation") or None,
     )
     return json_response({"events": events, "continuation": token})
 
@@ -172,7 +186,15 @@ async def cancel_run(
 async def start_sweep(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    instance_id = await client.start_new("sweep_orchestrator")
+    """`{"dry_run": true}` finds orphans and reports them without removing anything."""
+    try:
+        options = req.get_json() if req.get_body() else {}
+    except ValueError:
+        options = None
+    if not isinstance(options, dict) or not isinstance(options.get("dry_run", False), bool):
+        raise ApiError(400, "invalid_field", "dry_run must be true or false", "dry_run")
+    sweep = {"dry_run": options.get("dry_run", False)}
+    instance_id = await client.start_new("sweep_orchestrator", None, sweep)
     return client.create_check_status_response(req, instance_id)
 
 

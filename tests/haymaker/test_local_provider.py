@@ -378,3 +378,43 @@ def test_health_check_and_factory(storage_connection_string: str, tmp_path: Path
         create_provider({})
     with pytest.raises(ValueError, match="HAYMAKER_PROVIDER"):
         create_provider({"HAYMAKER_PROVIDER": "gcp"})
+
+
+def test_launch_fault_switch_fails_the_named_agents_only(
+    storage_connection_string: str, tmp_path: Path, unique_name: str
+) -> None:
+    """The HAYMAKER_LOCAL_FAIL_LAUNCH test hook: launch fails after provisioning worked."""
+    provider = create_provider(
+        {
+            "AzureWebJobsStorage": storage_connection_string,
+            "HAYMAKER_STATE_DIR": str(tmp_path),
+            "HAYMAKER_LOCAL_FAIL_LAUNCH": "a00, a03",
+        }
+    )
+    run_id = f"run-{unique_name}"
+    queue = create_events_queue(storage_connection_string, run_id)
+    try:
+        expires = iso_utc(datetime.now(UTC) + timedelta(hours=1))
+        identity = provider.create_identity(run_id, "a00", SCENARIO["id"], expires)
+        with pytest.raises(RuntimeError, match="HAYMAKER_LOCAL_FAIL_LAUNCH"):
+            provider.launch_agent(
+                run_id,
+                "a00",
+                SCENARIO,
+                expires,
+                identity["secret_ref"],
+                queue,
+                tags_for(run_id, "a00", SCENARIO["id"]),
+            )
+        assert provider.agent_status(run_id, "a00") == {"state": "missing"}
+        assert provider.delete_identity(run_id, "a00")["secret_deleted"] is True
+        assert provider.verify_clean(run_id, "a00") == {"clean": True, "left": []}
+    finally:
+        delete_events_queue(storage_connection_string, run_id)
+    with pytest.raises(ValueError, match="agent id"):
+        create_provider(
+            {
+                "AzureWebJobsStorage": storage_connection_string,
+                "HAYMAKER_LOCAL_FAIL_LAUNCH": "agent-2",
+            }
+        )

@@ -95,6 +95,11 @@ def test_agents_resources_and_report(records: RunRecords) -> None:
     work = next(r for r in resources if r["agent_id"] == "a00")
     assert work["action"] == "removed" and "created_at" in work and "removed_at" in work
     assert [r["name"] for r in records.list_resources("run-1", "a01")] == ["/subscriptions/x/vm?#"]
+    # A late `created` (another agent's poll recording an old event) never undoes a removal.
+    records.record_resource("run-1", "a02", "queue", "hm-x-a02-work", "removed")
+    records.record_resource("run-1", "a02", "queue", "hm-x-a02-work", "created")
+    [late] = records.list_resources("run-1", "a02")
+    assert late["action"] == "removed" and "created_at" in late and "removed_at" in late
 
     assert records.get_report("run-1") is None
     report = {"counts": {"created": 3}, "notes": ["x" * 1000] * 100}  # ~100 KB: split

@@ -1,0 +1,103 @@
+"""The `haymaker` command (also `python -m haymaker`): a client of HayMaker's HTTP API.
+
+Exit codes: 0 ok; 1 a failure found (an API error, an unhealthy app, a failed doctor
+check, a run that left something behind); 2 usage (bad arguments or target settings).
+Errors are one line on stderr: what failed and what to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import urllib.error
+from collections.abc import Callable
+
+from haymaker.api_client import ApiError
+from haymaker.cli import doctor, host, orch, runs, scenarios, sweep
+from haymaker.cli.output import EXIT_FAILURE, EXIT_USAGE, CliError, error_line
+from haymaker.cli.parser import build_parser
+from haymaker.cli.target import Target, TargetError, resolve_target
+
+Handler = Callable[[argparse.Namespace, Target], int]
+LocalHandler = Callable[[argparse.Namespace], int]
+
+REMOTE: dict[str, Handler] = {
+    "run start": runs.start,
+    "run status": runs.status,
+    "run list": runs.list_runs,
+    "run agents": runs.agents,
+    "run resources": runs.resources,
+    "run logs": runs.logs,
+    "run report": runs.report,
+    "run cancel": runs.cancel,
+    "scenarios list": scenarios.list_scenarios,
+    "scenarios show": scenarios.show_scenario,
+    "orch status": orch.status,
+    "orch health": orch.health,
+    "sweep": sweep.sweep,
+}
+LOCAL: dict[str, LocalHandler] = {
+    "up": host.up,
+    "down": host.down,
+    "doctor": doctor.doctor,
+    "scenarios validate": scenarios.validate,
+}
+
+
+def _local_run(args: argparse.Namespace) -> int:
+    from haymaker.local_run import run_locally
+
+    request: dict[str, object] = {"duration": args.duration, "poll_interval": args.poll}
+    if args.scenarios:
+        request["scenarios"] = args.scenarios
+    elif args.count is not None:
+        request["count"] = args.count
+    else:
+        request["size"] = args.size
+    return run_locally(request, clock=args.clock)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    command = " ".join(part for part in (args.command, getattr(args, "action", None)) if part)
+    if command == "local-run":
+        return _local_run(args)
+    if command in LOCAL:
+        return LOCAL[command](args)
+    target = resolve_target(args.url, args.key, args.master_key, args.profile)
+    try:
+        return REMOTE[command](args, target)
+    except ApiError as error:
+        hint = ""
+        if error.status == 401:
+            hint = ": check the key (--key, HAYMAKER_KEY, or .devhost/keys.json locally)"
+        raise CliError(f"{command} failed: {error}{hint}") from None
+    except urllib.error.URLError as error:
+        reason = getattr(error, "reason", error)
+        raise CliError(
+            f"cannot reach HayMaker at {target.url} ({reason}): start it with `haymaker up` "
+            "or pass --url"
+        ) from None
+    except (ConnectionError, TimeoutError) as error:
+        raise CliError(f"{command}: lost the connection to {target.url} ({error})") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except TargetError as error:
+        error_line(str(error))
+        return EXIT_USAGE
+    except CliError as error:
+        error_line(str(error))
+        return error.code
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        return 130
+    except OSError as error:
+        error_line(f"{error}")
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""`haymaker up` / `haymaker down`: a devhost (and Azurite) for this app, in the background.
+
+`up` starts `python -m devhost start APP_DIR` as a detached process (its own session, so
+it outlives the CLI), waits until /admin/host/status says Running, and records the pid,
+port and URL in APP_DIR/.devhost/haymaker-up.json; other commands read the URL from
+there. devhost starts Azurite itself when development storage is configured and nothing
+listens. `down` SIGTERMs the recorded process (devhost then stops the Azurite it
+started) and removes the record.
+
+App settings: local.settings.json if the app has one (devhost reads it); settings it
+lacks come from local.settings.sample.json, so a fresh clone runs. On the virtual clock
+the regional timers are disabled, as in `local-run`: time jumps would fire them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+from haymaker.cli.output import EXIT_OK, CliError, print_json, show
+from haymaker.cli.target import UP_FILE
+from haymaker.local_run import SCHEDULED_FUNCTIONS, host_environment
+
+SAMPLE_SETTINGS = "local.settings.sample.json"
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` is a running devhost (not a recycled pid of something else)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
+    return b"devhost" in cmdline and b"start" in cmdline
+
+
+def _status(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(f"{url}/admin/host/status", timeout=1) as response:
+            return str(json.load(response).get("state"))
+    except (OSError, ValueError):
+        return None
+
+
+def _record(app_dir: Path) -> dict[str, object] | None:
+    path = app_dir / UP_FILE
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _settings(app_dir: Path, port: int, clock: str) -> dict[str, str]:
+    """What the host process gets on top of this environment: local-run's defaults, then
+    the sample's settings, then local.settings.json's; the real environment wins over all."""
+    env = host_environment(app_dir / ".haymaker", port)
+    if clock == "real":
+        for name in SCHEDULED_FUNCTIONS:
+            env.pop(f"AzureWebJobs.{name}.Disabled", None)
+    for name in (SAMPLE_SETTINGS, "local.settings.json"):
+        path = app_dir / name
+        if path.is_file():
+            values = json.loads(path.read_text()).get("Values", {})
+            env.update({str(k): str(v) for k, v in values.items()})
+    return {k: v for k, v in env.items() if k not in os.environ}
+
+
+def up(args: argparse.Namespace) -> int:
+    app_dir = Path(args.app_dir).resolve()
+    if not (app_dir / "function_app.py").is_file():
+        raise CliError(f"{app_dir} has no function_app.py: pass the app folder with --app-dir")
+    record = _record(app_dir)
+    if record and _alive(int(str(record["pid"]))) and _status(str(record["url"])) == "Running":
+        show(f"devhost already running at {record['url']} (pid {record['pid']})")
+        return EXIT_OK
+    url = f"http://127.0.0.1:{args.port}"
+    if _status(url) is not None:
+        raise CliError(f"something already answers at {url}: stop it or pass --port")
+    log_path = app_dir / ".devhost" / "host.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "devhost", "start", str(app_dir)]
+    command += ["--port", str(args.port), "--clock", args.clock]
+    if args.hub:
+        command += ["--hub", args.hub]
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **_settings(app_dir, args.port, args.clock)},
+            cwd=app_dir,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + args.timeout
+    while _status(url) != "Running":
+        if process.poll() is not None:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or [""]
+            raise CliError(
+                f"devhost exited with code {process.returncode}: {tail[0]} (log: {log_path})"
+            )
+        if time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGTERM)
+            raise CliError(f"devhost did not become ready in {args.timeout:.0f}s (log: {log_path})")
+        time.sleep(0.2)
+    record = {
+        "pid": process.pid,
+        "port": args.port,
+        "url": url,
+        "clock": args.clock,
+        "app_dir": str(app_dir),
+        "log": str(log_path),
+        "started_at": datetime.now(UTC).isoformat(),
+    }
+    (app_dir / UP_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    if args.json:
+        print_json(record)
+    else:
+        show(
+            f"devhost running at {url} ({args.clock} clock, pid {process.pid})",
+            f"log: {log_path}; stop it with `haymaker down`",
+        )
+    return EXIT_OK
+
+
+def down(args: argparse.Namespace) -> int:
+    app_dir = Path(args.app_dir).resolve()
+    record = _record(app_dir)
+    if record is None:
+        show(f"nothing to stop: no devhost started by `haymaker up` in {app_dir}")
+        return EXIT_OK
+    pid = int(str(record["pid"]))
+    if _alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + args.timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+    (app_dir / UP_FILE).unlink(missing_ok=True)
+    show(f"devhost at {record['url']} stopped (pid {pid})")
+    return EXIT_OK

@@ -1,0 +1,193 @@
+"""The argument parser: every subcommand, its options and their help."""
+
+from __future__ import annotations
+
+import argparse
+
+from haymaker.settings import REGIONS, RUN_SIZES
+
+EPILOG = (
+    "Target: --url/--key, else HAYMAKER_URL/HAYMAKER_KEY, else ~/.config/haymaker/config.toml, "
+    "else the local devhost (http://127.0.0.1:7071, keys from ./.devhost/keys.json). "
+    "Exit codes: 0 ok, 1 failure found, 2 usage."
+)
+
+
+def _common(json_help: str = "print JSON instead of tables") -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help=json_help)
+    return common
+
+
+def _target() -> argparse.ArgumentParser:
+    target = argparse.ArgumentParser(add_help=False)
+    group = target.add_argument_group("target")
+    group.add_argument("--url", help="the function app's base URL (HAYMAKER_URL)")
+    group.add_argument("--key", help="a function key (HAYMAKER_KEY)")
+    group.add_argument("--master-key", help="the host master key, for orch status")
+    group.add_argument("--profile", help="a [profiles.NAME] table of the profile file")
+    return target
+
+
+def _run_commands(commands: argparse._SubParsersAction, api: list[argparse.ArgumentParser]) -> None:
+    run = commands.add_parser("run", help="start, follow and inspect runs")
+    actions = run.add_subparsers(dest="action", required=True, metavar="ACTION")
+    start = actions.add_parser(
+        "start", parents=api, help="start a run; prints its id and status URL"
+    )
+    size = start.add_mutually_exclusive_group()
+    size.add_argument(
+        "--size", choices=sorted(RUN_SIZES), default="small", help="default small (5 agents)"
+    )
+    size.add_argument("--count", type=int, help="number of agents (1-50)")
+    size.add_argument(
+        "--scenario",
+        action="append",
+        dest="scenarios",
+        metavar="ID",
+        help="a scenario id (repeatable)",
+    )
+    start.add_argument("--duration", help="ISO 8601 run duration, e.g. PT2H (default PT8H)")
+    start.add_argument("--poll", help="ISO 8601 poll interval, e.g. PT5M (default PT15M)")
+    start.add_argument("--region", choices=REGIONS)
+    start.add_argument("--run-id", help="an id of your own (starting it twice starts one run)")
+    start.add_argument(
+        "--wait", action="store_true", help="follow the run to its end and print the report"
+    )
+    start.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
+
+    status = actions.add_parser("status", parents=api, help="a run's agents and phases")
+    status.add_argument("run_id", metavar="RUN_ID")
+    status.add_argument(
+        "--watch", action="store_true", help="live progress bars until the run ends"
+    )
+    status.add_argument("--interval", type=float, default=1.0, help="seconds between polls (watch)")
+
+    listing = actions.add_parser("list", parents=api, help="runs, newest first")
+    listing.add_argument(
+        "--status", choices=("pending", "running", "completed", "failed", "canceled")
+    )
+    listing.add_argument("--limit", type=int, default=20)
+
+    for name, text in (("agents", "a run's agents"), ("cancel", "tear every agent down now")):
+        actions.add_parser(name, parents=api, help=text).add_argument("run_id", metavar="RUN_ID")
+    resources = actions.add_parser("resources", parents=api, help="resources created and removed")
+    resources.add_argument("run_id", metavar="RUN_ID")
+    resources.add_argument("--agent", metavar="A")
+
+    logs = actions.add_parser("logs", parents=api, help="agent events, oldest first")
+    logs.add_argument("run_id", metavar="RUN_ID")
+    logs.add_argument("--agent", metavar="A", help="one agent's events")
+    logs.add_argument("--follow", action="store_true", help="keep printing until the run ends")
+    logs.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
+
+    report = actions.add_parser("report", parents=api, help="the final report")
+    report.add_argument("run_id", metavar="RUN_ID")
+    report.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="haymaker",
+        description="HayMaker keeps a cloud tenant looking lived-in: it runs agents that "
+        "deploy, operate and clean up realistic workloads.",
+        epilog=EPILOG,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    api = [_common(), _target()]
+    _local_run_parser(commands)
+
+    up = commands.add_parser(
+        "up", parents=[_common()], help="start devhost (and Azurite) on this app, in the background"
+    )
+    up.add_argument(
+        "--clock", choices=("virtual", "real"), default="real", help="host clock (default real)"
+    )
+    up.add_argument("--port", type=int, default=7071)
+    up.add_argument("--hub", help="task hub name (default: host.json's)")
+    up.add_argument("--app-dir", default=".", help="the app folder (default .)")
+    up.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for the host")
+    down = commands.add_parser("down", help="stop the devhost `haymaker up` started")
+    down.add_argument("--app-dir", default=".", help="the app folder (default .)")
+    down.add_argument("--timeout", type=float, default=20.0, help=argparse.SUPPRESS)
+
+    _run_commands(commands, api)
+
+    catalog = commands.add_parser("scenarios", help="the scenario catalog")
+    actions = catalog.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("list", parents=api, help="every scenario the app serves")
+    show = actions.add_parser("show", parents=api, help="one scenario")
+    show.add_argument("scenario_id", metavar="ID")
+    validate = actions.add_parser(
+        "validate", parents=[_common()], help="check scenario files locally"
+    )
+    validate.add_argument(
+        "path",
+        nargs="?",
+        default="scenarios",
+        metavar="PATH",
+        help="a file or folder (default scenarios)",
+    )
+
+    orch = commands.add_parser("orch", help="is the function app up and complete")
+    actions = orch.add_subparsers(dest="action", required=True, metavar="ACTION")
+    status = actions.add_parser(
+        "status", parents=api, help="host state, functions discovered vs expected, last runs"
+    )
+    status.add_argument(
+        "--app-dir", default=".", help="where expected_functions.json is (default .)"
+    )
+    status.add_argument("--runs", type=int, default=5, help="how many recent runs to show")
+    health = actions.add_parser("health", parents=api, help="storage, provider and catalog checks")
+    health.add_argument("--deep", action="store_true", help="also call the provider")
+
+    sweep = commands.add_parser("sweep", parents=api, help="remove what finished runs left behind")
+    sweep.add_argument(
+        "--dry-run", action="store_true", help="list what would be removed, remove nothing"
+    )
+    sweep.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the sweep")
+    sweep.add_argument("--interval", type=float, default=0.5, help=argparse.SUPPRESS)
+
+    doctor = commands.add_parser(
+        "doctor",
+        parents=[_common()],
+        help="preflight checks before a deploy",
+        description="Check the app for what breaks deployments: merge markers, function "
+        "discovery, host.json, requirements, Python version, settings, secrets, infra and "
+        "the deployment package. One line per check; exit 1 if any fails.",
+    )
+    doctor.add_argument("app_dir", nargs="?", default=".", metavar="APP_DIR")
+    return parser
+
+
+def _local_run_parser(commands: argparse._SubParsersAction) -> None:
+    local = commands.add_parser(
+        "local-run",
+        help="run HayMaker end to end on this machine (devhost, Azurite, local agents)",
+        description="Start Azurite and devhost on this app with the virtual clock, run one "
+        "HayMaker run with live progress, print its report, and check that nothing tagged "
+        "for it is left. Exits 0 only if every agent was torn down and nothing is left.",
+    )
+    group = local.add_mutually_exclusive_group()
+    group.add_argument(
+        "--size",
+        choices=sorted(RUN_SIZES),
+        default="small",
+        help="run size (default small: 5 agents)",
+    )
+    group.add_argument("--count", type=int, help="number of agents (1-50)")
+    group.add_argument(
+        "--scenario",
+        action="append",
+        dest="scenarios",
+        metavar="ID",
+        help="a scenario id (repeatable)",
+    )
+    local.add_argument("--duration", default="PT8H", help="ISO 8601 run duration (default PT8H)")
+    local.add_argument("--poll", default="PT15M", help="ISO 8601 poll interval (default PT15M)")
+    local.add_argument(
+        "--clock",
+        choices=("virtual", "real"),
+        default="virtual",
+        help="host clock (default virtual)",
+    )

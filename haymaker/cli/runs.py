@@ -1,0 +1,195 @@
+"""`haymaker run ...`: start, inspect, follow and cancel runs through the HTTP API."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from devhost.keys import mask_key
+from haymaker.cli.output import EXIT_FAILURE, EXIT_OK, print_json, show, table
+from haymaker.cli.report import render_report
+from haymaker.cli.target import Target
+from haymaker.cli.watch import FINISHED, watch_run
+
+PHASE_ORDER = ("provisioning", "monitoring", "tearing_down", "done", "failed")
+
+
+def run_request(args: argparse.Namespace) -> dict[str, Any]:
+    request: dict[str, Any] = {}
+    if args.scenarios:
+        request["scenarios"] = args.scenarios
+    elif args.count is not None:
+        request["count"] = args.count
+    else:
+        request["size"] = args.size
+    if args.duration:
+        request["duration"] = args.duration
+    if args.poll:
+        request["poll_interval"] = args.poll
+    if args.region:
+        request["region"] = args.region
+    if args.run_id:
+        request["run_id"] = args.run_id
+    return request
+
+
+def start(args: argparse.Namespace, target: Target) -> int:
+    answer = target.api.post("runs", run_request(args))
+    run_id = answer["run_id"]
+    if not args.wait:
+        if args.json:
+            print_json(answer)
+        else:
+            show(f"Run {run_id} started", f"status: {mask_key(answer['statusQueryGetUri'])}")
+        return EXIT_OK
+    if not args.json:
+        show(f"Run {run_id} started", f"status: {mask_key(answer['statusQueryGetUri'])}")
+    run = watch_run(target, run_id, live=not args.json, interval=args.interval)
+    report = target.api.get(f"runs/{run_id}/report") if run.get("status") in FINISHED else {}
+    if args.json:
+        print_json({"run": run, "report": report})
+    elif report:
+        show(*render_report(report, "table"))
+    return EXIT_OK if _clean(report) else EXIT_FAILURE
+
+
+def _clean(report: dict[str, Any]) -> bool:
+    return (
+        report.get("status") == "completed"
+        and report.get("torn_down") == report.get("agents")
+        and report.get("left_behind") == 0
+    )
+
+
+def status(args: argparse.Namespace, target: Target) -> int:
+    if args.watch:
+        run = watch_run(target, args.run_id, live=not args.json, interval=args.interval)
+    else:
+        run = target.api.get(f"runs/{args.run_id}")
+    if args.json:
+        print_json(run)
+    elif not args.watch:
+        show(*status_view(run))
+    return EXIT_OK if run.get("status") != "failed" else EXIT_FAILURE
+
+
+def status_view(run: dict[str, Any]) -> list[Any]:
+    phases = run.get("phases", {})
+    counts = ", ".join(f"{phases[p]} {p}" for p in sorted(phases, key=_phase_rank))
+    header = (
+        f"Run {run.get('run_id')}: {run.get('status')}  [{counts or 'no agents yet'}]\n"
+        f"created {run.get('created_at')}, deadline {run.get('deadline') or '-'}"
+    )
+    agents = table(
+        None,
+        ("agent", "scenario", "phase", "status", "error"),
+        (
+            (
+                a.get("agent_id"),
+                a.get("scenario_id"),
+                a.get("phase"),
+                a.get("status"),
+                a.get("error"),
+            )
+            for a in run.get("agents", [])
+        ),
+    )
+    return [header, agents]
+
+
+def _phase_rank(phase: str) -> int:
+    return PHASE_ORDER.index(phase) if phase in PHASE_ORDER else len(PHASE_ORDER)
+
+
+def list_runs(args: argparse.Namespace, target: Target) -> int:
+    answer = target.api.get("runs", status=args.status, limit=args.limit)
+    if args.json:
+        print_json(answer)
+        return EXIT_OK
+    rows = (
+        (r.get("run_id"), r.get("status"), r.get("agents_total"), r.get("created_at"))
+        for r in answer["runs"]
+    )
+    show(table("Runs, newest first", ("run", "status", "agents", "created"), rows))
+    return EXIT_OK
+
+
+def agents(args: argparse.Namespace, target: Target) -> int:
+    answer = target.api.get(f"runs/{args.run_id}/agents")
+    if args.json:
+        print_json(answer)
+        return EXIT_OK
+    rows = (
+        (a.get("agent_id"), a.get("scenario_id"), a.get("phase"), a.get("status"), a.get("error"))
+        for a in answer["agents"]
+    )
+    show(table(f"Agents of {args.run_id}", ("agent", "scenario", "phase", "status", "error"), rows))
+    return EXIT_OK
+
+
+def resources(args: argparse.Namespace, target: Target) -> int:
+    answer = target.api.get(f"runs/{args.run_id}/resources", agent=args.agent)
+    if args.json:
+        print_json(answer)
+        return EXIT_OK
+    rows = (
+        (r.get("agent_id"), r.get("kind"), r.get("name"), r.get("action"))
+        for r in answer["resources"]
+    )
+    show(table(f"Resources of {args.run_id}", ("agent", "kind", "name", "action"), rows))
+    return EXIT_OK
+
+
+def _event_pages(target: Target, run_id: str, agent: str | None) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    token = None
+    while True:
+        page = target.api.get(f"runs/{run_id}/events", agent=agent, limit=1000, continuation=token)
+        events.extend(page["events"])
+        token = page.get("continuation")
+        if not token:
+            return events
+
+
+def logs(args: argparse.Namespace, target: Target) -> int:
+    """Agent events, oldest first; `--follow` keeps printing new ones until the run ends."""
+    seen: set[str] = set()
+    out = show
+    while True:
+        finished = (
+            not args.follow or target.api.get(f"runs/{args.run_id}").get("status") in FINISHED
+        )
+        for event in _event_pages(target, args.run_id, args.agent):
+            key = str(
+                event.get("event_id") or (event.get("ts"), event.get("agent_id"), event.get("type"))
+            )
+            if key in seen:
+                continue
+            seen.add(key)
+            if args.json:
+                print_json(event)
+            else:
+                agent, kind = event.get("agent_id") or "", event.get("type") or ""
+                out(f"{event.get('ts')}  {agent:<4} {kind:<16} {event.get('body', '')}")
+        if finished:
+            return EXIT_OK
+        time.sleep(args.interval)
+
+
+def report(args: argparse.Namespace, target: Target) -> int:
+    answer = target.api.get(f"runs/{args.run_id}/report")
+    if args.format == "json" or args.json:
+        print_json(answer)
+    else:
+        show(*render_report(answer, args.format))
+    return EXIT_OK if _clean(answer) else EXIT_FAILURE
+
+
+def cancel(args: argparse.Namespace, target: Target) -> int:
+    answer = target.api.post(f"runs/{args.run_id}/cancel")
+    if args.json:
+        print_json(answer)
+    else:
+        show(f"Run {answer['run_id']}: {answer['status']} (agents leave monitoring and tear down)")
+    return EXIT_OK

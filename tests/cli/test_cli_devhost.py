@@ -1,0 +1,259 @@
+"""The haymaker CLI against the real app on devhost (virtual clock) on Azurite.
+
+Each command runs as a user runs it, `python -m haymaker ...` in a child process, so exit
+codes, stdout and the one-line stderr are the real ones. The target is given with
+`--url` only: for a loopback URL the keys come from the app's .devhost/keys.json.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devhost.process import HostHandle, free_port, running_host
+from haymaker.cli.target import UP_FILE
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEDULED = (
+    "window_americas",
+    "window_asia",
+    "window_middle_east",
+    "window_europe",
+    "hourly_sweep",
+)
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+pytestmark = pytest.mark.slow
+
+
+def app_settings(state_dir: Path) -> dict[str, str]:
+    """Everything the app reads, so no local.settings.json changes the test."""
+    return {
+        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        "HAYMAKER_PROVIDER": "local",
+        "HAYMAKER_LOCAL_STATE_DIR": str(state_dir),
+        "HAYMAKER_AGENT_TIME_SCALE": "2000",
+        "HAYMAKER_AGENT_MAX_WALL_SECONDS": "5",
+        "HAYMAKER_AGENT_FAIL_AT": "",
+        "HAYMAKER_AGENT_SILENT": "",
+        "HAYMAKER_AGENT_CLOCK_URL": "",
+        "HAYMAKER_LOCAL_FAIL_LAUNCH": "",
+        **{f"AzureWebJobs.{name}.Disabled": "true" for name in SCHEDULED},
+    }
+
+
+@pytest.fixture(scope="module")
+def host(
+    storage_connection_string: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HostHandle]:
+    folder = tmp_path_factory.mktemp("cli-host")
+    with running_host(
+        ROOT,
+        clock="virtual",
+        hub="cli" + uuid.uuid4().hex[:10],
+        env=app_settings(folder / "state"),
+        extra_args=["--idle-settle", "0.3"],
+        log_path=folder / "host.log",
+    ) as handle:
+        yield handle
+
+
+def as_json(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def start_run(cli: Cli, host: HostHandle, *options: str) -> str:
+    result = cli("run", "start", *options, "--url", host.base_url)
+    assert result.returncode == 0, result.stderr
+    first, status = result.stdout.splitlines()[:2]
+    assert first.startswith("Run run-") and first.endswith(" started")
+    assert status.startswith(f"status: {host.base_url}/runtime/webhooks/durabletask/")
+    assert "code=***" in status
+    assert host.function_key not in result.stdout and host.system_key not in result.stdout
+    return first.split()[1]
+
+
+def wait_finished(cli: Cli, host: HostHandle, run_id: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        run = as_json(cli("run", "status", run_id, "--json", "--url", host.base_url))
+        if run["status"] in ("completed", "failed", "canceled"):
+            return dict(run)
+        assert time.monotonic() < deadline, f"run {run_id} still {run['status']}"
+        time.sleep(0.5)
+
+
+def test_a_run_from_start_to_report(haymaker_cli: Cli, host: HostHandle):
+    run_id = start_run(haymaker_cli, host, "--count", "2", "--duration", "PT2H", "--poll", "PT5M")
+    run = wait_finished(haymaker_cli, host, run_id)
+    assert run["status"] == "completed"
+    assert [a["phase"] for a in run["agents"]] == ["done", "done"]
+
+    report = as_json(
+        haymaker_cli("run", "report", run_id, "--format", "json", "--url", host.base_url)
+    )
+    assert (report["run_id"], report["agents"], report["torn_down"]) == (run_id, 2, 2)
+    assert report["left_behind"] == 0
+
+    table = haymaker_cli("run", "report", run_id, "--url", host.base_url)
+    assert table.returncode == 0, table.stderr
+    assert f"Report for run {run_id}: completed" in table.stdout
+    assert "Nothing tagged for this run is left." in table.stdout
+    markdown = haymaker_cli("run", "report", run_id, "--format", "markdown", "--url", host.base_url)
+    assert f"## Report for run {run_id}: completed" in markdown.stdout
+    assert "| agent | scenario | outcome | torn down |" in markdown.stdout
+
+    listed = as_json(haymaker_cli("run", "list", "--json", "--url", host.base_url))
+    assert run_id in [r["run_id"] for r in listed["runs"]]
+    agents = as_json(haymaker_cli("run", "agents", run_id, "--json", "--url", host.base_url))
+    assert [a["agent_id"] for a in agents["agents"]] == ["a00", "a01"]
+    resources = as_json(haymaker_cli("run", "resources", run_id, "--json", "--url", host.base_url))
+    assert resources["resources"] and {r["action"] for r in resources["resources"]} == {"removed"}
+    logs = haymaker_cli("run", "logs", run_id, "--agent", "a01", "--url", host.base_url)
+    assert logs.returncode == 0, logs.stderr
+    assert " a01  finished" in logs.stdout and " a00 " not in logs.stdout
+
+
+def test_start_wait_and_watch_follow_a_run_to_its_end(haymaker_cli: Cli, host: HostHandle):
+    result = haymaker_cli(
+        "run", "start", "--count", "1", "--duration", "PT1H", "--wait", "--url", host.base_url
+    )
+    assert result.returncode == 0, result.stderr
+    assert "completed" in result.stdout and "Nothing tagged for this run is left." in result.stdout
+    run_id = result.stdout.split()[1]
+    watched = haymaker_cli("run", "status", run_id, "--watch", "--url", host.base_url)
+    assert watched.returncode == 0, watched.stderr
+    assert f"Run {run_id}: completed" in watched.stdout
+    assert "a00" in watched.stdout and "done" in watched.stdout
+
+
+def test_cancel_tears_a_run_down_and_a_second_cancel_is_an_error(
+    haymaker_cli: Cli, host: HostHandle
+):
+    run_id = start_run(haymaker_cli, host, "--count", "1", "--duration", "PT8H")
+    canceled = haymaker_cli("run", "cancel", run_id, "--url", host.base_url)
+    assert canceled.returncode == 0, canceled.stderr
+    assert f"Run {run_id}: canceling" in canceled.stdout
+    assert wait_finished(haymaker_cli, host, run_id)["status"] == "canceled"
+    again = haymaker_cli("run", "cancel", run_id, "--url", host.base_url)
+    assert again.returncode == 1
+    assert again.stderr == (
+        f"haymaker: error: run cancel failed: HTTP 409: run '{run_id}' is already canceled "
+        "(field: run_id)\n"
+    )
+
+
+def test_scenarios_list_and_show(haymaker_cli: Cli, host: HostHandle):
+    files = sorted(path.stem for path in (ROOT / "scenarios").glob("*.yaml"))
+    listed = as_json(haymaker_cli("scenarios", "list", "--json", "--url", host.base_url))
+    assert sorted(s["id"] for s in listed["scenarios"]) == files
+    table = haymaker_cli("scenarios", "list", "--url", host.base_url)
+    assert f"{len(files)} scenarios" in table.stdout and files[0] in table.stdout
+    shown = haymaker_cli("scenarios", "show", files[0], "--url", host.base_url)
+    assert shown.returncode == 0 and shown.stdout.startswith(files[0])
+    missing = haymaker_cli("scenarios", "show", "no-such-scenario", "--url", host.base_url)
+    assert missing.returncode == 1 and len(missing.stderr.splitlines()) == 1
+
+
+def test_orch_status_shows_the_expected_functions(haymaker_cli: Cli, host: HostHandle):
+    expected = json.loads((ROOT / "expected_functions.json").read_text())
+    status = as_json(haymaker_cli("orch", "status", "--json", "--url", host.base_url))
+    assert status["ok"] is True and status["host"]["state"] == "Running"
+    assert {f["name"]: f["trigger"] for f in status["functions"]} == expected
+    assert status["differences"] == []
+    table = haymaker_cli("orch", "status", "--url", host.base_url)
+    assert f"{len(expected)} functions discovered" in table.stdout
+    assert f"Matches expected_functions.json: all {len(expected)} functions discovered." in (
+        table.stdout
+    )
+
+
+def test_orch_health(haymaker_cli: Cli, host: HostHandle):
+    health = as_json(haymaker_cli("orch", "health", "--deep", "--json", "--url", host.base_url))
+    assert health["ok"] is True
+    assert {"settings", "storage", "catalog"} <= {c["name"] for c in health["checks"]}
+
+
+def test_sweep_dry_run_removes_nothing(haymaker_cli: Cli, host: HostHandle):
+    result = as_json(haymaker_cli("sweep", "--dry-run", "--json", "--url", host.base_url))
+    assert result["status"] == "Completed" and result["dry_run"] is True
+    assert result["removed"] == 0 and result["found"] == len(result["orphans"])
+
+
+def test_an_api_error_is_one_line_and_exit_1(haymaker_cli: Cli, host: HostHandle):
+    result = haymaker_cli("run", "status", "run-20260101-000000-abcdef", "--url", host.base_url)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "haymaker: error: run status failed: HTTP 404: no run with id "
+        "'run-20260101-000000-abcdef' (field: run_id)\n"
+    )
+    bad = haymaker_cli("run", "start", "--count", "99", "--url", host.base_url)
+    assert bad.returncode == 1 and len(bad.stderr.splitlines()) == 1
+    assert "(field: count)" in bad.stderr
+
+
+def test_a_wrong_key_is_one_line_and_exit_1(haymaker_cli: Cli, host: HostHandle):
+    result = haymaker_cli("run", "list", "--url", host.base_url, "--key", "wrong")
+    assert result.returncode == 1 and len(result.stderr.splitlines()) == 1
+    assert "HTTP 401" in result.stderr and "check the key" in result.stderr
+
+
+def test_nothing_listening_is_one_line_and_exit_1(haymaker_cli: Cli):
+    url = f"http://127.0.0.1:{free_port()}"
+    result = haymaker_cli("run", "list", "--url", url, "--key", "k")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"haymaker: error: cannot reach HayMaker at {url} (")
+    assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("run", "start", "--size", "huge"),
+        ("run", "start", "--count", "two"),
+        ("run", "status"),
+        ("no-such-command",),
+        ("run", "report", "r", "--format", "pdf"),
+    ],
+)
+def test_bad_usage_exits_2(haymaker_cli: Cli, args: tuple[str, ...]):
+    result = haymaker_cli(*args)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "haymaker" in result.stderr and "error:" in result.stderr
+
+
+def test_up_keeps_devhost_running_after_the_cli_exits_and_down_stops_it(
+    haymaker_cli: Cli, app_copy: Path, storage_connection_string: str
+):
+    port = str(free_port())
+    hub = "up" + uuid.uuid4().hex[:10]
+    up = haymaker_cli(
+        "up", "--app-dir", str(app_copy), "--port", port, "--clock", "virtual", "--hub", hub
+    )
+    try:
+        assert up.returncode == 0, up.stderr + (app_copy / ".devhost" / "host.log").read_text()
+        assert up.stdout.startswith(f"devhost running at http://127.0.0.1:{port} (virtual clock")
+        record = json.loads((app_copy / UP_FILE).read_text())
+        # The CLI has exited; the host it started still answers, found from the app folder.
+        status = as_json(haymaker_cli("orch", "status", "--json", cwd=app_copy))
+        assert status["url"] == f"http://127.0.0.1:{port}" and status["ok"] is True
+        again = haymaker_cli("up", "--app-dir", str(app_copy), "--port", port)
+        assert again.returncode == 0 and "already running" in again.stdout
+    finally:
+        down = haymaker_cli("down", "--app-dir", str(app_copy))
+    assert down.returncode == 0, down.stderr
+    assert f"stopped (pid {record['pid']})" in down.stdout
+    assert not (app_copy / UP_FILE).exists()
+    gone = haymaker_cli("run", "list", "--url", f"http://127.0.0.1:{port}", "--key", "k")
+    assert gone.returncode == 1 and "cannot reach" in gone.stderr
