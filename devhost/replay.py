@@ -433,8 +433,9 @@ def decide(
     elif answer.is_done:
         decision.outcome, decision.output = "Completed", answer.output
     if decision.outcome is not None:
-        # Work scheduled in the episode that ends the orchestration is never started.
-        decision.events = [e for e in decision.events if e["EventType"] != EventType.TaskScheduled]
+        # Work scheduled in the episode that ends the orchestration is never started, so
+        # history does not claim it was.
+        decision.events = [e for e in decision.events if e["EventType"] not in SCHEDULING_EVENTS]
         decision.activities, decision.timers, decision.sub_orchestrations = [], [], []
     return decision
 

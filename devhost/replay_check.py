@@ -50,7 +50,7 @@ CONTROL_EVENTS = {
     EventType.ExecutionResumed,
     EventType.ExecutionTerminated,
 }
-MAX_VALUE_CHARS = 240
+MAX_VALUE_CHARS = 400
 
 
 @dataclass
