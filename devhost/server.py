@@ -178,8 +178,8 @@ class Host:
         # calls do not: a start that waits for completion would otherwise slow the very
         # orchestration it waits for.
         path = request.path
-        delivers = "/raiseEvent/" in path or not path.startswith(
-            (WEBHOOK_PREFIX, RPC_PREFIX, "/admin/")
+        delivers = request.method != "GET" and (
+            "/raiseEvent/" in path or not path.startswith((WEBHOOK_PREFIX, RPC_PREFIX, "/admin/"))
         )
         self.requests_in_flight += delivers
         try:
