@@ -137,7 +137,7 @@ class Engine:
     ):
         memoize_history_timestamps()
         self.store = store
-        # Where history writes go: a HistoryWriter child process, or the store itself.
+        # Where writes go: a HistoryWriter child process, or the store itself.
         self.writer = writer or store
         self.clock = clock
         self.app_dir = app_dir
@@ -240,7 +240,7 @@ class Engine:
             parent_id=parent[0] if parent else None,
             parent_task_id=parent[1] if parent else None,
         )
-        await self.store.put_instance(instance_id, self._row(live, now))
+        await self.writer.put_instance(instance_id, self._row(live, now))
         self.live[instance_id] = live
         self._schedule_episode(live)
         return instance_id
@@ -270,7 +270,7 @@ class Engine:
                 410,
                 f"Instance '{instance_id}' is {row.get('RuntimeStatus')}: it takes no messages.",
             )
-        message_id = await self.store.add_message(instance_id, message)
+        message_id = await self.writer.add_message(instance_id, message)
         self._accept_message(live, message_id, message)
 
     def _accept_message(self, live: Live, message_id: str, message: dict[str, Any]) -> None:
@@ -382,7 +382,7 @@ class Engine:
         else:
             self._record(live, [], consumed)
         await self._flush(live)
-        await self.store.update_instance(
+        await self.writer.update_instance(
             live.instance_id,
             {"RuntimeStatus": live.status, "LastUpdatedTime": self.clock.now()},
         )
@@ -543,7 +543,7 @@ class Engine:
         changed = live.status != "Running" or live.custom_status != live.row_custom_status
         if changed or time.monotonic() - live.row_written_at > ROW_REFRESH_SECONDS:
             live.status = "Running"
-            await self.store.update_instance(
+            await self.writer.update_instance(
                 live.instance_id,
                 {
                     "RuntimeStatus": "Running",
@@ -586,7 +586,7 @@ class Engine:
         # Whoever sees the final status can read the whole history.
         await self._flush(live)
         finished = self._finished.pop(live.instance_id, None)
-        await self.store.update_instance(
+        await self.writer.update_instance(
             live.instance_id,
             {
                 "RuntimeStatus": status,
@@ -664,7 +664,7 @@ class Engine:
         live.execution_id = uuid.uuid4().hex
         live.input = decision.continue_input
         live.status = "Running"
-        await self.store.update_instance(
+        await self.writer.update_instance(
             live.instance_id,
             {
                 "RuntimeStatus": "Running",

@@ -66,6 +66,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def new_message_id() -> str:
+    """Time-ordered, so a restarted host applies stored messages in arrival order."""
+    return f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+
+
 def row_key(position: int) -> str:
     return f"{position:016X}"
 
@@ -253,9 +258,11 @@ class Store:
 
     # -- messages -----------------------------------------------------------------
 
-    async def add_message(self, instance_id: str, message: dict[str, Any]) -> str:
+    async def add_message(
+        self, instance_id: str, message: dict[str, Any], message_id: str | None = None
+    ) -> str:
         """Persist a message for an instance; returns its id (also its RowKey)."""
-        message_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+        message_id = message_id or new_message_id()
         entity = await self._offload(
             {
                 "PartitionKey": instance_id,

@@ -1,4 +1,4 @@
-"""History writes in a child process, so they use the machine's second core.
+"""Storage writes in a child process, so they use the machine's second core.
 
 Writing a history row through azure-data-tables costs about 1.4 ms of Python CPU; a busy
 orchestration writes several per step, and the host's own process (one GIL) also replays
@@ -19,9 +19,10 @@ import itertools
 import json
 import os
 import sys
+from datetime import datetime
 from typing import Any
 
-from .store import Store
+from .store import Store, new_message_id
 
 CONNECTION_ENV = "DEVHOST_WRITER_STORAGE"
 # One line may carry a large episode (a fan-out of thousands of activities).
@@ -97,6 +98,21 @@ class HistoryWriter:
     async def delete_messages(self, instance_id: str, message_ids: list[str]) -> None:
         await self._call({"op": "delete_messages", "instance": instance_id, "ids": message_ids})
 
+    async def add_message(self, instance_id: str, message: dict[str, Any]) -> str:
+        message_id = new_message_id()
+        await self._call(
+            {"op": "add_message", "instance": instance_id, "message": message, "id_": message_id}
+        )
+        return message_id
+
+    async def put_instance(self, instance_id: str, fields: dict[str, Any]) -> None:
+        await self._call({"op": "put_instance", "instance": instance_id, "fields": _dump(fields)})
+
+    async def update_instance(self, instance_id: str, fields: dict[str, Any]) -> None:
+        await self._call(
+            {"op": "update_instance", "instance": instance_id, "fields": _dump(fields)}
+        )
+
     async def close(self) -> None:
         if self._process is None:
             return
@@ -111,6 +127,38 @@ class HistoryWriter:
             await self._reader
 
 
+def _dump(fields: dict[str, Any]) -> dict[str, Any]:
+    """Instance rows hold datetimes (typed columns, so time ranges can be queried)."""
+    return {
+        k: {"datetime": v.isoformat()} if isinstance(v, datetime) else v for k, v in fields.items()
+    }
+
+
+def _load(fields: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: datetime.fromisoformat(v["datetime"]) if isinstance(v, dict) else v
+        for k, v in fields.items()
+    }
+
+
+async def _apply(store: Store, request: dict[str, Any]) -> None:
+    op, instance = request["op"], request["instance"]
+    if op == "append":
+        await store.append_history(
+            instance, request["execution"], request["start"], request["events"]
+        )
+    elif op == "delete_messages":
+        await store.delete_messages(instance, request["ids"])
+    elif op == "add_message":
+        await store.add_message(instance, request["message"], request["id_"])
+    elif op == "put_instance":
+        await store.put_instance(instance, _load(request["fields"]))
+    elif op == "update_instance":
+        await store.update_instance(instance, _load(request["fields"]))
+    else:
+        raise ValueError(f"unknown writer operation {op!r}")
+
+
 async def _serve(hub: str) -> None:
     """The child: apply each request, reply when stored, until stdin closes."""
     store = Store(os.environ[CONNECTION_ENV], hub)
@@ -122,12 +170,7 @@ async def _serve(hub: str) -> None:
     async def handle(request: dict[str, Any]) -> None:
         error = None
         try:
-            if request["op"] == "append":
-                await store.append_history(
-                    request["instance"], request["execution"], request["start"], request["events"]
-                )
-            else:
-                await store.delete_messages(request["instance"], request["ids"])
+            await _apply(store, request)
         except Exception as failure:  # reported to the host, which retries or logs it
             error = f"{type(failure).__name__}: {failure}"
         sys.stdout.write(json.dumps({"id": request["id"], "error": error}) + "\n")
