@@ -120,6 +120,9 @@ def ensure_running(
             "--skipApiVersionCheck",
             "--loose",
             "--disableTelemetry",
+            # Node closes idle keep-alive connections after 5 s by default; a client that
+            # reuses one just then gets "connection reset" on a write it cannot retry.
+            *(f"--{service}KeepAliveTimeout=600" for service in PORTS),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

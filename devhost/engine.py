@@ -61,6 +61,8 @@ ROW_REFRESH_SECONDS = 1.0
 # Replays cheaper than this are never delayed to gather more results; none waits longer.
 COALESCE_MIN_REPLAY = 0.002
 COALESCE_MAX_WAIT = 0.010
+# After an unexpected failure (storage down for longer than the write retries last).
+EPISODE_RETRY_SECONDS = 1.0
 
 
 class EngineError(Exception):
@@ -240,7 +242,9 @@ class Engine:
             parent_id=parent[0] if parent else None,
             parent_task_id=parent[1] if parent else None,
         )
-        await self.writer.put_instance(instance_id, self._row(live, now))
+        await self._with_retries(
+            lambda: self.writer.put_instance(instance_id, self._row(live, now))
+        )
         self.live[instance_id] = live
         self._schedule_episode(live)
         return instance_id
@@ -347,6 +351,9 @@ class Engine:
                     return
                 await self._coalesce(live)
                 await self._episode(live)
+        except Exception:
+            log.exception("Episode of %s failed in devhost; retrying shortly", live.instance_id)
+            await asyncio.sleep(EPISODE_RETRY_SECONDS)
         finally:
             live.episode_scheduled = False
         if live.inbox and self.live.get(live.instance_id) is live and not live.suspended:
@@ -382,7 +389,7 @@ class Engine:
         else:
             self._record(live, [], consumed)
         await self._flush(live)
-        await self.writer.update_instance(
+        await self._update_row(
             live.instance_id,
             {"RuntimeStatus": live.status, "LastUpdatedTime": self.clock.now()},
         )
@@ -472,6 +479,9 @@ class Engine:
         if live.last_write is not None:
             await asyncio.shield(live.last_write)
 
+    async def _update_row(self, instance_id: str, fields: dict[str, Any]) -> None:
+        await self._with_retries(lambda: self.writer.update_instance(instance_id, fields))
+
     @staticmethod
     async def _with_retries(operation: Any, attempts: int = 5) -> None:
         for attempt in range(attempts):
@@ -543,7 +553,7 @@ class Engine:
         changed = live.status != "Running" or live.custom_status != live.row_custom_status
         if changed or time.monotonic() - live.row_written_at > ROW_REFRESH_SECONDS:
             live.status = "Running"
-            await self.writer.update_instance(
+            await self._update_row(
                 live.instance_id,
                 {
                     "RuntimeStatus": "Running",
@@ -586,7 +596,7 @@ class Engine:
         # Whoever sees the final status can read the whole history.
         await self._flush(live)
         finished = self._finished.pop(live.instance_id, None)
-        await self.writer.update_instance(
+        await self._update_row(
             live.instance_id,
             {
                 "RuntimeStatus": status,
@@ -664,7 +674,7 @@ class Engine:
         live.execution_id = uuid.uuid4().hex
         live.input = decision.continue_input
         live.status = "Running"
-        await self.writer.update_instance(
+        await self._update_row(
             live.instance_id,
             {
                 "RuntimeStatus": "Running",

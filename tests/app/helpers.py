@@ -1,0 +1,345 @@
+"""End-to-end helpers: the real app on devhost (virtual clock) on Azurite, over HTTP.
+
+Each host runs the app in place (app dir = the repo root) with its own task hub, its own
+local-provider state folder and log under a temporary folder, the timer triggers disabled
+(the virtual clock would otherwise reach their schedules and start extra runs), and the
+agents' time compressed so an 8-hour run takes seconds. Runs are independent by run id,
+so one host serves every test of a module that needs no special app settings.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+
+from devhost.testing import HostHandle, running_host
+from haymaker.events import events_queue_exists, events_queue_name
+from haymaker.naming import run_short
+from haymaker.providers.local import LocalProvider
+
+APP_DIR = Path(__file__).resolve().parents[2]
+FINISHED = ("completed", "failed", "canceled")
+ORCHESTRATION_FINISHED = ("Completed", "Failed", "Terminated")
+SCHEDULED_FUNCTIONS = (
+    "window_americas",
+    "window_asia",
+    "window_middle_east",
+    "window_europe",
+    "hourly_sweep",
+)
+# Test hooks an outer environment might set: blanked unless a test asks for them.
+HOOKS = (
+    "HAYMAKER_AGENT_FAIL_AT",
+    "HAYMAKER_AGENT_SILENT",
+    "HAYMAKER_AGENT_CLOCK_URL",
+    "HAYMAKER_LOCAL_FAIL_LAUNCH",
+)
+# Agents live this many real seconds at most: an 8-hour run ends in well under a minute.
+AGENT_WALL_SECONDS = "5"
+# Scenario time runs this much faster than real time: an operate round every 1.5 s. (Much
+# faster makes 50 agents flood one Azurite with requests, and nothing is gained.)
+AGENT_TIME_SCALE = "200"
+IDLE_SETTLE = "0.3"
+
+T = TypeVar("T")
+
+
+def host_env(state_dir: Path, **overrides: str) -> dict[str, str]:
+    """The app settings of a test host; `overrides` add test hooks or change defaults.
+
+    Everything the app reads is given here, so a local.settings.json (gitignored, absent
+    in CI, possibly edited by hand) changes nothing: environment variables win.
+    """
+    env = {
+        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        "HAYMAKER_PROVIDER": "local",
+        "HAYMAKER_LOCAL_STATE_DIR": str(state_dir),
+        "HAYMAKER_RUN_SIZE": "small",
+        "HAYMAKER_RUN_DURATION": "PT8H",
+        "HAYMAKER_POLL_INTERVAL": "PT15M",
+        "HAYMAKER_MAX_PARALLEL_AGENTS": "50",
+        "HAYMAKER_AGENT_TIME_SCALE": AGENT_TIME_SCALE,
+        "HAYMAKER_AGENT_MAX_WALL_SECONDS": AGENT_WALL_SECONDS,
+        **{hook: "" for hook in HOOKS},
+        **{f"AzureWebJobs.{name}.Disabled": "true" for name in SCHEDULED_FUNCTIONS},
+    }
+    env.update(overrides)
+    return env
+
+
+def new_hub() -> str:
+    """A unique task hub (like the `unique_name` fixture, for module-scoped hosts)."""
+    return "t" + uuid.uuid4().hex[:12]
+
+
+def wait_until(
+    probe: Callable[[], T | None],
+    timeout: float,
+    message: str | Callable[[], str],
+    interval: float = 0.1,
+) -> T:
+    """Call `probe` until it returns something truthy; return that, or fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            text = message() if callable(message) else message
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {text}")
+        time.sleep(interval)
+
+
+@dataclass
+class App:
+    """A running HayMaker host and the ways a test talks to it and inspects what it did."""
+
+    host: HostHandle
+    state_dir: Path
+    connection: str
+    hub: str
+    runs: list[str] = field(default_factory=list)
+
+    # --- HTTP -------------------------------------------------------------------------
+
+    def get(self, path: str, **params: Any) -> requests.Response:
+        params.setdefault("code", self.host.function_key)
+        return requests.get(f"{self.host.api}/{path}", params=params, timeout=30)
+
+    def post(
+        self, path: str, body: Any = None, data: bytes | str | None = None, **params: Any
+    ) -> requests.Response:
+        params.setdefault("code", self.host.function_key)
+        if body is not None:
+            data = json.dumps(body)
+        return requests.post(
+            f"{self.host.api}/{path}",
+            params=params,
+            data=data,
+            headers={"Content-Type": "application/json"},
+            timeout=30,
+        )
+
+    def start_run(self, body: dict[str, Any]) -> str:
+        """POST /api/runs; asserts the 202 and its status URLs; returns the run id."""
+        response = self.post("runs", body)
+        assert response.status_code == 202, response.text
+        answer = response.json()
+        run_id = str(answer["run_id"])
+        assert answer["id"] == run_id
+        assert response.headers["Location"] == answer["statusQueryGetUri"]
+        self.runs.append(run_id)
+        return run_id
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        response = self.get(f"runs/{run_id}")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def wait_for_run(self, run_id: str, timeout: float = 90.0) -> dict[str, Any]:
+        """Poll GET /api/runs/{id} until the run has finished; return its last answer.
+
+        Finished means both: the run record's status (written by the last activity) and
+        the run orchestration's runtime status (which completes just after it).
+        """
+        last: dict[str, Any] = {}
+
+        def finished() -> dict[str, Any] | None:
+            last.update(self.run(run_id))
+            orchestration = last.get("orchestration") or {}
+            done = orchestration.get("runtime_status") in ORCHESTRATION_FINISHED
+            return dict(last) if done and last.get("status") in FINISHED else None
+
+        return wait_until(
+            finished,
+            timeout,
+            lambda: f"run {run_id} to finish; last: {_summary(last)}\n{self.log_tail()}",
+            interval=0.25,
+        )
+
+    def wait_for_phase(
+        self, run_id: str, phase: str, agents: int, timeout: float = 60.0
+    ) -> dict[str, Any]:
+        """Wait until `agents` agents of the run are in `phase`; return the run."""
+        last: dict[str, Any] = {}
+
+        def reached() -> dict[str, Any] | None:
+            last.update(self.run(run_id))
+            return dict(last) if last.get("phases", {}).get(phase, 0) >= agents else None
+
+        return wait_until(
+            reached,
+            timeout,
+            lambda: f"{agents} agent(s) of {run_id} {phase}; last: {_summary(last)}",
+            interval=0.05,
+        )
+
+    def report(self, run_id: str) -> dict[str, Any]:
+        response = self.get(f"runs/{run_id}/report")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def events(self, run_id: str, agent: str | None = None) -> list[dict[str, Any]]:
+        """Every recorded event of the run (or one agent), following continuation tokens."""
+        events: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 1000}
+            if agent:
+                params["agent"] = agent
+            if token:
+                params["continuation"] = token
+            response = self.get(f"runs/{run_id}/events", **params)
+            assert response.status_code == 200, response.text
+            page = response.json()
+            events.extend(page["events"])
+            token = page["continuation"]
+            if not token:
+                return events
+
+    # --- Durable management API -------------------------------------------------------
+
+    def instances(self, **params: Any) -> list[dict[str, Any]]:
+        """Every orchestration instance in the hub (the management API, system key)."""
+        params.setdefault("code", self.host.system_key)
+        found: list[dict[str, Any]] = []
+        headers: dict[str, str] = {}
+        while True:
+            response = requests.get(
+                f"{self.host.management}/instances", params=params, headers=headers, timeout=30
+            )
+            assert response.status_code == 200, response.text
+            found.extend(response.json())
+            token = response.headers.get("x-ms-continuation-token")
+            if not token:
+                return found
+            headers = {"x-ms-continuation-token": token}
+
+    def instance_status(self, instance_id: str, history: bool = False) -> requests.Response:
+        params = {"code": self.host.system_key}
+        if history:
+            params.update(showHistory="true", showHistoryOutput="true", showInput="true")
+        return requests.get(
+            f"{self.host.management}/instances/{instance_id}", params=params, timeout=30
+        )
+
+    # --- what the local provider holds ------------------------------------------------
+
+    def provider(self) -> LocalProvider:
+        """A provider on the same storage and state folder as the app's."""
+        return LocalProvider(self.connection, self.state_dir)
+
+    def leftovers(self, run_id: str) -> list[dict[str, str]]:
+        """Anything of the run still there: tagged storage objects (via the provider's
+        list_tagged_resources), identities, role assignments, secrets, agent processes,
+        and the run's events queue."""
+        provider = self.provider()
+        left = [
+            {"kind": item["kind"], "name": item["name"]}
+            for item in provider.list_tagged_resources(run_id)
+        ]
+        short = run_short(run_id)
+        for orphan in provider.list_orphans(set()):
+            if orphan["kind"] in ("blob_container", "table", "queue"):
+                continue  # already covered, by tag, above
+            if orphan["run"] in (run_id, short):
+                left.append({"kind": orphan["kind"], "name": orphan["name"]})
+        if events_queue_exists(self.connection, events_queue_name(run_id)):
+            left.append({"kind": "events_queue", "name": events_queue_name(run_id)})
+        return left
+
+    def agent_log(self, run_id: str, agent_id: str) -> Path:
+        return self.state_dir / "agents" / f"{run_short(run_id)}-{agent_id}.log"
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "host log tail:\n" + "\n".join(self.host.log().splitlines()[-lines:])
+
+    # --- cleanup ------------------------------------------------------------------------
+
+    def finish_runs(self, timeout: float = 60.0) -> None:
+        """Let runs a test left behind end (canceling those still running); then remove
+        anything of them still there (agent processes first), so a failed test leaks
+        nothing into later ones."""
+        for run_id in self.runs:
+            with suppress(Exception):
+                if self.run(run_id).get("status") not in FINISHED:
+                    self.post(f"runs/{run_id}/cancel")
+                self.wait_for_run(run_id, timeout)
+        provider = self.provider()
+        mine = {run for run_id in self.runs for run in (run_id, run_short(run_id))}
+        orphans = [o for o in provider.list_orphans(set()) if o["run"] in mine]
+        if orphans:
+            provider.delete_orphans(orphans)
+
+
+def _summary(run: dict[str, Any]) -> dict[str, Any]:
+    return {key: run.get(key) for key in ("status", "phases", "orchestration")}
+
+
+@contextmanager
+def app_host(
+    folder: Path,
+    connection: str,
+    hub: str | None = None,
+    idle_settle: str = IDLE_SETTLE,
+    **settings: str,
+) -> Iterator[App]:
+    """Run the app on devhost (virtual clock) with `settings` over the test defaults."""
+    state_dir = folder / "state"
+    hub = hub or new_hub()
+    with running_host(
+        APP_DIR,
+        clock="virtual",
+        hub=hub,
+        env=host_env(state_dir, **settings),
+        extra_args=["--idle-settle", idle_settle],
+        log_path=folder / "host.log",
+    ) as host:
+        app = App(host=host, state_dir=state_dir, connection=connection, hub=hub)
+        try:
+            yield app
+        finally:
+            app.finish_runs()
+
+
+class SecretWatcher:
+    """Reads the local secret store over and over, keeping every client secret it saw."""
+
+    def __init__(self, state_dir: Path, interval: float = 0.02) -> None:
+        self._path = state_dir / "secrets.json"
+        self._interval = interval
+        self._stop = threading.Event()
+        self.values: dict[str, str] = {}
+        self.started_at = datetime.now(UTC)
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            self.read()
+            self._stop.wait(self._interval)
+
+    def read(self) -> None:
+        # The store replaces the file atomically (write + rename): never half a file.
+        with suppress(FileNotFoundError, ValueError):
+            for name, value in json.loads(self._path.read_text(encoding="utf-8")).items():
+                self.values[name] = value
+
+    def __enter__(self) -> SecretWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.read()
