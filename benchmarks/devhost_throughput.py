@@ -1,10 +1,11 @@
 """devhost throughput on Azurite: fan-out, sequence, external events, starts.
 
     python benchmarks/devhost_throughput.py [--fan-out 1000] [--sequence 200]
-        [--events 500] [--starts 200] [--profile OUT.prof]
+        [--events 500] [--starts 200]
 
-Starts Azurite if it is not running, runs a devhost on benchmarks/apps/bench (a fresh
-task hub each run), drives it over the management API, and prints one line per figure.
+Starts an Azurite of its own (fresh data, free ports: a long-used emulator slows down as
+its database grows), runs a devhost on benchmarks/apps/bench against it, drives it over
+the management API, and prints one line per figure.
 Targets on a 2-core machine: fan-out >= 500/s, sequence >= 100/s, events >= 200/s.
 """
 
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from devhost import azurite  # noqa: E402
-from devhost.testing import HostHandle, running_host  # noqa: E402
+from devhost.process import HostHandle, free_port, running_host  # noqa: E402
 
 APP = Path(__file__).parent / "apps" / "bench"
 TARGETS = {"fan-out": 500.0, "sequence": 100.0, "events": 200.0, "starts": None}
@@ -127,19 +128,16 @@ def main() -> int:
     parser.add_argument("--sequence", type=int, default=200)
     parser.add_argument("--events", type=int, default=500)
     parser.add_argument("--starts", type=int, default=200)
-    parser.add_argument("--profile", help="run the host under cProfile, writing stats here")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
-        location = Path(scratch) / "azurite"
-        emulator = azurite.ensure_running(location, search_from=ROOT)
+        ports = {service: free_port() for service in azurite.PORTS}
+        emulator = azurite.start(Path(scratch) / "azurite", ports, search_from=ROOT)
         app_dir = Path(scratch) / "bench"
         shutil.copytree(APP, app_dir)
         hub = "bench" + uuid.uuid4().hex[:8]
         extra = ["--log-level", "warning"]
-        env = {}
-        if args.profile:
-            env["DEVHOST_PROFILE"] = str(Path(args.profile).resolve())
+        env = {"AzureWebJobsStorage": azurite.dev_connection_string(ports=ports)}
         try:
             with running_host(app_dir, hub=hub, extra_args=extra, env=env) as host:
                 client = Client(host)

@@ -17,13 +17,15 @@ HOST = "127.0.0.1"
 PORTS = {"blob": 10000, "queue": 10001, "table": 10002}
 
 
-def dev_connection_string(host: str = HOST) -> str:
-    """The explicit connection string that `UseDevelopmentStorage=true` stands for."""
+def dev_connection_string(host: str = HOST, ports: dict[str, int] | None = None) -> str:
+    """The explicit connection string that `UseDevelopmentStorage=true` stands for
+    (or, given other ports, the one for an Azurite listening there)."""
+    ports = ports or PORTS
     return (
         f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
-        f"BlobEndpoint=http://{host}:{PORTS['blob']}/{DEV_ACCOUNT};"
-        f"QueueEndpoint=http://{host}:{PORTS['queue']}/{DEV_ACCOUNT};"
-        f"TableEndpoint=http://{host}:{PORTS['table']}/{DEV_ACCOUNT};"
+        f"BlobEndpoint=http://{host}:{ports['blob']}/{DEV_ACCOUNT};"
+        f"QueueEndpoint=http://{host}:{ports['queue']}/{DEV_ACCOUNT};"
+        f"TableEndpoint=http://{host}:{ports['table']}/{DEV_ACCOUNT};"
     )
 
 
@@ -52,9 +54,9 @@ def _port_open(port: int, host: str = HOST) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def is_running() -> bool:
+def is_running(ports: dict[str, int] | None = None) -> bool:
     """True when every Azurite service port answers."""
-    return all(_port_open(port) for port in PORTS.values())
+    return all(_port_open(port) for port in (ports or PORTS).values())
 
 
 def find_executable(search_from: Path | None = None) -> str | None:
@@ -103,6 +105,16 @@ def ensure_running(
             f"Azurite ports are partly taken ({', '.join(busy)} answer, the rest do not): "
             "stop whatever holds them or start Azurite fully"
         )
+    return start(location, PORTS, search_from, timeout)
+
+
+def start(
+    location: Path,
+    ports: dict[str, int],
+    search_from: Path | None = None,
+    timeout: float = 30.0,
+) -> AzuriteProcess:
+    """Start an Azurite of our own on `ports`, with its data under `location`."""
     exe = find_executable(search_from)
     if exe is None:
         raise RuntimeError(
@@ -122,7 +134,8 @@ def ensure_running(
             "--disableTelemetry",
             # Node closes idle keep-alive connections after 5 s by default; a client that
             # reuses one just then gets "connection reset" on a write it cannot retry.
-            *(f"--{service}KeepAliveTimeout=600" for service in PORTS),
+            *(f"--{service}KeepAliveTimeout=600" for service in ports),
+            *(f"--{service}Port={port}" for service, port in ports.items()),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -136,7 +149,7 @@ def ensure_running(
             raise RuntimeError(
                 f"Azurite exited with code {process.returncode}; see {location / 'azurite.log'}"
             )
-        if is_running():
+        if is_running(ports):
             return AzuriteProcess(process, location)
         time.sleep(0.1)
     process.kill()
