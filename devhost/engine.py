@@ -35,6 +35,7 @@ from azure.functions.durable_functions import (
 )
 
 from .clock import Clock
+from .execution_log import Execution
 from .indexer import ACTIVITY, ORCHESTRATION, IndexedFunction
 from .replay import (
     ActivityWork,
@@ -503,9 +504,7 @@ class Engine:
             meta.Datum(body, "json"), trigger_metadata=None
         )
         kwargs = {_function_param(function): context}
-        invocation = f"{live.instance_id}:{len(live.history)}"
         started = time.perf_counter()
-        log.info("Executing 'Functions.%s' (Reason='(null)', Id=%s)", live.name, invocation)
 
         def call() -> Any:
             try:
@@ -513,17 +512,10 @@ class Engine:
             except Exception as error:  # the SDK reports orchestrator failures by raising
                 return read_answer(raised=error)
 
-        answer = await asyncio.get_running_loop().run_in_executor(self._orchestrator_pool, call)
+        with Execution(live.name, invocation=f"{live.instance_id}:{len(live.history)}") as run:
+            answer = await asyncio.get_running_loop().run_in_executor(self._orchestrator_pool, call)
+            run.failed = bool(answer.error)
         live.last_replay_seconds = time.perf_counter() - started
-        elapsed = live.last_replay_seconds * 1000
-        outcome = "Failed" if answer.error else "Succeeded"
-        log.info(
-            "Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms)",
-            live.name,
-            outcome,
-            invocation,
-            elapsed,
-        )
         if answer.error:
             log.error(
                 "Orchestration '%s' (%s) failed: %s", live.name, live.instance_id, answer.error
@@ -729,59 +721,36 @@ class Engine:
     async def _invoke_activity(
         self, function: IndexedFunction, work: ActivityWork
     ) -> dict[str, Any]:
-        invocation = str(uuid.uuid4())
-        started = time.perf_counter()
-        failure: Exception | None = None
-        log.info("Executing 'Functions.%s' (Reason='(null)', Id=%s)", function.name, invocation)
         try:
-            argument = (
-                None
-                if work.input is None
-                else ActivityTriggerConverter.decode(
-                    meta.Datum(work.input, "json"), trigger_metadata=None
+            with Execution(function.name):
+                argument = (
+                    None
+                    if work.input is None
+                    else ActivityTriggerConverter.decode(
+                        meta.Datum(work.input, "json"), trigger_metadata=None
+                    )
                 )
-            )
-            kwargs: dict[str, Any] = {_function_param(function): argument}
-            if function.durable_client_param:
-                kwargs[function.durable_client_param] = self.client_binding
-            if _wants_context(function):
-                kwargs["context"] = InvocationContext(function.name, self.app_dir)
-            value = await self.call_user_function(function.user_function, kwargs)
-            encoded = ActivityTriggerConverter.encode(value, expected_type=None).value
-            outcome = event(
+                kwargs: dict[str, Any] = {_function_param(function): argument}
+                if function.durable_client_param:
+                    kwargs[function.durable_client_param] = self.client_binding
+                if _wants_context(function):
+                    kwargs["context"] = InvocationContext(function.name, self.app_dir)
+                value = await self.call_user_function(function.user_function, kwargs)
+                encoded = ActivityTriggerConverter.encode(value, expected_type=None).value
+            return event(
                 EventType.TaskCompleted,
                 self.clock.now(),
                 TaskScheduledId=work.event_id,
                 Result=encoded,
             )
-            status = "Succeeded"
         except Exception as error:
-            details = "".join(traceback.format_exception(error))
-            outcome = event(
+            return event(
                 EventType.TaskFailed,
                 self.clock.now(),
                 TaskScheduledId=work.event_id,
                 Reason=f"{type(error).__name__}: {error}",
-                Details=details,
+                Details="".join(traceback.format_exception(error)),
             )
-            status = "Failed"
-            failure = error
-        elapsed = (time.perf_counter() - started) * 1000
-        log.info(
-            "Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms)",
-            function.name,
-            status,
-            invocation,
-            elapsed,
-        )
-        if failure is not None:
-            log.error(
-                "Exception while executing function: Functions.%s (Id=%s)",
-                function.name,
-                invocation,
-                exc_info=failure,
-            )
-        return outcome
 
     async def call_user_function(self, fn: Any, kwargs: dict[str, Any]) -> Any:
         """Await coroutine functions on the loop; run plain ones on the thread pool."""

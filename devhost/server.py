@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from . import azurite
 from .appconfig import AppConfig, apply_to_environ, load_app_config
 from .clock import Clock
 from .engine import Engine, InvocationContext
+from .execution_log import Execution
 from .indexer import HTTP, IndexedFunction, index_app, is_disabled
 from .keys import HostKeys, authorize, authorize_system, load_or_create_keys, provided_key
 from .management import RPC_PREFIX, WEBHOOK_PREFIX, ManagementApi, UrlBuilder
@@ -311,38 +311,15 @@ class Host:
             route_params=route_params,
             body=body,
         )
-        invocation = str(uuid.uuid4())
-        started = time.perf_counter()
-        log.info(
-            "Executing 'Functions.%s' (Reason='This function was programmatically called via "
-            "the host APIs.', Id=%s)",
-            function.name,
-            invocation,
+        execution = Execution(
+            function.name, "This function was programmatically called via the host APIs."
         )
-        failure: Exception | None = None
         try:
-            result = await self._invoke(
-                function, {str(function.trigger["name"]): http_request}, invocation
-            )
+            with execution:
+                result = await self._invoke(
+                    function, {str(function.trigger["name"]): http_request}, execution.invocation
+                )
             response = to_aiohttp(result)
-            outcome = "Succeeded"
-        except Exception as error:
-            failure = error
+        except Exception:
             response = web.Response(status=500)
-            outcome = "Failed"
-        log.info(
-            "Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms)",
-            function.name,
-            outcome,
-            invocation,
-            (time.perf_counter() - started) * 1000,
-        )
-        if failure is not None:
-            # One Executed line per execution, then the error, as Core Tools prints them.
-            log.error(
-                "Exception while executing function: Functions.%s (Id=%s)",
-                function.name,
-                invocation,
-                exc_info=failure,
-            )
         return response

@@ -8,9 +8,8 @@ status is written before the function runs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import time
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -19,6 +18,7 @@ from azure.functions.timer import TimerRequest
 
 from .appconfig import resolve_setting_references
 from .clock import Clock
+from .execution_log import Execution
 from .indexer import TIMER, IndexedFunction
 from .ncrontab import Schedule
 from .replay import iso, parse_iso
@@ -89,33 +89,9 @@ class TimerTriggers:
         request = TimerRequest(
             past_due=past_due, schedule_status=status, schedule={"AdjustForDST": True}
         )
-        started = time.perf_counter()
-        invocation = str(uuid.uuid4())
-        log.info(
-            "Executing 'Functions.%s' (Reason='Timer fired at %s', Id=%s)",
-            name,
-            iso(now),
-            invocation,
-        )
-        failure: Exception | None = None
-        try:
-            await self.invoke(function, {str(function.trigger["name"]): request}, invocation)
-            outcome = "Succeeded"
-        except Exception as error:
-            failure = error
-            outcome = "Failed"
-        log.info(
-            "Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms)",
-            name,
-            outcome,
-            invocation,
-            (time.perf_counter() - started) * 1000,
-        )
-        if failure is not None:
-            # One Executed line per execution, then the error, as Core Tools prints them.
-            log.error(
-                "Exception while executing function: Functions.%s (Id=%s)",
-                name,
-                invocation,
-                exc_info=failure,
+        execution = Execution(name, f"Timer fired at {iso(now)}")
+        # A failing timer function is logged (by Execution) and waits for its next occurrence.
+        with contextlib.suppress(Exception), execution:
+            await self.invoke(
+                function, {str(function.trigger["name"]): request}, execution.invocation
             )
