@@ -24,19 +24,12 @@ import requests
 
 from devhost.testing import HostHandle, running_host
 from haymaker.events import events_queue_exists, events_queue_name
+from haymaker.local_run import FINISHED, SCHEDULED_FUNCTIONS
 from haymaker.naming import run_short
 from haymaker.providers.local import LocalProvider
 
 APP_DIR = Path(__file__).resolve().parents[2]
-FINISHED = ("completed", "failed", "canceled")
 ORCHESTRATION_FINISHED = ("Completed", "Failed", "Terminated")
-SCHEDULED_FUNCTIONS = (
-    "window_americas",
-    "window_asia",
-    "window_middle_east",
-    "window_europe",
-    "hourly_sweep",
-)
 # Test hooks an outer environment might set: blanked unless a test asks for them.
 HOOKS = (
     "HAYMAKER_AGENT_FAIL_AT",
