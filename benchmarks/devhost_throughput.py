@@ -4,7 +4,7 @@
         [--events 500] [--starts 200]
 
 Starts an Azurite of its own (fresh data, free ports: a long-used emulator slows down as
-its database grows), runs a devhost on benchmarks/apps/bench against it, drives it over
+its database grows), runs a devhost on benchmarks/samples/bench against it, drives it over
 the management API, and prints one line per figure.
 Targets on a 2-core machine: fan-out >= 500/s, sequence >= 100/s, events >= 200/s.
 """
@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from devhost import azurite  # noqa: E402
 from devhost.process import HostHandle, free_port, running_host  # noqa: E402
 
-APP = Path(__file__).parent / "apps" / "bench"
+APP = Path(__file__).parent / "samples" / "bench"
 TARGETS = {"fan-out": 500.0, "sequence": 100.0, "events": 200.0, "starts": None}
 
 

@@ -31,7 +31,7 @@ from haymaker.discovery import (
 
 ROOT = Path(__file__).resolve().parent.parent
 # Folders that hold other function apps (each with its own function_app.py and host.json).
-OTHER_APPS = ("tests/", "devhost/examples/", "benchmarks/apps/")
+OTHER_APPS = ("tests/", "devhost/examples/", "benchmarks/samples/")
 
 # route, methods: the HTTP API as clients and the docs know it.
 HTTP_API = {
