@@ -17,26 +17,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import inspect
 import json
 import logging
 import time
-import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from azure.functions import meta
 from azure.functions.durable_functions import (
-    ActivityTriggerConverter,
     OrchestrationTriggerConverter,
 )
 
 from .clock import Clock
 from .execution_log import Execution
 from .indexer import ACTIVITY, ORCHESTRATION, IndexedFunction
+from .instance import Live
+from .invoke import call_user_function, invoke_activity, trigger_param
 from .replay import (
     ActivityWork,
     Decision,
@@ -72,59 +70,6 @@ class EngineError(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
-
-
-@dataclass
-class Live:
-    """An instance that is not finished, as the engine holds it in memory."""
-
-    instance_id: str
-    name: str
-    execution_id: str
-    input: str | None
-    created_time: datetime
-    parent_id: str | None = None
-    parent_task_id: int | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
-    # history[i] serialized as every later replay sends it (see replay.played_json).
-    history_json: list[str] = field(default_factory=list)
-    inbox: list[dict[str, Any]] = field(default_factory=list)
-    inbox_messages: list[str] = field(default_factory=list)
-    completed_tasks: set[int] = field(default_factory=set)
-    timers: dict[int, Any] = field(default_factory=dict)
-    status: str = "Pending"
-    custom_status: str | None = None
-    episode_scheduled: bool = False
-    suspended: bool = False
-    terminate_reason: str | None = None
-    # What the Instances row last got, so unchanged episodes skip rewriting it.
-    row_custom_status: str | None = None
-    row_written_at: float = 0.0
-    last_write: asyncio.Task[None] | None = None
-    activities_running: int = 0
-    last_replay_seconds: float = 0.0
-
-
-def _function_param(function: IndexedFunction) -> str:
-    return str(function.trigger["name"])
-
-
-def _wants_context(function: IndexedFunction) -> bool:
-    try:
-        return "context" in inspect.signature(function.user_function).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-class InvocationContext:
-    """The `context` parameter a function may declare (func.Context's commonly used parts)."""
-
-    def __init__(self, name: str, directory: str):
-        self.invocation_id = str(uuid.uuid4())
-        self.function_name = name
-        self.function_directory = directory
-        self.trace_context = None
-        self.retry_context = None
 
 
 class Engine:
@@ -503,7 +448,7 @@ class Engine:
         context = OrchestrationTriggerConverter.decode(
             meta.Datum(body, "json"), trigger_metadata=None
         )
-        kwargs = {_function_param(function): context}
+        kwargs = {trigger_param(function): context}
         started = time.perf_counter()
 
         def call() -> Any:
@@ -721,47 +666,12 @@ class Engine:
     async def _invoke_activity(
         self, function: IndexedFunction, work: ActivityWork
     ) -> dict[str, Any]:
-        try:
-            with Execution(function.name):
-                argument = (
-                    None
-                    if work.input is None
-                    else ActivityTriggerConverter.decode(
-                        meta.Datum(work.input, "json"), trigger_metadata=None
-                    )
-                )
-                kwargs: dict[str, Any] = {_function_param(function): argument}
-                if function.durable_client_param:
-                    kwargs[function.durable_client_param] = self.client_binding
-                if _wants_context(function):
-                    kwargs["context"] = InvocationContext(function.name, self.app_dir)
-                value = await self.call_user_function(function.user_function, kwargs)
-                encoded = ActivityTriggerConverter.encode(value, expected_type=None).value
-            return event(
-                EventType.TaskCompleted,
-                self.clock.now(),
-                TaskScheduledId=work.event_id,
-                Result=encoded,
-            )
-        except Exception as error:
-            return event(
-                EventType.TaskFailed,
-                self.clock.now(),
-                TaskScheduledId=work.event_id,
-                Reason=f"{type(error).__name__}: {error}",
-                Details="".join(traceback.format_exception(error)),
-            )
+        return await invoke_activity(
+            function, work, self.clock.now, self.client_binding, self.app_dir, self._activity_pool
+        )
 
     async def call_user_function(self, fn: Any, kwargs: dict[str, Any]) -> Any:
-        """Await coroutine functions on the loop; run plain ones on the thread pool."""
-        if inspect.iscoroutinefunction(fn):
-            return await fn(**kwargs)
-        result = await asyncio.get_running_loop().run_in_executor(
-            self._activity_pool, lambda: fn(**kwargs)
-        )
-        if inspect.isawaitable(result):
-            return await result
-        return result
+        return await call_user_function(fn, kwargs, self._activity_pool)
 
     async def _start_child(self, parent: Live, work: SubOrchestrationWork) -> None:
         existing = self.live.get(work.instance_id)

@@ -15,9 +15,10 @@ from aiohttp import web
 from . import azurite
 from .appconfig import AppConfig, apply_to_environ, load_app_config
 from .clock import Clock
-from .engine import Engine, InvocationContext
+from .engine import Engine
 from .execution_log import Execution
 from .indexer import HTTP, IndexedFunction, index_app, is_disabled
+from .invoke import InvocationContext
 from .keys import HostKeys, authorize, authorize_system, load_or_create_keys, provided_key
 from .management import RPC_PREFIX, WEBHOOK_PREFIX, ManagementApi, UrlBuilder
 from .routing import Router
