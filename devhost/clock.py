@@ -11,7 +11,6 @@ otherwise fast-forward an idle host forever); they fire when time passes them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 from collections.abc import Callable
@@ -45,6 +44,7 @@ class Clock:
         self._counter = itertools.count()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.jumps = 0
 
     def now(self) -> datetime:
@@ -74,16 +74,18 @@ class Clock:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
+        # A flag, not task.cancel(): Python 3.11's wait_for can swallow a cancellation
+        # that arrives as the awaited event is set, and then the loop would run forever.
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
 
     def _next_jumpable(self) -> datetime | None:
         return min((e.due for e in self._heap if e.jumpable and not e.cancelled), default=None)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             while self._heap and self._heap[0].cancelled:
                 heapq.heappop(self._heap)
             now = self.now()
