@@ -188,9 +188,7 @@ class Engine:
             parent_id=parent[0] if parent else None,
             parent_task_id=parent[1] if parent else None,
         )
-        await self._with_retries(
-            lambda: self.writer.put_instance(instance_id, self._row(live, now))
-        )
+        await self._with_retries(self.writer.put_instance, instance_id, self._row(live, now))
         self.live[instance_id] = live
         self._schedule_episode(live)
         return instance_id
@@ -387,38 +385,42 @@ class Engine:
         once, as in Azure), and loading keeps only whole episodes. Messages consumed by
         the episode are deleted only once its events are stored.
         """
-        start = len(live.history)
-        execution_id = live.execution_id
+        live.unwritten.append((live.execution_id, len(live.history), events, consumed))
         live.history.extend(events)
         live.history_json.extend(played_json(e) for e in events)
-        previous = live.last_write
+        if live.last_write is None or live.last_write.done():
+            live.last_write = asyncio.get_running_loop().create_task(self._write_behind(live))
+            self._inflight += 1
+            live.last_write.add_done_callback(self._write_done)
 
-        async def write() -> None:
-            if previous is not None:
-                # A write that failed for good was logged; this one goes on regardless
-                # (loading stops at the gap it leaves, so history stays consistent).
-                with contextlib.suppress(Exception):
-                    await previous
-            if events:
-                await self._with_retries(
-                    lambda: self.writer.append_history(
-                        live.instance_id, execution_id, start, events
+    async def _write_behind(self, live: Live) -> None:
+        """Store what was recorded, many episodes per write when the host is busy.
+
+        While one write is in flight, later episodes' events gather and go together in the
+        next one (a group commit: fewer, larger requests). A write that fails for good is
+        logged and the next goes on: loading stops at the gap it leaves.
+        """
+        while live.unwritten:
+            pending, live.unwritten = live.unwritten, []
+            # Continue-as-new flushes before it changes the execution, so one execution.
+            execution_id, start = pending[0][0], pending[0][1]
+            events = [e for _, _, batch, _ in pending for e in batch]
+            consumed = [m for _, _, _, messages in pending for m in messages]
+            try:
+                if events:
+                    await self._with_retries(
+                        self.writer.append_history, live.instance_id, execution_id, start, events
                     )
-                )
-            if consumed:
-                await self._with_retries(
-                    lambda: self.writer.delete_messages(live.instance_id, consumed)
-                )
-
-        live.last_write = asyncio.get_running_loop().create_task(write())
-        self._inflight += 1
-        live.last_write.add_done_callback(self._write_done)
+                if consumed:
+                    await self._with_retries(
+                        self.writer.delete_messages, live.instance_id, consumed
+                    )
+            except Exception:
+                log.exception("Writing the history of %s to storage failed", live.instance_id)
 
     def _write_done(self, task: asyncio.Task[None]) -> None:
         self._inflight -= 1
         self.clock.poke()
-        if not task.cancelled() and task.exception() is not None:
-            log.error("Writing history to storage failed", exc_info=task.exception())
 
     async def _flush(self, live: Live) -> None:
         """Wait until everything recorded for the instance is in storage."""
@@ -426,13 +428,13 @@ class Engine:
             await asyncio.shield(live.last_write)
 
     async def _update_row(self, instance_id: str, fields: dict[str, Any]) -> None:
-        await self._with_retries(lambda: self.writer.update_instance(instance_id, fields))
+        await self._with_retries(self.writer.update_instance, instance_id, fields)
 
     @staticmethod
-    async def _with_retries(operation: Any, attempts: int = 5) -> None:
+    async def _with_retries(operation: Any, *args: Any, attempts: int = 5) -> None:
         for attempt in range(attempts):
             try:
-                await operation()
+                await operation(*args)
                 return
             except Exception:
                 if attempt == attempts - 1:
