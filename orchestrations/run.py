@@ -7,6 +7,7 @@ a `cancel` event by telling the running agents to tear down now and starting no 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Generator
 from datetime import timedelta
 from typing import Any
@@ -89,7 +90,11 @@ def run_orchestrator(
             results.extend(children.result)
         status["done"] = len(results)
     outcome = "canceled" if cancelled else "completed"
-    context.set_custom_status({**status, "done": len(results), "cancelled": cancelled})
+    # The last progress tick's phases are stale by now: the final status counts outcomes.
+    outcomes = dict(Counter(str(r.get("outcome")) for r in results))
+    context.set_custom_status(
+        {"agents": len(agents), "done": len(results), "outcomes": outcomes, "cancelled": cancelled}
+    )
     summary = yield context.call_activity_with_retry(
         "finalize_run",
         BOOKKEEPING,
