@@ -35,6 +35,9 @@ SCHEDULED_FUNCTIONS = (
 AGENT_TIME_SCALE = 300
 AGENT_MAX_WALL_SECONDS = 600
 FINISHED = ("completed", "failed", "canceled")
+# Real seconds the virtual clock waits with nothing runnable before it jumps: long enough
+# for agents (real processes, following the host's clock) to act between polls.
+VIRTUAL_IDLE_SETTLE = 0.3
 
 
 def host_environment(state_dir: Path, port: int) -> dict[str, str]:
@@ -61,7 +64,7 @@ def leftovers(run_id: str) -> list[dict[str, Any]]:
 def run_locally(
     request: dict[str, Any],
     clock: str = "virtual",
-    idle_settle: float = 0.3,
+    idle_settle: float = VIRTUAL_IDLE_SETTLE,
     out: TextIO = sys.stdout,
     timeout: float = 900.0,
 ) -> int:

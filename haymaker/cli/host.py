@@ -27,7 +27,7 @@ from pathlib import Path
 
 from haymaker.cli.output import EXIT_OK, CliError, print_json, show
 from haymaker.cli.target import UP_FILE
-from haymaker.local_run import SCHEDULED_FUNCTIONS, host_environment
+from haymaker.local_run import SCHEDULED_FUNCTIONS, VIRTUAL_IDLE_SETTLE, host_environment
 
 SAMPLE_SETTINGS = "local.settings.sample.json"
 
@@ -92,6 +92,8 @@ def up(args: argparse.Namespace) -> int:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "devhost", "start", str(app_dir)]
     command += ["--port", str(args.port), "--clock", args.clock]
+    if args.clock == "virtual":
+        command += ["--idle-settle", str(VIRTUAL_IDLE_SETTLE)]
     if args.hub:
         command += ["--hub", args.hub]
     with open(log_path, "ab") as log:

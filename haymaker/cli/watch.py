@@ -105,6 +105,9 @@ def watch_run(
             title.plain = headline(run, host_now(target))
             view.refresh()
             if run.get("status") in FINISHED:
-                return dict(run)
+                break
             time.sleep(interval)
             run = target.api.get(f"runs/{run_id}")
+    if not out.is_terminal:
+        out.print()  # Live leaves its last line open when the output is not a terminal
+    return dict(run)
