@@ -297,10 +297,14 @@ _RELAUNCH = textwrap.dedent(
 
 
 def _agent_processes(run_id: str) -> list[int]:
+    """Agent programs of the run. Their children (the SDKs' `uname -p`, for one) inherit
+    the environment too, so the command line must be the agent's."""
     pids = []
     for environ in Path("/proc").glob("[0-9]*/environ"):
         try:
-            if f"HAYMAKER_RUN_ID={run_id}\0".encode() in environ.read_bytes():
+            if f"HAYMAKER_RUN_ID={run_id}\0".encode() not in environ.read_bytes():
+                continue
+            if b"-m\0agent\0" in (environ.parent / "cmdline").read_bytes():
                 pids.append(int(environ.parent.name))
         except OSError:
             continue
