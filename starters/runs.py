@@ -57,7 +57,8 @@ async def launch_run(client: df.DurableOrchestrationClient, request: RunRequest)
     """Record the run, then start its orchestration; False if the run id exists already.
 
     The record comes first and is created only once, so two starts with one id never
-    start two orchestrations, and a run that failed to start is still visible.
+    start two orchestrations. A start that died between the two (a host crash) is
+    finished by the next start with that id, from what the record holds.
     """
     svc = services()
     assert request.run_id is not None
@@ -65,10 +66,25 @@ async def launch_run(client: df.DurableOrchestrationClient, request: RunRequest)
     created = await _blocking(
         svc.records.create_run, request.run_id, request.to_dict(), scenario_ids, datetime.now(UTC)
     )
-    if created:
-        plan = RunPlan.for_request(request, scenario_ids, svc.settings.max_parallel_agents)
-        await client.start_new(RUN_ORCHESTRATOR, request.run_id, plan.to_dict())
+    if not created:
+        if not await _orchestration_missing(client, request.run_id):
+            return False
+        record = await _blocking(svc.records.get_run, request.run_id)
+        request = RunRequest.from_dict(record["request"])
+        scenario_ids = list(record["scenario_ids"])
+    plan = RunPlan.for_request(request, scenario_ids, svc.settings.max_parallel_agents)
+    try:
+        await client.start_new(RUN_ORCHESTRATOR, plan.run_id, plan.to_dict())
+    except Exception:
+        # A concurrent start with the same id got there first: one orchestration either way.
+        if await _orchestration_missing(client, plan.run_id):
+            raise
     return bool(created)
+
+
+async def _orchestration_missing(client: df.DurableOrchestrationClient, run_id: str) -> bool:
+    status = await client.get_status(run_id)
+    return status.runtime_status is None
 
 
 async def list_runs(req: func.HttpRequest) -> func.HttpResponse:

@@ -12,7 +12,8 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,9 @@ import requests
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 
-from haymaker.catalog import AREAS
+from haymaker.catalog import AREAS, load_catalog
+from haymaker.records import RunRecords
+from haymaker.run_request import parse_run_request
 from tests.app.helpers import App, SecretWatcher
 
 pytestmark = pytest.mark.slow
@@ -231,6 +234,29 @@ def test_same_run_id_twice_is_one_run(shared_app: App) -> None:
     listed = [r["run_id"] for r in app.get("runs", limit=200).json()["runs"]]
     assert listed.count(run_id) == 1
     assert [e["type"] for e in app.events(run_id)].count("started") == 1
+    assert app.leftovers(run_id) == []
+
+
+def test_a_start_that_died_after_its_record_is_finished_by_the_next(shared_app: App) -> None:
+    """A host that crashed between writing the run record and starting the orchestration
+    leaves a pending record; POSTing the same run id again starts it, as recorded."""
+    app = shared_app
+    run_id = "heal-" + uuid.uuid4().hex[:10]
+    recorded = {"count": 1, "duration": "PT30M", "poll_interval": "PT15M", "run_id": run_id}
+    request = parse_run_request(
+        json.dumps(recorded).encode(),
+        load_catalog(Path(__file__).resolve().parents[2] / "scenarios"),
+        None,
+    )
+    RunRecords(app.connection).create_run(
+        run_id, request.to_dict(), ["security-key-rotation"], datetime.now(UTC)
+    )
+    app.runs.append(run_id)
+    answer = app.post("runs", {"count": 3, "run_id": run_id})
+    assert answer.status_code == 200, answer.text
+    run = app.wait_for_run(run_id)
+    assert run["status"] == "completed"
+    assert [a["scenario_id"] for a in run["agents"]] == ["security-key-rotation"]
     assert app.leftovers(run_id) == []
 
 
