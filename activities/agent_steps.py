@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from activities.waits import waits_as_results
 from haymaker import naming
 from haymaker.events import EventReceiver, events_queue_name
 from haymaker.plans import AgentPlan
@@ -20,6 +21,7 @@ def _plan(payload: dict[str, Any]) -> AgentPlan:
     return AgentPlan.from_dict(payload["plan"])
 
 
+@waits_as_results
 def provision_identity(payload: dict[str, Any]) -> dict[str, Any]:
     """The agent's identity, secret (kept by the provider) and roles on its group only."""
     plan = _plan(payload)
@@ -39,6 +41,7 @@ def provision_identity(payload: dict[str, Any]) -> dict[str, Any]:
     return dict(identity)
 
 
+@waits_as_results
 def launch_agent(payload: dict[str, Any]) -> dict[str, Any]:
     """Start the agent with its scenario; its credentials travel as a reference only."""
     plan = _plan(payload)
@@ -57,6 +60,7 @@ def launch_agent(payload: dict[str, Any]) -> dict[str, Any]:
     return {"handle": launch["handle"], "already_running": launch["already_running"]}
 
 
+@waits_as_results
 def poll_agent(payload: dict[str, Any]) -> dict[str, Any]:
     """Record the run's new agent events and say whether this agent is still running.
 
@@ -93,6 +97,7 @@ def _record_resource_event(event: dict[str, Any]) -> None:
     )
 
 
+@waits_as_results
 def stop_agent(payload: dict[str, Any]) -> dict[str, Any]:
     plan = _plan(payload)
     svc = services()
@@ -100,8 +105,13 @@ def stop_agent(payload: dict[str, Any]) -> dict[str, Any]:
     return dict(svc.provider.stop_agent(plan.run_id, plan.agent_id))
 
 
+@waits_as_results
 def remove_resources(payload: dict[str, Any]) -> dict[str, Any]:
-    """Delete everything tagged for the agent; each removal goes into the run record."""
+    """Delete everything tagged for the agent; each removal goes into the run record.
+
+    What a lock keeps in place is recorded as left, with the lock's message, and not
+    retried: retrying cannot remove a lock. Other failures raise, so the step is retried.
+    """
     plan = _plan(payload)
     svc = services()
     removal = svc.provider.delete_tagged_resources(plan.run_id, plan.agent_id)
@@ -109,19 +119,26 @@ def remove_resources(payload: dict[str, Any]) -> dict[str, Any]:
         svc.records.record_resource(
             plan.run_id, plan.agent_id, item["kind"], item["name"], "removed"
         )
+    blocked = removal.get("blocked", [])
+    for item in blocked:
+        svc.records.record_resource(
+            plan.run_id, plan.agent_id, item["kind"], item["name"], "left", reason=item["error"]
+        )
     if removal["failed"]:
         names = ", ".join(
             f"{f['kind']} {f['name']}: {f.get('error', '')}" for f in removal["failed"]
         )
         raise RuntimeError(f"could not remove {len(removal['failed'])} resource(s): {names}")
-    return {"removed": len(removal["removed"])}
+    return {"removed": len(removal["removed"]), "blocked": blocked}
 
 
+@waits_as_results
 def remove_identity(payload: dict[str, Any]) -> dict[str, Any]:
     plan = _plan(payload)
     return dict(services().provider.delete_identity(plan.run_id, plan.agent_id))
 
 
+@waits_as_results
 def verify_teardown(payload: dict[str, Any]) -> dict[str, Any]:
     """Check nothing of the agent is left and record the agent's final state."""
     plan = _plan(payload)

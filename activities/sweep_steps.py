@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from activities.waits import waits_as_results
 from haymaker.service import services
 
 ACTIVE = ("pending", "running")
 
 
+@waits_as_results
 def find_orphans(payload: dict[str, Any]) -> dict[str, Any]:
     svc = services()
     active: set[str] = set()
@@ -22,6 +24,10 @@ def find_orphans(payload: dict[str, Any]) -> dict[str, Any]:
     return {"orphans": list(svc.provider.list_orphans(active)), "active_runs": len(active)}
 
 
+@waits_as_results
 def remove_orphans(payload: dict[str, Any]) -> dict[str, Any]:
     removal = services().provider.delete_orphans(payload["orphans"])
-    return {"removed": removal["removed"], "failed": removal["failed"]}
+    return {
+        "removed": removal["removed"],
+        "failed": removal["failed"] + removal.get("blocked", []),
+    }

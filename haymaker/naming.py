@@ -139,6 +139,16 @@ def secret_name(run_id: str, agent_id: str) -> str:
     return f"haymaker-{run_short(run_id)}-{validate_agent_id(agent_id)}"
 
 
+def application_unique_name(run_id: str, agent_id: str) -> str:
+    """The agent's app registration `uniqueName`: what makes creating it idempotent."""
+    return f"haymaker-{run_short(run_id)}-{validate_agent_id(agent_id)}"
+
+
+def agent_job_name(run_id: str, agent_id: str) -> str:
+    """The agent's Container Apps job: `hm-<run short>-<agent>` (jobs allow 32 chars)."""
+    return f"hm-{run_short(run_id)}-{validate_agent_id(agent_id)}"
+
+
 def local_resource_name(kind: str, run_id: str, agent_id: str, base: str) -> str:
     """A valid storage name for a scenario resource in the local cloud (the storage account).
 

@@ -305,9 +305,17 @@ class RunRecords:
     # --- resources --------------------------------------------------------------------
 
     def record_resource(
-        self, run_id: str, agent_id: str, kind: str, name: str, action: str
+        self,
+        run_id: str,
+        agent_id: str,
+        kind: str,
+        name: str,
+        action: str,
+        reason: str | None = None,
     ) -> None:
         """Note that a resource was created, removed or left behind; one row per resource.
+
+        `reason` says why, for a resource left behind (a lock's message, say).
 
         The row keeps the latest action and when each action happened (`created_at`,
         `removed_at`, `left_at`). Names can hold any character, so the key uses a hash.
@@ -330,6 +338,8 @@ class RunRecords:
             "action": action,
             f"{action}_at": _now(),
         }
+        if reason:
+            entity["reason"] = truncate_text(reason)
         table = self._table("Resources")
         if action != "created":
             table.upsert_entity(entity, mode=UpdateMode.MERGE)

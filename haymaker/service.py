@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 
 from haymaker.catalog import Catalog, load_catalog
-from haymaker.providers import FAIL_LAUNCH_SETTING, create_provider
+from haymaker.providers import FAIL_LAUNCH_SETTING, azure_provider, create_provider
 from haymaker.providers.base import Provider
 from haymaker.records import RunRecords
 from haymaker.settings import Settings, load_settings
@@ -39,7 +39,11 @@ def build_services(settings: Settings) -> Services:
     return Services(
         settings=settings,
         records=RunRecords(settings.storage_connection_string),
-        provider=create_provider(provider_settings),
+        provider=(
+            azure_provider(settings)
+            if settings.provider == "azure"
+            else create_provider(provider_settings)
+        ),
         catalog=load_catalog(settings.scenarios_dir),
     )
 

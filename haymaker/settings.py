@@ -43,9 +43,16 @@ _MASK = "***"
 _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _LOCATION = re.compile(r"[a-z][a-z0-9]+")
 _ENVIRONMENT_ID = re.compile(
-    r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.App/managedEnvironments/[^/]+",
+    r"/subscriptions/[^/]+/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.App/"
+    r"managedEnvironments/[^/]+",
     re.IGNORECASE,
 )
+_IDENTITY_ID = re.compile(
+    r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.ManagedIdentity/"
+    r"userAssignedIdentities/[^/]+",
+    re.IGNORECASE,
+)
+_RESOURCE_GROUP = re.compile(r"[-\w.()]{1,89}[-\w()]")
 _T = TypeVar("_T")
 
 
@@ -58,9 +65,20 @@ class SettingsError(ValueError):
         super().__init__(f"{len(problems)} problem(s) with the app settings:\n{listing}")
 
 
+DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
+DEFAULT_GRAPH_ENDPOINT = "https://graph.microsoft.com"
+DEFAULT_WORKLOAD_PROFILE = "Consumption"
+
+
 @dataclass(frozen=True)
 class AzureSettings:
-    """Where the azure provider works; none of these values is a secret."""
+    """Where the azure provider works; none of these values is a secret.
+
+    The endpoints default to the public cloud; overriding them serves sovereign clouds
+    and the fake Azure of the tests. `verify_key_vault_challenge` stays on unless the
+    vault lives at an address outside `*.vault.azure.net` (an emulator): the Key Vault
+    SDK refuses a token challenge whose resource does not match the vault's domain.
+    """
 
     subscription_id: str
     tenant_id: str
@@ -68,6 +86,13 @@ class AzureSettings:
     container_apps_environment_id: str
     agent_image: str
     location: str
+    agent_job_identity_id: str
+    agent_job_identity_client_id: str | None = None
+    agent_jobs_resource_group: str = ""
+    agent_workload_profile: str = DEFAULT_WORKLOAD_PROFILE
+    arm_endpoint: str = DEFAULT_ARM_ENDPOINT
+    graph_endpoint: str = DEFAULT_GRAPH_ENDPOINT
+    verify_key_vault_challenge: bool = True
 
 
 @dataclass(frozen=True, repr=False)
@@ -170,15 +195,33 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
 
 def _azure_settings(reader: _Reader) -> AzureSettings:
     """The settings only the azure provider needs, each checked for the shape Azure uses."""
+    subscription_id = reader.required("HAYMAKER_AZURE_SUBSCRIPTION_ID", _check_guid)
+    tenant_id = reader.required("HAYMAKER_AZURE_TENANT_ID", _check_guid)
+    key_vault_url = reader.required("HAYMAKER_KEY_VAULT_URL", _check_https_url).rstrip("/")
+    environment_id = reader.required(
+        "HAYMAKER_CONTAINER_APPS_ENVIRONMENT_ID", _check_environment_id
+    )
+    environment = _ENVIRONMENT_ID.fullmatch(environment_id)
+    jobs_group = reader.optional("HAYMAKER_AGENT_JOBS_RESOURCE_GROUP")
+    if jobs_group is not None and not _RESOURCE_GROUP.fullmatch(jobs_group):
+        reader.problem("HAYMAKER_AGENT_JOBS_RESOURCE_GROUP", f"{jobs_group!r} is not a group name")
     return AzureSettings(
-        subscription_id=reader.required("HAYMAKER_AZURE_SUBSCRIPTION_ID", _check_guid),
-        tenant_id=reader.required("HAYMAKER_AZURE_TENANT_ID", _check_guid),
-        key_vault_url=reader.required("HAYMAKER_KEY_VAULT_URL", _check_key_vault_url),
-        container_apps_environment_id=reader.required(
-            "HAYMAKER_CONTAINER_APPS_ENVIRONMENT_ID", _check_environment_id
-        ),
+        subscription_id=subscription_id,
+        tenant_id=tenant_id,
+        key_vault_url=key_vault_url,
+        container_apps_environment_id=environment_id,
         agent_image=reader.required("HAYMAKER_AGENT_IMAGE", _check_agent_image),
         location=reader.required("HAYMAKER_LOCATION", _check_location),
+        agent_job_identity_id=reader.required("HAYMAKER_AGENT_JOB_IDENTITY_ID", _check_identity_id),
+        agent_job_identity_client_id=reader.optional("HAYMAKER_AGENT_JOB_IDENTITY_CLIENT_ID"),
+        # The jobs stay out of the agents' own groups, where an agent could change its job.
+        agent_jobs_resource_group=jobs_group or (environment["rg"] if environment else ""),
+        agent_workload_profile=(
+            reader.optional("HAYMAKER_AGENT_WORKLOAD_PROFILE") or DEFAULT_WORKLOAD_PROFILE
+        ),
+        arm_endpoint=reader.endpoint("HAYMAKER_AZURE_ARM_ENDPOINT", DEFAULT_ARM_ENDPOINT),
+        graph_endpoint=reader.endpoint("HAYMAKER_AZURE_GRAPH_ENDPOINT", DEFAULT_GRAPH_ENDPOINT),
+        verify_key_vault_challenge=reader.flag("HAYMAKER_KEY_VAULT_VERIFY_CHALLENGE", True),
     )
 
 
@@ -205,6 +248,22 @@ class _Reader:
         if reason:
             self.problem(name, reason)
         return value
+
+    def endpoint(self, name: str, default: str) -> str:
+        value = self.optional(name) or default
+        reason = _check_https_url(value)
+        if reason:
+            self.problem(name, reason)
+        return value.rstrip("/")
+
+    def flag(self, name: str, default: bool) -> bool:
+        text = (self.optional(name) or "").lower()
+        if not text:
+            return default
+        if text not in ("true", "false", "1", "0"):
+            self.problem(name, f"{text!r} is not true or false")
+            return default
+        return text in ("true", "1")
 
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
         value = self.optional(name) or default
@@ -293,10 +352,20 @@ def _check_guid(value: str) -> str | None:
     return None if _GUID.fullmatch(value) else f"{value!r} is not a GUID"
 
 
-def _check_key_vault_url(value: str) -> str | None:
-    if re.fullmatch(r"https://[A-Za-z0-9-]{3,24}\.vault\.[a-z0-9.]+/?", value):
+def _check_https_url(value: str) -> str | None:
+    """Azure endpoints (ARM, Graph, a vault) are https URLs of a host, with no path."""
+    if re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d{1,5})?/?", value):
         return None
-    return f"{value!r} is not a Key Vault URL (e.g. https://my-vault.vault.azure.net/)"
+    return f"{value!r} is not an https URL of a host (e.g. https://my-vault.vault.azure.net/)"
+
+
+def _check_identity_id(value: str) -> str | None:
+    if _IDENTITY_ID.fullmatch(value):
+        return None
+    return (
+        f"{value!r} is not a user-assigned managed identity resource id (/subscriptions/<id>/"
+        "resourceGroups/<rg>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>)"
+    )
 
 
 def _check_environment_id(value: str) -> str | None:

@@ -16,7 +16,7 @@ import azure.durable_functions as df
 
 from haymaker.naming import parse_iso_utc
 from haymaker.plans import AgentPlan
-from orchestrations.retries import CLOUD_CALL
+from orchestrations.cloud_calls import PRINCIPAL_PATIENCE, call_cloud
 
 TEARDOWN_STEPS = ("stop_agent", "remove_resources", "remove_identity")
 MAX_ERROR_CHARS = 500
@@ -35,18 +35,23 @@ def agent_orchestrator(
     if state.get("stage", "provision") == "provision":
         context.set_custom_status({"phase": "provisioning"})
         try:
-            identity = yield context.call_activity_with_retry(
-                "provision_identity", CLOUD_CALL, payload
+            # Roles wait for the new principal to be visible: PRINCIPAL_PATIENCE, then rollback.
+            identity = yield from call_cloud(
+                context, "provision_identity", payload, PRINCIPAL_PATIENCE
             )
-            yield context.call_activity_with_retry(
-                "launch_agent", CLOUD_CALL, {**payload, "secret_ref": identity["secret_ref"]}
+            yield from call_cloud(
+                context, "launch_agent", {**payload, "secret_ref": identity["secret_ref"]}
             )
             state["stage"] = "monitor"
         except Exception as error:
             state.update(stage="teardown", outcome="provision_failed", error=_error_text(error))
     if state["stage"] == "monitor":
         context.set_custom_status({"phase": "monitoring", "polls": state.get("polls", 0)})
-        outcome = yield from _monitor(context, plan, state)
+        try:
+            outcome = yield from _monitor(context, plan, state)
+        except Exception as error:  # a poll that kept failing: stop watching, tear down
+            outcome = "agent_failed"
+            state["error"] = f"monitoring failed: {_error_text(error)}"
         if outcome is None:
             context.continue_as_new(state)
             return {}
@@ -69,9 +74,7 @@ def _monitor(
         if winner == cancel:
             timer.cancel()
             return "canceled"
-        status = yield context.call_activity_with_retry(
-            "poll_agent", CLOUD_CALL, {"plan": plan.to_dict()}
-        )
+        status = yield from call_cloud(context, "poll_agent", {"plan": plan.to_dict()})
         state["polls"] = state.get("polls", 0) + 1
         context.set_custom_status({"phase": "monitoring", "polls": state["polls"]})
         if status["state"] == "succeeded":
@@ -90,13 +93,16 @@ def _teardown(
     errors = []
     for step in TEARDOWN_STEPS:
         try:
-            yield context.call_activity_with_retry(step, CLOUD_CALL, payload)
+            result = yield from call_cloud(context, step, payload)
         except Exception as error:
             errors.append(f"{step}: {_error_text(error)}")
+            continue
+        for item in (result or {}).get("blocked", []):
+            errors.append(f"{step}: {item['name']} kept by {_error_text(item['error'])}")
     problems = "; ".join(filter(None, [state.get("error"), *errors])) or None
-    verification = yield context.call_activity_with_retry(
+    verification = yield from call_cloud(
+        context,
         "verify_teardown",
-        CLOUD_CALL,
         {**payload, "outcome": state.get("outcome"), "error": problems},
     )
     result = {

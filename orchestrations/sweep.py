@@ -7,14 +7,14 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrations.retries import CLOUD_CALL
+from orchestrations.cloud_calls import call_cloud
 
 
 def sweep_orchestrator(
     context: df.DurableOrchestrationContext,
 ) -> Generator[Any, Any, dict[str, Any]]:
     dry_run = bool((context.get_input() or {}).get("dry_run"))
-    found = yield context.call_activity_with_retry("find_orphans", CLOUD_CALL, {})
+    found = yield from call_cloud(context, "find_orphans", {})
     if dry_run:
         return {
             "found": len(found["orphans"]),
@@ -25,9 +25,7 @@ def sweep_orchestrator(
         }
     if not found["orphans"]:
         return {"found": 0, "removed": 0, "failed": []}
-    removal = yield context.call_activity_with_retry(
-        "remove_orphans", CLOUD_CALL, {"orphans": found["orphans"]}
-    )
+    removal = yield from call_cloud(context, "remove_orphans", {"orphans": found["orphans"]})
     return {
         "found": len(found["orphans"]),
         "removed": len(removal["removed"]),

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from azure.storage.queue import QueueServiceClient
+
 from haymaker.naming import validate_agent_id
 from haymaker.providers.base import Provider
 from haymaker.providers.local import LocalProvider
+from haymaker.settings import Settings, load_settings
 
 PROVIDERS = ("local", "azure")
 # The local provider's test hook: a comma list of agent ids whose launch fails.
@@ -19,7 +22,8 @@ def create_provider(settings: Mapping[str, str]) -> Provider:
 
     The local provider reads `AzureWebJobsStorage` (its "cloud" is that storage account),
     `HAYMAKER_STATE_DIR` (default `./.haymaker`), `HAYMAKER_LOCATION` (default `eastus`),
-    and hands every `HAYMAKER_AGENT_*` setting on to the agents it launches. Test hook:
+    and hands every `HAYMAKER_AGENT_*` setting on to the agents it launches. The azure
+    provider reads the full app settings (haymaker.settings) and reports every problem. Test hook:
     `HAYMAKER_LOCAL_FAIL_LAUNCH=a02,a03` makes launching those agent ids fail (after their
     identity was created), to exercise teardown after a half-done provisioning.
     """
@@ -39,8 +43,26 @@ def create_provider(settings: Mapping[str, str]) -> Provider:
             fail_launch=_agent_ids(settings.get(FAIL_LAUNCH_SETTING) or ""),
         )
     if kind == "azure":
-        raise NotImplementedError("azure provider: see issue 4")
+        return azure_provider(load_settings(settings))
     raise ValueError(f"HAYMAKER_PROVIDER must be one of {', '.join(PROVIDERS)}; got {kind!r}")
+
+
+def azure_provider(settings: Settings) -> Provider:
+    """The azure provider for validated settings (`HAYMAKER_PROVIDER=azure`).
+
+    Imported here, not at the top: the Azure management SDKs take a while to import and
+    the local provider never needs them.
+    """
+    if settings.azure is None:
+        raise ValueError("HAYMAKER_PROVIDER is not azure: the azure settings were not read")
+    from haymaker.providers.azure import AzureProvider
+
+    return AzureProvider(settings.azure, _queue_account_url(settings.storage_connection_string))
+
+
+def _queue_account_url(connection_string: str) -> str:
+    """Where agents send events: the app account's queue endpoint (never its key)."""
+    return QueueServiceClient.from_connection_string(connection_string).url.rstrip("/")
 
 
 def _agent_ids(text: str) -> list[str]:

@@ -10,7 +10,7 @@ as references (a secret's name) that only the agent and the provider resolve.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, Protocol, TypedDict
+from typing import Any, Literal, NotRequired, Protocol, TypedDict
 
 AgentState = Literal["running", "succeeded", "failed", "missing"]
 
@@ -52,8 +52,12 @@ class Resource(TypedDict):
 
 
 class Removal(TypedDict):
+    """What a delete pass did. `blocked` holds what a lock (or a like permanent refusal)
+    kept in place: retrying cannot help, so it is reported, not raised."""
+
     removed: list[dict[str, str]]
     failed: list[dict[str, str]]
+    blocked: NotRequired[list[dict[str, str]]]
 
 
 class IdentityRemoval(TypedDict):
@@ -73,6 +77,28 @@ class Orphan(TypedDict):
     kind: str
     name: str
     run: str
+
+
+class RetryLater(Exception):
+    """The cloud asked us to come back later: throttling with a long `Retry-After`, a
+    principal not visible yet, another operation in progress.
+
+    Activities turn it into a result the orchestration waits on with a durable timer, so a
+    wait of minutes never holds an activity (or a host) busy.
+    """
+
+    def __init__(self, seconds: float, reason: str) -> None:
+        super().__init__(f"{reason} (retry after {seconds:.0f}s)")
+        self.seconds = max(0.0, float(seconds))
+        self.reason = reason
+
+    def as_result(self) -> dict[str, Any]:
+        """The activity result that tells the orchestration to wait and call again."""
+        return {RETRY_LATER: {"seconds": self.seconds, "reason": self.reason[:300]}}
+
+
+# The key of an activity result that asks its orchestration to wait and call again.
+RETRY_LATER = "retry_later"
 
 
 class Provider(Protocol):

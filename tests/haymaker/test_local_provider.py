@@ -20,6 +20,7 @@ from azure.storage.queue import QueueServiceClient
 from haymaker.events import EventReceiver, create_events_queue, delete_events_queue
 from haymaker.naming import iso_utc, resource_group_name, run_short, secret_name, tags_for
 from haymaker.providers import create_provider
+from haymaker.settings import SettingsError
 from haymaker.providers.base import Orphan
 from haymaker.providers.local import PROJECT_ROOT, LocalProvider
 from haymaker.providers.local_cloud import TAG_INDEX_TABLE, LocalCloud
@@ -376,8 +377,10 @@ def test_health_check_and_factory(storage_connection_string: str, tmp_path: Path
         "agent_program",
         "storage",
     ]
-    with pytest.raises(NotImplementedError, match="issue 4"):
-        create_provider({"HAYMAKER_PROVIDER": "azure"})
+    with pytest.raises(SettingsError, match="HAYMAKER_AZURE_SUBSCRIPTION_ID: is required"):
+        create_provider(
+            {"HAYMAKER_PROVIDER": "azure", "AzureWebJobsStorage": "UseDevelopmentStorage=true"}
+        )
     with pytest.raises(ValueError, match="AzureWebJobsStorage"):
         create_provider({})
     with pytest.raises(ValueError, match="HAYMAKER_PROVIDER"):

@@ -31,6 +31,10 @@ AZURE = {
     ),
     "HAYMAKER_AGENT_IMAGE": "hmacr.azurecr.io/haymaker-agent:1.4.2",
     "HAYMAKER_LOCATION": "westeurope",
+    "HAYMAKER_AGENT_JOB_IDENTITY_ID": (
+        "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/haymaker"
+        "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/haymaker-agents"
+    ),
 }
 
 
@@ -197,12 +201,34 @@ def test_a_complete_azure_configuration_loads() -> None:
     assert settings.azure == AzureSettings(
         subscription_id=AZURE["HAYMAKER_AZURE_SUBSCRIPTION_ID"],
         tenant_id=AZURE["HAYMAKER_AZURE_TENANT_ID"],
-        key_vault_url=AZURE["HAYMAKER_KEY_VAULT_URL"],
+        key_vault_url="https://hm-vault.vault.azure.net",
         container_apps_environment_id=AZURE["HAYMAKER_CONTAINER_APPS_ENVIRONMENT_ID"],
         agent_image=AZURE["HAYMAKER_AGENT_IMAGE"],
         location="westeurope",
+        agent_job_identity_id=AZURE["HAYMAKER_AGENT_JOB_IDENTITY_ID"],
+        # The jobs go to the environment's group unless told otherwise.
+        agent_jobs_resource_group="haymaker",
     )
     assert settings.redacted()["azure.location"] == "westeurope"
+    assert settings.azure.arm_endpoint == "https://management.azure.com"
+    assert settings.azure.verify_key_vault_challenge is True
+
+
+def test_azure_endpoints_can_point_elsewhere_but_only_over_https() -> None:
+    overrides = {
+        "HAYMAKER_AZURE_ARM_ENDPOINT": "https://management.usgovcloudapi.net/",
+        "HAYMAKER_AZURE_GRAPH_ENDPOINT": "https://127.0.0.1:8443",
+        "HAYMAKER_KEY_VAULT_VERIFY_CHALLENGE": "false",
+    }
+    azure = load_settings({"AzureWebJobsStorage": SECRET, **AZURE, **overrides}).azure
+    assert azure is not None
+    assert azure.arm_endpoint == "https://management.usgovcloudapi.net"
+    assert azure.graph_endpoint == "https://127.0.0.1:8443"
+    assert azure.verify_key_vault_challenge is False
+    plain = {"HAYMAKER_AZURE_ARM_ENDPOINT": "http://management.azure.com"}
+    assert [p.split(":", 1)[0] for p in problems_for({"AzureWebJobsStorage": SECRET, **AZURE, **plain})] == [
+        "HAYMAKER_AZURE_ARM_ENDPOINT"
+    ]
 
 
 @pytest.mark.parametrize(
