@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from types import FrameType
 
+from agent.actions import Actions
 from agent.contract import Contract, ContractError
 from agent.lifecycle import Lifecycle
-from haymaker.events import EventSender
-from haymaker.providers.local_cloud import LocalCloud
+from agent.reporting import ReportingError, open_sender
+from agent.scrub import Scrubber
 
 
 def stay_silent(contract: Contract) -> int:
@@ -33,6 +36,40 @@ def write_exit_file(path: Path, code: int) -> None:
     os.replace(tmp, path)
 
 
+def mode_actions(contract: Contract, scrubber: Scrubber, env: Mapping[str, str]) -> Actions:
+    """How this mode acts steps out. Imported here: the agent image has live mode only."""
+    if contract.mode == "live":
+        from agent.azure_cli import AzureCli
+        from agent.live_actions import LiveActions
+
+        return LiveActions(contract, AzureCli(scrubber, env))
+    from agent.local_actions import LocalActions
+
+    return LocalActions(contract, scrubber)
+
+
+def unwind_on_sigterm() -> None:
+    """Container Apps stops a job's replica with SIGTERM: unwind through the lifecycle's
+    `finally` (sign out, remove the private config dir) instead of dying on the spot."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def run_agent(contract: Contract, env: Mapping[str, str]) -> int:
+    scrubber = Scrubber.for_contract(contract)
+    if contract.mode == "live":
+        unwind_on_sigterm()
+    try:
+        sender = open_sender(contract)
+    except ReportingError as error:
+        print(f"agent cannot report events: {scrubber.scrub(str(error))}", file=sys.stderr)
+        return 1
+    return Lifecycle(contract, mode_actions(contract, scrubber, env), sender, scrubber).run()
+
+
 def main(env: Mapping[str, str]) -> int:
     try:
         contract = Contract.from_env(env)
@@ -41,11 +78,7 @@ def main(env: Mapping[str, str]) -> int:
         return 2
     code = 1
     try:
-        if contract.silent:
-            code = stay_silent(contract)
-        else:
-            sender = EventSender(contract.storage, contract.events_queue)
-            code = Lifecycle(contract, LocalCloud(contract.storage), sender).run()
+        code = stay_silent(contract) if contract.silent else run_agent(contract, env)
     finally:
         if contract.exit_file is not None:
             write_exit_file(contract.exit_file, code)

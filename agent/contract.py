@@ -1,8 +1,14 @@
-"""The agent's contract, read from the environment and checked before anything runs."""
+"""The agent's contract, read from the environment and checked before anything runs.
+
+Two modes (`HAYMAKER_AGENT_MODE`): `local` (default; the local provider's process, acting
+scenarios out on a storage account) and `live` (a Container Apps Job running the Azure CLI
+against Azure). See agent/__init__.py for every variable.
+"""
 
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,7 +18,9 @@ from typing import Any
 from haymaker.naming import parse_iso_utc, validate_agent_id, validate_run_id
 
 PHASES = ("deploy", "operate", "cleanup")
-REQUIRED = (
+MODES = ("local", "live")
+MODE_VARIABLE = "HAYMAKER_AGENT_MODE"
+COMMON_REQUIRED = (
     "HAYMAKER_RUN_ID",
     "HAYMAKER_AGENT_ID",
     "HAYMAKER_SCENARIO",
@@ -21,13 +29,33 @@ REQUIRED = (
     "HAYMAKER_TAGS",
     "HAYMAKER_EVENTS_QUEUE",
     "HAYMAKER_SECRET_REF",
-    "HAYMAKER_STATE_DIR",
-    "AzureWebJobsStorage",
 )
+LOCAL_REQUIRED = ("HAYMAKER_STATE_DIR", "AzureWebJobsStorage")
+LIVE_REQUIRED = (
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_SUBSCRIPTION_ID",
+)
+# Local mode's full list (kept under its old name).
+REQUIRED = COMMON_REQUIRED + LOCAL_REQUIRED
+EVENTS_ACCOUNT_URL = "HAYMAKER_EVENTS_ACCOUNT_URL"
+EVENTS_IDENTITY = "HAYMAKER_EVENTS_IDENTITY_CLIENT_ID"
 
 
 class ContractError(ValueError):
     """The environment does not hold a usable contract; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class ServicePrincipal:
+    """The agent's own identity in live mode (its app registration and client secret)."""
+
+    tenant_id: str
+    client_id: str
+    subscription_id: str
+    # Injected by Container Apps from Key Vault; never in a repr, event or log line.
+    client_secret: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -40,9 +68,11 @@ class Contract:
     tags: dict[str, str]
     events_queue: str
     secret_ref: str
-    state_dir: Path
+    # Local mode only: where the local secret store lives.
+    state_dir: Path | None
     # A connection string holds the account key: keep it out of any repr or log line.
-    storage: str = field(repr=False)
+    # Required in local mode; in live mode, one of two ways to reach the events queue.
+    storage: str | None = field(repr=False)
     location: str = "eastus"
     time_scale: float = 1.0
     max_wall_seconds: float | None = None
@@ -52,6 +82,13 @@ class Contract:
     # The host's clock (devhost's /admin/host/clock): under its virtual clock, the
     # deadline is in the host's time, not the machine's.
     clock_url: str | None = None
+    mode: str = "local"
+    # Live mode only.
+    principal: ServicePrincipal | None = None
+    # Live mode's other way to the events queue: the queue service URL and the managed
+    # identity (client id) that may send to it.
+    events_account_url: str | None = None
+    events_identity_client_id: str | None = None
 
     @property
     def scenario_id(self) -> str:
@@ -59,7 +96,12 @@ class Contract:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Contract:
-        missing = [name for name in REQUIRED if not env.get(name)]
+        mode = _mode(env)
+        live = mode == "live"
+        required = COMMON_REQUIRED + (LIVE_REQUIRED if live else LOCAL_REQUIRED)
+        missing = [name for name in required if not env.get(name)]
+        if live:
+            missing += _missing_events_target(env)
         if missing:
             raise ContractError(f"missing environment variables: {', '.join(missing)}")
         agent_id = env["HAYMAKER_AGENT_ID"]
@@ -73,6 +115,8 @@ class Contract:
         if not scenario.get("id") or not all(isinstance(scenario.get(p), list) for p in PHASES):
             raise ContractError("HAYMAKER_SCENARIO needs an id and deploy/operate/cleanup lists")
         exit_file = env.get("HAYMAKER_EXIT_FILE")
+        state_dir = env.get("HAYMAKER_STATE_DIR")
+        account_url = env.get(EVENTS_ACCOUNT_URL) if live else None
         return cls(
             run_id=env["HAYMAKER_RUN_ID"],
             agent_id=agent_id,
@@ -82,8 +126,8 @@ class Contract:
             tags={str(k): str(v) for k, v in _json_object(env, "HAYMAKER_TAGS").items()},
             events_queue=env["HAYMAKER_EVENTS_QUEUE"],
             secret_ref=env["HAYMAKER_SECRET_REF"],
-            state_dir=Path(env["HAYMAKER_STATE_DIR"]),
-            storage=env["AzureWebJobsStorage"],
+            state_dir=Path(state_dir) if state_dir else None,
+            storage=env.get("AzureWebJobsStorage") or None,
             location=env.get("HAYMAKER_LOCATION") or "eastus",
             time_scale=_positive(env, "HAYMAKER_AGENT_TIME_SCALE") or 1.0,
             max_wall_seconds=_positive(env, "HAYMAKER_AGENT_MAX_WALL_SECONDS"),
@@ -91,7 +135,51 @@ class Contract:
             silent=_silent(env.get("HAYMAKER_AGENT_SILENT", ""), agent_id),
             exit_file=Path(exit_file) if exit_file else None,
             clock_url=env.get("HAYMAKER_AGENT_CLOCK_URL") or None,
+            mode=mode,
+            principal=_principal(env) if live else None,
+            events_account_url=_account_url(account_url) if account_url else None,
+            events_identity_client_id=env.get(EVENTS_IDENTITY) if account_url else None,
         )
+
+
+def _mode(env: Mapping[str, str]) -> str:
+    text = env.get(MODE_VARIABLE, "")
+    mode = text.strip().lower() or "local"
+    if mode not in MODES:
+        raise ContractError(f"{MODE_VARIABLE} must be one of {', '.join(MODES)}, got {text!r}")
+    return mode
+
+
+def _missing_events_target(env: Mapping[str, str]) -> list[str]:
+    """Live mode reports through a connection string or through a managed identity.
+
+    With both, the managed identity wins: it is the narrower grant (send to one account's
+    queues, no account key).
+    """
+    if env.get(EVENTS_ACCOUNT_URL):
+        return [] if env.get(EVENTS_IDENTITY) else [EVENTS_IDENTITY]
+    if env.get("AzureWebJobsStorage"):
+        return []
+    return [f"AzureWebJobsStorage (or {EVENTS_ACCOUNT_URL} with {EVENTS_IDENTITY})"]
+
+
+def _principal(env: Mapping[str, str]) -> ServicePrincipal:
+    return ServicePrincipal(
+        tenant_id=env["AZURE_TENANT_ID"],
+        client_id=env["AZURE_CLIENT_ID"],
+        subscription_id=env["AZURE_SUBSCRIPTION_ID"],
+        client_secret=env["AZURE_CLIENT_SECRET"],
+    )
+
+
+def _account_url(text: str) -> str:
+    url = urllib.parse.urlsplit(text.strip())
+    if url.scheme not in ("https", "http") or not url.netloc:
+        raise ContractError(
+            f"{EVENTS_ACCOUNT_URL} must be a queue service URL like "
+            f"https://<account>.queue.core.windows.net, got {text!r}"
+        )
+    return text.strip().rstrip("/")
 
 
 def _json_object(env: Mapping[str, str], name: str) -> dict[str, Any]:

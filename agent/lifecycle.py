@@ -1,8 +1,16 @@
 """One agent's life: started, deploy, operate until the deadline, cleanup, finished.
 
-Under the local provider each step prints the Azure CLI command it stands for and acts it
-out on the storage account: `creates` makes a tagged container/table/queue, `uses` writes
-to it, `deletes` removes it. Every step is reported as a `command` event.
+The flow is the same in both modes; how a step is acted out is the mode's `Actions`
+(agent.local_actions, agent.live_actions). Every step is printed and reported as a
+`command` event with its exit code and duration; `creates`/`deletes` steps that succeed
+report `resource_created`/`resource_deleted`.
+
+What a failing command means depends on the phase: in deploy it fails the agent; in
+operate it is reported as an `error` and the agent carries on (being lived-in: one failed
+upload is no reason to stop) unless MAX_FAILED_ROUNDS rounds in a row failed entirely; in
+cleanup every step is still attempted, then the agent fails. Where the mode asks for it
+(live), a failure in deploy or operate is followed by a best-effort cleanup before the
+`failed` event.
 """
 
 from __future__ import annotations
@@ -16,39 +24,43 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from agent.actions import EFFECTS, Actions, Created, Outcome, Step
 from agent.contract import Contract
+from agent.scrub import Scrubber
 from haymaker.events import EventSender
-from haymaker.naming import (
-    LOCAL_KINDS,
-    iso_utc,
-    local_resource_name,
-    name_prefix,
-    parse_iso_utc,
-)
-from haymaker.providers.local_cloud import LocalCloud
-from haymaker.secret_store import LocalSecretStore
+from haymaker.naming import name_prefix, parse_iso_utc
 
 # Scenario time, in seconds; divided by the time scale to get real seconds.
 OPERATE_INTERVAL = 300.0
 CLEANUP_RESERVE = 300.0
+# Real seconds a command may run: at most this, and no longer than the time left before
+# the deadline, but never less than the floor (cleanup runs close to the deadline).
+COMMAND_TIMEOUT = 20 * 60.0
+MIN_COMMAND_TIMEOUT = 120.0
+MAX_FAILED_ROUNDS = 3
 
 
 class AgentTestFailure(RuntimeError):
     """Raised on purpose by the HAYMAKER_AGENT_FAIL_AT test hook."""
 
 
-class Lifecycle:
-    """Runs the scenario of `contract`, reporting through `sender`, acting on `cloud`."""
+class StepFailed(RuntimeError):
+    """A command failed where that fails the agent."""
 
-    def __init__(self, contract: Contract, cloud: LocalCloud, sender: EventSender) -> None:
+
+class Lifecycle:
+    """Runs the scenario of `contract`, reporting through `sender`, acting through `actions`."""
+
+    def __init__(
+        self, contract: Contract, actions: Actions, sender: EventSender, scrubber: Scrubber
+    ) -> None:
         self._contract = contract
-        self._cloud = cloud
+        self._actions = actions
         self._sender = sender
-        self._created: dict[tuple[str, str], dict[str, str]] = {}
-        # Values that must never leave the process: the client secret once loaded, and the
-        # storage account key (defense in depth: SDK errors are not expected to carry it).
-        self._hidden = [_account_key(contract.storage)]
+        self._scrubber = scrubber
+        self._created: Created = {}
         self._started = time.monotonic()
+        self._deadline_at: float | None = None
         self._placeholders = {
             "resource_group": contract.resource_group,
             "prefix": name_prefix(contract.run_id, contract.agent_id),
@@ -62,42 +74,37 @@ class Lifecycle:
         """0 when the scenario ran to the end; 1 after reporting `failed`."""
         phase = "start"
         try:
-            self._load_credential()
-            operate_until = self._operate_until()
-            self._report("started", scenario_id=self._contract.scenario_id)
-            for phase in ("deploy", "operate", "cleanup"):
-                self._report("phase", phase=phase)
-                if phase == "operate":
-                    self._operate(operate_until)
-                else:
-                    self._run_steps(phase)
-                    self._fail_if_asked(phase)
-            self._remove_leftovers()
-            self._report("finished")
-            return 0
-        except Exception as error:  # noqa: BLE001 - any failure is reported, then exit 1
-            message = self._scrub(f"{type(error).__name__}: {error}")
-            print(f"agent failed during {phase}: {message}", file=sys.stderr, flush=True)
             try:
-                self._report("failed", error=message, phase=phase)
-            except Exception as send_error:  # noqa: BLE001 - nothing more to tell anyone
-                print(f"could not report the failure: {type(send_error).__name__}", file=sys.stderr)
-            return 1
+                self._actions.prepare()
+                operate_until = self._operate_until()
+                self._report("started", scenario_id=self._contract.scenario_id)
+                for phase in ("deploy", "operate", "cleanup"):
+                    self._report("phase", phase=phase)
+                    if phase == "deploy":
+                        self._deploy()
+                    elif phase == "operate":
+                        self._operate(operate_until)
+                    else:
+                        self._cleanup()
+                self._report("finished")
+                return 0
+            except Exception as error:  # noqa: BLE001 - any failure is reported, then exit 1
+                return self._fail(phase, error)
+        finally:
+            self._actions.close()
 
-    def _load_credential(self) -> None:
-        """Fetch the agent's own secret by reference: proves the identity hand-off works."""
-        secret = LocalSecretStore(self._contract.state_dir).get(self._contract.secret_ref)
-        if not secret:
-            raise RuntimeError(f"no credential under secret reference {self._contract.secret_ref}")
-        self._hidden.append(secret)
-        print(f"loaded credential {self._contract.secret_ref}", flush=True)
-
-    def _now(self) -> datetime:
-        """The host's time when it publishes a clock (devhost's virtual clock), else ours."""
-        if self._contract.clock_url is None:
-            return datetime.now(UTC)
-        with urllib.request.urlopen(self._contract.clock_url, timeout=10) as response:
-            return parse_iso_utc(json.load(response)["now"])
+    def _fail(self, phase: str, error: Exception) -> int:
+        message = self._scrub(f"{type(error).__name__}: {error}")
+        print(f"agent failed during {phase}: {message}", file=sys.stderr, flush=True)
+        try:
+            if self._actions.cleans_up_after_failure and phase in ("deploy", "operate"):
+                problems = self._clean_up_after_failure()
+                if problems:
+                    message += f" (cleanup afterwards: {len(problems)} problems)"
+            self._report("failed", error=message, phase=phase)
+        except Exception as send_error:  # noqa: BLE001 - nothing more to tell anyone
+            print(f"could not report the failure: {type(send_error).__name__}", file=sys.stderr)
+        return 1
 
     def _operate_until(self) -> float:
         """The monotonic time to stop operating, keeping time for cleanup before the deadline."""
@@ -112,22 +119,141 @@ class Lifecycle:
         budget = max(0.0, budget)
         reserve = min(CLEANUP_RESERVE / scale, budget * 0.1)
         print(f"operating for up to {budget - reserve:.1f}s of real time", flush=True)
+        self._deadline_at = self._started + budget
         return self._started + budget - reserve
+
+    # --- phases -------------------------------------------------------------------------
+
+    def _deploy(self) -> None:
+        for index, raw in enumerate(self._contract.scenario["deploy"]):
+            outcome = self._run_step("deploy", raw)
+            if not outcome.ok:
+                raise StepFailed(_failure(_step_name(raw), outcome))
+            if index == 0:
+                self._fail_if_asked("deploy")
+        self._fail_if_asked("deploy")
 
     def _operate(self, until: float) -> None:
         """Operate rounds until `until` (at least one), a heartbeat after each round."""
-        rounds = 0
+        rounds = failed_in_a_row = 0
         while True:
-            self._run_steps("operate")
+            failed_in_a_row = failed_in_a_row + 1 if self._operate_round() else 0
             rounds += 1
             self._report("heartbeat", rounds=rounds)
             self._fail_if_asked("operate")
+            if failed_in_a_row >= MAX_FAILED_ROUNDS:
+                raise StepFailed(f"{failed_in_a_row} operate rounds in a row failed entirely")
             remaining = until - time.monotonic()
             if remaining <= 0 or self._host_deadline_near():
                 return
             time.sleep(min(OPERATE_INTERVAL / self._contract.time_scale, remaining))
             if time.monotonic() >= until:
                 return
+
+    def _operate_round(self) -> bool:
+        """One pass over the operate steps; True when it had steps and every one failed."""
+        steps = self._contract.scenario["operate"]
+        failures = 0
+        for index, raw in enumerate(steps):
+            outcome = self._run_step("operate", raw)
+            if not outcome.ok:
+                failures += 1
+                self._report_error("operate", _step_name(raw), _failure(_step_name(raw), outcome))
+            if index == 0:
+                self._fail_if_asked("operate")
+        return bool(steps) and failures == len(steps)
+
+    def _cleanup(self) -> None:
+        """Every cleanup step, then the leftovers; fails afterwards if anything went wrong."""
+        problems: list[str] = []
+        for index, raw in enumerate(self._contract.scenario["cleanup"]):
+            outcome = self._run_step("cleanup", raw)
+            if not outcome.ok:
+                problems.append(_failure(_step_name(raw), outcome))
+                self._report_error("cleanup", _step_name(raw), problems[-1])
+            if index == 0:
+                self._fail_if_asked("cleanup")
+        self._fail_if_asked("cleanup")
+        problems += self._remove_leftovers()
+        if problems:
+            raise StepFailed("cleanup failed: " + "; ".join(problems))
+
+    def _clean_up_after_failure(self) -> list[str]:
+        """After a failure: the cleanup steps for what was created, then the leftovers."""
+        self._report("phase", phase="cleanup")
+        problems: list[str] = []
+        for raw in self._contract.scenario["cleanup"]:
+            deletes = raw.get("deletes")
+            if deletes is None or self._key(deletes) not in self._created:
+                continue  # nothing of it was created
+            outcome = self._run_step("cleanup", raw)
+            if not outcome.ok:
+                problems.append(_failure(_step_name(raw), outcome))
+                self._report_error("cleanup", _step_name(raw), problems[-1])
+        return problems + self._remove_leftovers()
+
+    def _remove_leftovers(self) -> list[str]:
+        problems = self._actions.remove_leftovers(self._created, self._execute, self._report)
+        for problem in problems:
+            self._report_error("cleanup", "leftovers", problem)
+        self._created.clear()
+        return problems
+
+    # --- steps --------------------------------------------------------------------------
+
+    def _run_step(self, phase: str, raw: Mapping[str, Any]) -> Outcome:
+        """A scenario step: placeholders filled, acted out, its resource effect reported."""
+        effect = next((name for name in EFFECTS if raw.get(name) is not None), None)
+        resource = None
+        if effect is not None:
+            ref = raw[effect]
+            resource = self._actions.resolve(ref, self._fill(str(ref["name"])))
+        command = self._actions.command(self._fill(str(raw["command"])))
+        step = Step(phase, _step_name(raw), command, effect, resource)
+        outcome = self._execute(step)
+        if outcome.ok and resource is not None:
+            key = (resource["kind"], resource["name"])
+            if effect == "creates":
+                self._created[key] = resource
+                self._report("resource_created", **resource)
+            elif effect == "deletes":
+                self._created.pop(key, None)
+                self._report("resource_deleted", **resource)
+        return outcome
+
+    def _execute(self, step: Step) -> Outcome:
+        """Run one command: printed, timed, reported as a `command` event."""
+        shlex.split(step.command)  # a command the CLI could not parse is a scenario bug: fail here
+        print(f"$ {self._scrub(step.command)}", flush=True)
+        started = time.monotonic()
+        outcome = self._actions.run(step, self._command_timeout())
+        self._report(
+            "command",
+            phase=step.phase,
+            step=step.name,
+            command=step.command,
+            exit_code=outcome.exit_code,
+            duration_s=round(time.monotonic() - started, 3),
+        )
+        return outcome
+
+    def _command_timeout(self) -> float:
+        if self._deadline_at is None:
+            return COMMAND_TIMEOUT
+        left = self._deadline_at - time.monotonic()
+        return min(COMMAND_TIMEOUT, max(MIN_COMMAND_TIMEOUT, left))
+
+    def _key(self, ref: Mapping[str, Any]) -> tuple[str, str]:
+        return str(ref["kind"]), self._fill(str(ref["name"]))
+
+    # --- time, hooks, reporting ---------------------------------------------------------
+
+    def _now(self) -> datetime:
+        """The host's time when it publishes a clock (devhost's virtual clock), else ours."""
+        if self._contract.clock_url is None:
+            return datetime.now(UTC)
+        with urllib.request.urlopen(self._contract.clock_url, timeout=10) as response:
+            return parse_iso_utc(json.load(response)["now"])
 
     def _host_deadline_near(self) -> bool:
         """With a host clock: time to clean up once the deadline is within the reserve."""
@@ -136,88 +262,19 @@ class Lifecycle:
         reserve = timedelta(seconds=CLEANUP_RESERVE)
         return self._now() >= self._contract.deadline - reserve
 
-    def _run_steps(self, phase: str) -> None:
-        for index, step in enumerate(self._contract.scenario[phase]):
-            self._run_step(phase, step)
-            if index == 0:
-                self._fail_if_asked(phase)
-
     def _fail_if_asked(self, phase: str) -> None:
         if self._contract.fail_at == phase:
             raise AgentTestFailure(f"HAYMAKER_AGENT_FAIL_AT={phase}: failing on purpose")
-
-    def _run_step(self, phase: str, step: Mapping[str, Any]) -> None:
-        command = self._fill(str(step["command"]))
-        shlex.split(command)  # a command the CLI could not parse is a scenario bug: fail here
-        print(f"$ {self._scrub(command)}", flush=True)
-        started = time.monotonic()
-        effect = self._act(phase, step)
-        duration = round(time.monotonic() - started, 3)
-        self._report(
-            "command",
-            phase=phase,
-            step=str(step.get("name", "")),
-            command=command,
-            exit_code=0,
-            duration_s=duration,
-        )
-        if effect is not None:
-            event_type, resource = effect
-            self._report(event_type, **resource)
-
-    def _act(self, phase: str, step: Mapping[str, Any]) -> tuple[str, dict[str, str]] | None:
-        """Do the step's effect on the local cloud; the event to report about it, if any."""
-        for effect in ("creates", "deletes", "uses"):
-            ref = step.get(effect)
-            if ref is None:
-                continue
-            resource = self._resolve(ref)
-            kind, local_name = resource["local_kind"], resource["local_name"]
-            if effect == "creates":
-                self._cloud.create(kind, local_name, self._contract.tags)
-                self._created[(kind, local_name)] = resource
-                return "resource_created", resource
-            if effect == "deletes":
-                self._cloud.delete(kind, local_name)
-                self._created.pop((kind, local_name), None)
-                return "resource_deleted", resource
-            activity = {
-                "phase": phase,
-                "step": str(step.get("name", "")),
-                "at": iso_utc(datetime.now(UTC)),
-            }
-            self._cloud.act(kind, local_name, activity)
-        return None
-
-    def _resolve(self, ref: Mapping[str, Any]) -> dict[str, str]:
-        """Kind and name in Azure terms and in the local cloud's."""
-        local_kind = str(ref.get("local_kind") or ref["kind"])
-        if local_kind not in LOCAL_KINDS:
-            raise ValueError(f"resource {ref!r} has no local kind among {LOCAL_KINDS}")
-        name = self._fill(str(ref["name"]))
-        contract = self._contract
-        return {
-            "kind": str(ref["kind"]),
-            "name": name,
-            "local_kind": local_kind,
-            "local_name": local_resource_name(local_kind, contract.run_id, contract.agent_id, name),
-        }
-
-    def _remove_leftovers(self) -> None:
-        """Delete what cleanup steps did not, newest first: an agent leaves nothing behind."""
-        for (kind, local_name), resource in reversed(list(self._created.items())):
-            self._cloud.delete(kind, local_name)
-            self._report("resource_deleted", **resource)
-        self._created.clear()
 
     def _fill(self, template: str) -> str:
         """Fill placeholders the way the catalog documents: str.format, `{{` for a brace."""
         return template.format(**self._placeholders)
 
     def _scrub(self, text: str) -> str:
-        for value in filter(None, self._hidden):
-            text = text.replace(value, "***")
-        return text
+        return self._scrubber.scrub(text)
+
+    def _report_error(self, phase: str, step: str, message: str) -> None:
+        self._report("error", message=message, phase=phase, step=step)
 
     def _report(self, event_type: str, /, **fields: Any) -> None:
         contract = self._contract
@@ -231,9 +288,10 @@ class Lifecycle:
         self._sender.send(event)
 
 
-def _account_key(connection_string: str) -> str:
-    for part in connection_string.split(";"):
-        name, _, value = part.partition("=")
-        if name.strip().lower() == "accountkey":
-            return value
-    return ""
+def _step_name(raw: Mapping[str, Any]) -> str:
+    return str(raw.get("name", ""))
+
+
+def _failure(step: str, outcome: Outcome) -> str:
+    detail = f": {outcome.error}" if outcome.error else ""
+    return f"step {step!r} exited with {outcome.exit_code}{detail}"

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from azure.core.credentials import TokenCredential
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
@@ -120,7 +121,20 @@ class EventSender:
     """Sends validated events to one queue, stamping each with an id, a time and a sequence."""
 
     def __init__(self, connection_string: str, queue_name: str) -> None:
-        self._queue = QueueClient.from_connection_string(connection_string, queue_name)
+        self._use(QueueClient.from_connection_string(connection_string, queue_name))
+
+    @classmethod
+    def from_account_url(
+        cls, account_url: str, queue_name: str, credential: TokenCredential
+    ) -> EventSender:
+        """A sender that signs in with `credential` (an agent's managed identity) instead of
+        an account key; `account_url` is the queue service, `https://<account>.queue...`."""
+        sender = cls.__new__(cls)
+        sender._use(QueueClient(account_url, queue_name, credential=credential))
+        return sender
+
+    def _use(self, queue: QueueClient) -> None:
+        self._queue = queue
         # Orders events of one sender sent within the same millisecond.
         self._sequence = itertools.count()
 

@@ -205,6 +205,19 @@ module containerAppsEnvironment 'core/container-apps-environment.bicep' = {
   }
 }
 
+module agentIdentity 'app/agent-identity.bicep' = {
+  name: 'agent-identity'
+  scope: rg
+  params: {
+    name: 'id-haymaker-agents-${resourceToken}'
+    location: location
+    tags: tags
+    keyVaultName: keyVault.outputs.name
+    registryName: registry.outputs.name
+    queueAccountName: storage.outputs.name
+  }
+}
+
 module agentJobsRole 'app/agent-jobs-role.bicep' = {
   name: 'agent-jobs-role'
   scope: rg
@@ -263,6 +276,9 @@ module orchestrator 'app/orchestrator.bicep' = if (deployApp) {
       HAYMAKER_CONTAINER_APPS_ENVIRONMENT_ID: containerAppsEnvironment.outputs.id
       HAYMAKER_AGENT_IMAGE: empty(agentImage) ? functionAppImage : agentImage
       HAYMAKER_AGENT_WORKLOAD_PROFILE: agentProfileName
+      HAYMAKER_AGENT_JOB_IDENTITY_ID: agentIdentity.outputs.id
+      HAYMAKER_AGENT_JOB_IDENTITY_CLIENT_ID: agentIdentity.outputs.clientId
+      HAYMAKER_AGENT_JOBS_RESOURCE_GROUP: rg.name
       HAYMAKER_LOCATION: location
     }
   }

@@ -50,8 +50,7 @@ def call_cloud(
         now = context.current_utc_datetime
         if now + wait > give_up_at:
             raise CloudStepGaveUp(
-                f"{name} still turned away after {waits} wait(s) over {patience}: "
-                f"{later['reason']}"
+                f"{name} still turned away after {waits} wait(s) over {patience}: {later['reason']}"
             )
         yield context.create_timer(now + wait)
         waits += 1

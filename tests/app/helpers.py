@@ -9,6 +9,7 @@ so one host serves every test of a module that needs no special app settings.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import threading
 import time
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
+from azure.data.tables import TableServiceClient
+from azure.storage.blob import BlobServiceClient
 
 from devhost.testing import HostHandle, running_host
 from haymaker.events import events_queue_exists, events_queue_name
@@ -219,6 +222,15 @@ class App:
                 return found
             headers = {"x-ms-continuation-token": token}
 
+    def wait_for_instance(self, instance_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        """Poll an orchestration's status until it has finished; return the status."""
+
+        def finished() -> dict[str, Any] | None:
+            status = dict(self.instance_status(instance_id).json())
+            return status if status.get("runtimeStatus") in ORCHESTRATION_FINISHED else None
+
+        return wait_until(finished, timeout, f"instance {instance_id} to finish", interval=0.2)
+
     def instance_status(self, instance_id: str, history: bool = False) -> requests.Response:
         params = {"code": self.host.system_key}
         if history:
@@ -336,3 +348,54 @@ class SecretWatcher:
         self._stop.set()
         self._thread.join(timeout=5)
         self.read()
+
+
+RECORD_TABLES = ("Runs", "Agents", "Resources", "Events", "Reports")
+
+
+def stored_texts(app: App, connection: str, since: datetime) -> dict[str, str]:
+    """Everything a secret could leak into, as text by place: the task hub's tables and
+    large-message blobs, run records written since `since` (events: every row of the app's
+    runs), each instance's status with history, the runs API's answers, the host log and
+    the agents' logs. Used by the canary tests, which search it for client secrets."""
+    places: dict[str, str] = {}
+    tables = TableServiceClient.from_connection_string(connection)
+    for suffix in ("Instances", "History", "Messages"):
+        rows = list(tables.get_table_client(app.hub + suffix).list_entities())
+        places[f"{app.hub}{suffix} table"] = json.dumps(rows, default=str)
+    assert '"EventType"' in places[f"{app.hub}History table"]
+    blobs = BlobServiceClient.from_connection_string(connection)
+    container = blobs.get_container_client(f"{app.hub.lower()}-largemessages")
+    if container.exists():
+        for blob in container.list_blobs():
+            places[f"blob {blob.name}"] = container.download_blob(blob.name).readall().decode()
+    stamp = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+    existing = {table.name for table in tables.list_tables()}
+    for name in RECORD_TABLES:
+        if "HayMaker" + name not in existing:
+            continue  # never written (no agent of the azure tests' fake sends events)
+        table = tables.get_table_client("HayMaker" + name)
+        if name == "Events":
+            rows = [
+                row
+                for run in app.runs
+                for row in table.query_entities("PartitionKey eq @run", parameters={"run": run})
+            ]
+        else:
+            rows = list(table.query_entities(f"Timestamp ge datetime'{stamp}'"))
+        places[f"HayMaker{name} table"] = json.dumps(rows, default=str)
+    instance_ids = [instance["instanceId"] for instance in app.instances()]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        statuses = pool.map(lambda i: app.instance_status(i, history=True), instance_ids)
+        for instance_id, response in zip(instance_ids, statuses, strict=True):
+            assert response.status_code == 200, response.text
+            assert "historyEvents" in response.json()
+            places[f"status of {instance_id}"] = response.text
+    for run in app.runs:
+        places[f"GET /api/runs/{run}"] = app.get(f"runs/{run}").text
+        places[f"GET /api/runs/{run}/report"] = app.get(f"runs/{run}/report").text
+        places[f"GET /api/runs/{run}/resources"] = app.get(f"runs/{run}/resources").text
+    places["host log"] = app.host.log()
+    for log in sorted((app.state_dir / "agents").glob("*.log")):
+        places[f"agent log {log.name}"] = log.read_text(errors="replace")
+    return places

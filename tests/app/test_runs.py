@@ -18,17 +18,13 @@ from typing import Any
 
 import pytest
 import requests
-from azure.data.tables import TableServiceClient
-from azure.storage.blob import BlobServiceClient
 
 from haymaker.catalog import AREAS, load_catalog
 from haymaker.records import RunRecords
 from haymaker.run_request import parse_run_request
-from tests.app.helpers import App, SecretWatcher
+from tests.app.helpers import RECORD_TABLES, App, SecretWatcher, stored_texts
 
 pytestmark = pytest.mark.slow
-
-RECORD_TABLES = ("Runs", "Agents", "Resources", "Events", "Reports")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -275,47 +271,10 @@ def test_no_client_secret_leaves_the_secret_store(
     assert len(ours) >= 2, "the watcher saw no client secrets while agents were monitoring"
     assert all(len(value) >= 32 for value in ours)
 
-    places: dict[str, str] = {}
-    tables = TableServiceClient.from_connection_string(storage_connection_string)
-    for suffix in ("Instances", "History", "Messages"):
-        rows = list(tables.get_table_client(app.hub + suffix).list_entities())
-        places[f"{app.hub}{suffix} table"] = json.dumps(rows, default=str)
-    assert '"EventType"' in places[f"{app.hub}History table"]
-    blobs = BlobServiceClient.from_connection_string(storage_connection_string)
-    container = blobs.get_container_client(f"{app.hub.lower()}-largemessages")
-    if container.exists():
-        for blob in container.list_blobs():
-            places[f"blob {blob.name}"] = container.download_blob(blob.name).readall().decode()
-    # Records: every row written since this module started (events, far more numerous,
-    # by partition: every row of every run of this module).
-    stamp = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+    places = stored_texts(app, storage_connection_string, since)
     for name in RECORD_TABLES:
-        table = tables.get_table_client("HayMaker" + name)
-        if name == "Events":
-            rows = [
-                row
-                for run in app.runs
-                for row in table.query_entities("PartitionKey eq @run", parameters={"run": run})
-            ]
-        else:
-            rows = list(table.query_entities(f"Timestamp ge datetime'{stamp}'"))
-        places[f"HayMaker{name} table"] = json.dumps(rows, default=str)
         assert run_id in places[f"HayMaker{name} table"], f"HayMaker{name} has no row of the run"
-    instance_ids = [instance["instanceId"] for instance in app.instances()]
-    assert run_id in instance_ids
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        statuses = pool.map(lambda i: app.instance_status(i, history=True), instance_ids)
-        for instance_id, response in zip(instance_ids, statuses, strict=True):
-            assert response.status_code == 200, response.text
-            assert "historyEvents" in response.json()
-            places[f"status of {instance_id}"] = response.text
-    for run in app.runs:
-        places[f"GET /api/runs/{run}"] = app.get(f"runs/{run}").text
-        places[f"GET /api/runs/{run}/report"] = app.get(f"runs/{run}/report").text
-        places[f"GET /api/runs/{run}/resources"] = app.get(f"runs/{run}/resources").text
-    places["host log"] = app.host.log()
-    for log in sorted((app.state_dir / "agents").glob("*.log")):
-        places[f"agent log {log.name}"] = log.read_text(errors="replace")
+    assert f"status of {run_id}" in places
     assert len(places) > 10
     # Positive control: the search does find what is meant to be there, such as the
     # secrets' names (references travel through history; values must not).

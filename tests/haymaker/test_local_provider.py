@@ -20,12 +20,12 @@ from azure.storage.queue import QueueServiceClient
 from haymaker.events import EventReceiver, create_events_queue, delete_events_queue
 from haymaker.naming import iso_utc, resource_group_name, run_short, secret_name, tags_for
 from haymaker.providers import create_provider
-from haymaker.settings import SettingsError
 from haymaker.providers.base import Orphan
 from haymaker.providers.local import PROJECT_ROOT, LocalProvider
 from haymaker.providers.local_cloud import TAG_INDEX_TABLE, LocalCloud
 from haymaker.records import RunRecords
 from haymaker.secret_store import LocalSecretStore
+from haymaker.settings import SettingsError
 
 T = TypeVar("T")
 SCENARIO: dict[str, Any] = {

@@ -226,9 +226,9 @@ def test_azure_endpoints_can_point_elsewhere_but_only_over_https() -> None:
     assert azure.graph_endpoint == "https://127.0.0.1:8443"
     assert azure.verify_key_vault_challenge is False
     plain = {"HAYMAKER_AZURE_ARM_ENDPOINT": "http://management.azure.com"}
-    assert [p.split(":", 1)[0] for p in problems_for({"AzureWebJobsStorage": SECRET, **AZURE, **plain})] == [
-        "HAYMAKER_AZURE_ARM_ENDPOINT"
-    ]
+    assert [
+        p.split(":", 1)[0] for p in problems_for({"AzureWebJobsStorage": SECRET, **AZURE, **plain})
+    ] == ["HAYMAKER_AZURE_ARM_ENDPOINT"]
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ which sleeps on a durable timer: an activity never sits for minutes on a throttl
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlparse
 
@@ -54,26 +55,42 @@ class BoundedRetryPolicy(RetryPolicy):
         super().sleep(settings, transport, response)
 
 
+def error_codes(error: HttpResponseError) -> list[str]:
+    """The service's error code and its details' codes, outermost first.
+
+    Graph puts the telling code in the details: `NoBackingApplicationObject` arrives as
+    `{"code": "Request_BadRequest", "details": [{"code": "NoBackingApplicationObject"}]}`.
+    """
+    body = None
+    if error.response is not None:
+        try:
+            body = json.loads(error.response.text())
+        except (ValueError, TypeError):
+            body = None
+    codes: list[str] = []
+    detail = getattr(error, "error", None)
+    if getattr(detail, "code", None):
+        codes.append(str(detail.code))  # type: ignore[union-attr]
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        outer = body["error"]
+        for item in [outer, *(outer.get("details") or [])]:
+            code = item.get("code") if isinstance(item, dict) else None
+            if code and str(code) not in codes:
+                codes.append(str(code))
+    return codes
+
+
 def error_code(error: HttpResponseError) -> str:
     """The service's error code (`ScopeLocked`, `PrincipalNotFound`, ...), or ''."""
-    detail = getattr(error, "error", None)
-    code = getattr(detail, "code", None)
-    if code:
-        return str(code)
-    try:
-        body = error.response.json() if error.response is not None else None  # type: ignore[attr-defined]
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        return str(body["error"].get("code") or "")
-    return ""
+    codes = error_codes(error)
+    return codes[0] if codes else ""
 
 
 def raise_if_retryable(error: HttpResponseError, what: str) -> None:
     """Turn a transient ARM/Graph refusal into `RetryLater`; leave other errors alone."""
-    code = error_code(error)
-    if code in RETRYABLE_CODES:
-        raise RetryLater(RETRYABLE_CODES[code], f"{what}: {code}") from None
+    for code in error_codes(error):
+        if code in RETRYABLE_CODES:
+            raise RetryLater(RETRYABLE_CODES[code], f"{what}: {code}") from None
 
 
 def describe(error: BaseException) -> str:

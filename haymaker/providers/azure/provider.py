@@ -254,7 +254,8 @@ class AzureProvider:
 
     def _delete_secret(self, name: str) -> bool:
         try:
-            self._clients.secrets.begin_delete_secret(name).result()
+            # wait(): purging works only once the vault shows the secret as deleted.
+            self._clients.secrets.begin_delete_secret(name).wait()
         except ResourceNotFoundError:
             return False
         self._purge_secret(name)

@@ -1,0 +1,80 @@
+"""Local mode: each step stands for its Azure CLI command and is acted out on the storage account.
+
+`creates` makes a tagged container/table/queue, `uses` writes to it, `deletes` removes it.
+Nothing is run; every step succeeds unless the storage account says otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from agent.actions import Created, Outcome, Report, RunStep, Step
+from agent.contract import Contract
+from agent.scrub import Scrubber
+from haymaker.naming import LOCAL_KINDS, iso_utc, local_resource_name
+from haymaker.providers.local_cloud import LocalCloud
+from haymaker.secret_store import LocalSecretStore
+
+
+class LocalActions:
+    cleans_up_after_failure = False
+
+    def __init__(self, contract: Contract, scrubber: Scrubber) -> None:
+        self._contract = contract
+        self._cloud = LocalCloud(contract.storage or "")
+        self._scrubber = scrubber
+
+    def prepare(self) -> None:
+        """Fetch the agent's own secret by reference: proves the identity hand-off works."""
+        contract = self._contract
+        if contract.state_dir is None:  # the contract requires it in local mode
+            raise RuntimeError("local mode needs HAYMAKER_STATE_DIR")
+        secret = LocalSecretStore(contract.state_dir).get(contract.secret_ref)
+        if not secret:
+            raise RuntimeError(f"no credential under secret reference {contract.secret_ref}")
+        self._scrubber.hide(secret)
+        print(f"loaded credential {contract.secret_ref}", flush=True)
+
+    def resolve(self, ref: Mapping[str, Any], name: str) -> dict[str, str]:
+        """Kind and name in Azure terms and in the local cloud's."""
+        local_kind = str(ref.get("local_kind") or ref["kind"])
+        if local_kind not in LOCAL_KINDS:
+            raise ValueError(f"resource {ref!r} has no local kind among {LOCAL_KINDS}")
+        contract = self._contract
+        return {
+            "kind": str(ref["kind"]),
+            "name": name,
+            "local_kind": local_kind,
+            "local_name": local_resource_name(local_kind, contract.run_id, contract.agent_id, name),
+        }
+
+    def command(self, command: str) -> str:
+        return command
+
+    def run(self, step: Step, timeout: float) -> Outcome:
+        """Do the step's effect on the local cloud."""
+        resource = step.resource
+        if resource is None:
+            return Outcome(0)
+        kind, local_name = resource["local_kind"], resource["local_name"]
+        if step.effect == "creates":
+            self._cloud.create(kind, local_name, self._contract.tags)
+        elif step.effect == "deletes":
+            self._cloud.delete(kind, local_name)
+        else:
+            activity = {"phase": step.phase, "step": step.name, "at": iso_utc(datetime.now(UTC))}
+            self._cloud.act(kind, local_name, activity)
+        return Outcome(0)
+
+    def remove_leftovers(self, created: Created, run: RunStep, report: Report) -> list[str]:
+        """Delete what cleanup steps did not, newest first: an agent leaves nothing behind."""
+        for key, resource in reversed(list(created.items())):
+            self._cloud.delete(resource["local_kind"], resource["local_name"])
+            report("resource_deleted", **resource)
+            del created[key]
+        return []
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,38 @@
+"""Where the agent's events go: the run's queue, by connection string or by managed identity."""
+
+from __future__ import annotations
+
+from azure.core.exceptions import AzureError
+from azure.identity import ManagedIdentityCredential
+
+from agent.contract import Contract
+from haymaker.events import EventSender
+
+STORAGE_SCOPE = "https://storage.azure.com/.default"
+
+
+class ReportingError(RuntimeError):
+    """The agent has no way to send its events (so it cannot even report `failed`)."""
+
+
+def open_sender(contract: Contract) -> EventSender:
+    """The sender for the run's queue.
+
+    With a managed identity, a token is fetched first: an identity that is missing or not
+    allowed fails here, with a message that says so, before anything is created in Azure.
+    """
+    if contract.events_account_url is None:
+        if not contract.storage:  # the contract requires one of the two
+            raise ReportingError("no AzureWebJobsStorage to send events with")
+        return EventSender(contract.storage, contract.events_queue)
+    url, client_id = contract.events_account_url, contract.events_identity_client_id
+    credential = ManagedIdentityCredential(client_id=client_id)
+    try:
+        credential.get_token(STORAGE_SCOPE)
+    except (AzureError, ValueError) as error:
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ReportingError(
+            f"cannot send events to {url} (queue {contract.events_queue}): managed identity "
+            f"{client_id} got no token for Azure Storage: {first_line}"
+        ) from None
+    return EventSender.from_account_url(url, contract.events_queue, credential)
