@@ -19,7 +19,7 @@ param location string
 @description('Immutable image reference of the orchestrator (<registry>/haymaker:<git sha> or @sha256:...). Empty: provision everything except the app (the first run, before the registry holds an image). Never :latest.')
 param functionAppImage string = ''
 
-@description('Immutable image reference the agent jobs run. Empty: the orchestrator image, which contains the agent program (python -m agent).')
+@description('Immutable image reference the agent jobs run: the image of agent/Dockerfile (Azure CLI + python -m agent in live mode), <registry>/haymaker-agent:<git sha>. Empty: the orchestrator image, which has the agent program but not the Azure CLI, so live agents fail; the deploy script always passes it.')
 param agentImage string = ''
 
 @description('Revision that keeps all traffic while infrastructure is re-provisioned (the deploy script passes the serving revision). Empty: the latest revision.')

@@ -5,7 +5,7 @@
 #   scripts/deploy.sh all [ENV]        every step below, in order; rolls back on failure
 #   scripts/deploy.sh check            ./dev test, then python -m haymaker doctor
 #   scripts/deploy.sh provision [ENV]  az deployment sub create (infra/main.bicep + infra/env/<env>.parameters.json)
-#   scripts/deploy.sh build [ENV]      az acr build, tag = git sha (immutable, then locked)
+#   scripts/deploy.sh build [ENV]      az acr build of the app and agent images, tag = git sha (immutable, then locked)
 #   scripts/deploy.sh roll [ENV]       new revision on the new image, 0% traffic, wait until it runs
 #   scripts/deploy.sh verify [ENV]     host Running, functions == expected_functions.json, health deep
 #   scripts/deploy.sh promote [ENV]    100% traffic to the new revision, verify again, retire the old
@@ -24,6 +24,7 @@ STATE=".deploy/${ENV_NAME}.env"
 DEPLOYMENT="haymaker-${ENV_NAME}"
 PY=.venv/bin/python
 REPOSITORY=haymaker
+AGENT_REPOSITORY=haymaker-agent
 REVISION_WAIT_SECONDS=${REVISION_WAIT_SECONDS:-600}
 VERIFY_WAIT_SECONDS=${VERIFY_WAIT_SECONDS:-300}
 
@@ -92,12 +93,12 @@ print("LATEST" if row.get("latestRevision") else row.get("revisionName", ""))' <
     done
 }
 
-deploy_infra() { # deploy_infra IMAGE TRAFFIC_REVISION
+deploy_infra() { # deploy_infra IMAGE TRAFFIC_REVISION [AGENT_IMAGE]
   log "provisioning $ENV_NAME (deployment $DEPLOYMENT, image ${1:-none yet})"
   az deployment sub create --name "$DEPLOYMENT" --location "$(location)" \
     --template-file infra/main.bicep --parameters "@$PARAMS" \
     --parameters location="$(location)" functionAppImage="$1" trafficRevisionName="$2" \
-    -o none
+    agentImage="${3:-}" -o none
   local outputs
   outputs=$(az deployment sub show --name "$DEPLOYMENT" --query properties.outputs -o json)
   save RG "$(json_get AZURE_RESOURCE_GROUP <<<"$outputs")"
@@ -135,13 +136,18 @@ step_provision() {
     APP=$(json_get SERVICE_ORCHESTRATOR_NAME <<<"$outputs")
     RG=$(json_get AZURE_RESOURCE_GROUP <<<"$outputs")
   fi
+  local agent_image=""
   if app_exists; then
-    # Re-provisioning keeps what serves: same image, same revision with all traffic.
+    # Re-provisioning keeps what serves: same image, same revision with all traffic, the
+    # same agent image.
     serving=$(serving_revision)
     image=$(az containerapp revision show -n "$APP" -g "$RG" --revision "$serving" \
       --query 'properties.template.containers[0].image' -o tsv)
+    agent_image=$(az containerapp revision show -n "$APP" -g "$RG" --revision "$serving" \
+      --query "properties.template.containers[0].env[?name=='HAYMAKER_AGENT_IMAGE'].value | [0]" \
+      -o tsv)
   fi
-  deploy_infra "$image" "$serving"
+  deploy_infra "$image" "$serving" "$agent_image"
   save SERVING_REVISION "$serving"
   save SERVING_IMAGE "$image"
 }
@@ -150,20 +156,25 @@ step_build() {
   load
   [ -z "$(git status --porcelain)" ] || [ "${ALLOW_DIRTY:-}" = 1 ] ||
     die "uncommitted changes: the image tag (git sha) would not describe the image"
-  local sha image
+  local sha
   sha=$(git rev-parse HEAD)
-  image="$REGISTRY_SERVER/$REPOSITORY:$sha"
-  if az acr repository show --name "$REGISTRY" --image "$REPOSITORY:$sha" -o none 2>/dev/null; then
+  build_image "$REPOSITORY" Dockerfile "$sha"
+  build_image "$AGENT_REPOSITORY" agent/Dockerfile "$sha"
+  save IMAGE "$REGISTRY_SERVER/$REPOSITORY:$sha"
+  save AGENT_IMAGE "$REGISTRY_SERVER/$AGENT_REPOSITORY:$sha"
+  save SHA "$sha"
+}
+
+build_image() { # build_image REPOSITORY DOCKERFILE TAG (from the repository root)
+  local image="$REGISTRY_SERVER/$1:$3"
+  if az acr repository show --name "$REGISTRY" --image "$1:$3" -o none 2>/dev/null; then
     log "$image already built"
   else
-    log "building $image"
-    az acr build --registry "$REGISTRY" --image "$REPOSITORY:$sha" --file Dockerfile .
+    log "building $image from $2"
+    az acr build --registry "$REGISTRY" --image "$1:$3" --file "$2" .
     # The tag can never be pushed over: it names this content for good.
-    az acr repository update --name "$REGISTRY" --image "$REPOSITORY:$sha" \
-      --write-enabled false -o none
+    az acr repository update --name "$REGISTRY" --image "$1:$3" --write-enabled false -o none
   fi
-  save IMAGE "$image"
-  save SHA "$sha"
 }
 
 step_roll() {
@@ -171,14 +182,15 @@ step_roll() {
   [ -n "${IMAGE:-}" ] || die "no image: run the build step"
   if [ -z "${SERVING_REVISION:-}" ]; then
     log "first deployment: creating the app on $IMAGE"
-    deploy_infra "$IMAGE" ""
+    deploy_infra "$IMAGE" "" "${AGENT_IMAGE:-}"
     load
     NEW=$(az containerapp show -n "$APP" -g "$RG" --query properties.latestRevisionName -o tsv)
   else
     local suffix
     suffix="${SHA:0:8}-$(date -u +%m%d%H%M%S)"
     log "new revision $APP--$suffix on $IMAGE (no traffic yet; $SERVING_REVISION keeps it)"
-    az containerapp update -n "$APP" -g "$RG" --image "$IMAGE" --revision-suffix "$suffix" -o none
+    az containerapp update -n "$APP" -g "$RG" --image "$IMAGE" --revision-suffix "$suffix" \
+      --set-env-vars "HAYMAKER_AGENT_IMAGE=${AGENT_IMAGE:?no agent image: run the build step}" -o none
     NEW="$APP--$suffix"
   fi
   save NEW_REVISION "$NEW"

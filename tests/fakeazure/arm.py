@@ -111,6 +111,8 @@ class Arm(Service):
             return self._group_route(method, group)
         if lower[2:] == ["resources"] and method == "GET":
             return Route("arm.resources.list", lambda r: self._list_resources(r, group))
+        if lower[2:] == ["providers", "microsoft.app", "jobs"] and method == "GET":
+            return Route("arm.jobs.list", lambda r: self.container_apps.list_jobs(r, group))
         if len(rest) >= 6 and lower[2] == "providers":
             if lower[3:5] == ["microsoft.app", "jobs"]:
                 return self.container_apps.route(request, group, rest[5:])

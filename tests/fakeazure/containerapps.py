@@ -112,6 +112,21 @@ class ContainerApps:
         )
         return Response.json(200 if existing else 201, answer, headers)
 
+    def list_jobs(self, request: Request, group_name: str) -> Response:
+        """`GET .../resourceGroups/{group}/providers/Microsoft.App/jobs`, paged."""
+        with self.state.lock:
+            group = self.state.resource_group(group_name)
+            if group is None:
+                raise group_not_found(group_name)
+            prefix = f"{group['id']}/providers/{JOB_TYPE}/".lower()
+            found = [job for key, job in sorted(self.state.jobs.items()) if key.startswith(prefix)]
+            shown, next_link = page(request, found, self.state.page_size)
+            items = [_public(job.body) for job in shown]
+        body: JSON = {"value": items}
+        if next_link:
+            body["nextLink"] = next_link
+        return Response.json(200, body)
+
     def _get(self, request: Request, group_name: str, name: str) -> Response:
         with self.state.lock:
             return Response.json(200, _public(self._job(request, group_name, name).body))

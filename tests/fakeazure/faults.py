@@ -26,6 +26,7 @@ Below, {ra} is `{scope}/providers/Microsoft.Authorization/roleAssignments` and {
     arm.role_assignments.list          GET    {ra}
     arm.jobs.put                       PUT    {job} (long-running)
     arm.jobs.get                       GET    {job}
+    arm.jobs.list                      GET    {group}/providers/Microsoft.App/jobs
     arm.jobs.delete                    DELETE {job} (long-running)
     arm.jobs.start                     POST   {job}/start (long-running)
     arm.jobs.stop_execution            POST   {job}/executions/{execution}/stop (long-running)
@@ -90,6 +91,7 @@ OPS: frozenset[str] = frozenset(
         "arm.role_assignments.list",
         "arm.jobs.put",
         "arm.jobs.get",
+        "arm.jobs.list",
         "arm.jobs.delete",
         "arm.jobs.start",
         "arm.jobs.stop_execution",

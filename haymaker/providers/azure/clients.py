@@ -19,6 +19,7 @@ from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
 from haymaker.providers.azure.graph import GraphClient
+from haymaker.providers.azure.jobs import environment_subscription
 from haymaker.providers.azure.pipeline import BoundedRetryPolicy
 from haymaker.settings import AzureSettings
 
@@ -62,9 +63,9 @@ class AzureClients:
 
     @functools.cached_property
     def container_apps(self) -> ContainerAppsAPIClient:
-        return ContainerAppsAPIClient(
-            self.credential, self.settings.subscription_id, **self._arm_options()
-        )
+        """In the environment's subscription, which holds the agents' jobs."""
+        subscription = environment_subscription(self.settings.container_apps_environment_id)
+        return ContainerAppsAPIClient(self.credential, subscription, **self._arm_options())
 
     @functools.cached_property
     def secrets(self) -> SecretClient:

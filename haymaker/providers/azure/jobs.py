@@ -9,6 +9,7 @@ orchestration state.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -30,6 +31,18 @@ _STATES: dict[str, AgentState] = {
     "stopped": "failed",
     "degraded": "failed",
 }
+
+
+_SUBSCRIPTION = re.compile(r"^/subscriptions/(?P<id>[^/]+)/", re.IGNORECASE)
+
+
+def environment_subscription(environment_id: str) -> str:
+    """The subscription of a Container Apps environment: where its jobs must live (it may
+    differ from the subscription the agents work in)."""
+    match = _SUBSCRIPTION.match(environment_id)
+    if match is None:
+        raise ValueError(f"{environment_id!r} is not a resource id")
+    return match["id"]
 
 
 def job_definition(

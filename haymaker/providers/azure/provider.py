@@ -17,10 +17,11 @@ orchestration waits out on a durable timer.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -384,18 +385,20 @@ class AzureProvider:
         ]
 
     def delete_tagged_resources(self, run_id: str, agent_id: str) -> Removal:
-        """Jobs first, then resources outside the agent's groups, then the groups."""
+        """The job first, then resources outside the agent's groups, then the groups."""
+        result: Removal = {"removed": [], "failed": [], "blocked": []}
+        self._delete_job(run_id, agent_id, result)
+        job_id = self._job_id(run_id, agent_id).lower()
         found = [
             TaggedResource(r["name"], r["kind"], r["tags"])
             for r in self.list_tagged_resources(run_id, agent_id)
+            if r["name"].lower() != job_id
         ]
         groups = {(r.resource_group or "").lower() for r in found if r.type == RESOURCE_GROUP_TYPE}
         inside = [r for r in found if r.type != RESOURCE_GROUP_TYPE and _in(r, groups)]
         ordered = sorted(
-            (r for r in found if r not in inside),
-            key=lambda r: (r.type != JOB_TYPE, r.type == RESOURCE_GROUP_TYPE),
+            (r for r in found if r not in inside), key=lambda r: r.type == RESOURCE_GROUP_TYPE
         )
-        result: Removal = {"removed": [], "failed": [], "blocked": []}
         for resource in ordered:
             outcome = self._delete_reporting(resource, result)
             if outcome and resource.type == RESOURCE_GROUP_TYPE:
@@ -404,17 +407,35 @@ class AzureProvider:
         return result
 
     def _delete_reporting(self, resource: TaggedResource, result: Removal) -> bool:
-        item = resource.as_item()
+        return _reporting(resource.as_item(), lambda: self._tagged.delete(resource), result)
+
+    def _job_id(self, run_id: str, agent_id: str) -> str:
+        subscription = jobs.environment_subscription(self._settings.container_apps_environment_id)
+        group = self._settings.agent_jobs_resource_group
+        return (
+            f"/subscriptions/{subscription}/resourceGroups/{group}/providers/{JOB_TYPE}/"
+            f"{agent_job_name(run_id, agent_id)}"
+        )
+
+    def _delete_job(self, run_id: str, agent_id: str, result: Removal) -> None:
+        """Delete the agent's job (and its executions) by name: it may live in another
+        subscription than the agent's resources, where a tag search would not find it."""
+        group = self._settings.agent_jobs_resource_group
+        job = agent_job_name(run_id, agent_id)
+        if not self._job_exists(job):
+            return
+        item = {"kind": JOB_TYPE, "name": self._job_id(run_id, agent_id)}
+        _reporting(
+            item,
+            lambda: self._clients.container_apps.jobs.begin_delete(group, job).result(),
+            result,
+        )
+
+    def _job_exists(self, job: str) -> bool:
         try:
-            self._tagged.delete(resource)
-        except HttpResponseError as error:
-            target = "blocked" if error_code(error) in _BLOCKING_CODES else "failed"
-            result[target].append({**item, "error": describe(error)})  # type: ignore[literal-required]
+            self._clients.container_apps.jobs.get(self._settings.agent_jobs_resource_group, job)
+        except ResourceNotFoundError:
             return False
-        except (LookupError, ValueError) as error:
-            result["failed"].append({**item, "error": describe(error)})
-            return False
-        result["removed"].append(item)
         return True
 
     def verify_clean(self, run_id: str, agent_id: str) -> Verification:
@@ -430,18 +451,24 @@ class AzureProvider:
         secret = secret_name(run_id, agent_id)
         if self._secret_exists(secret):
             left.append({"kind": "secret", "name": secret})
-        for execution in self._executions(run_id, agent_id):
-            if jobs.execution_state(execution) == "running":
-                left.append({"kind": "job_execution", "name": str(execution["name"])})
+        job_id = self._job_id(run_id, agent_id)
+        if job_id.lower() not in {item["name"].lower() for item in left} and self._job_exists(
+            agent_job_name(run_id, agent_id)
+        ):
+            left.append({"kind": JOB_TYPE, "name": job_id})
         return {"clean": not left, "left": left}
 
     # --- sweep ------------------------------------------------------------------------
 
     def list_orphans(self, active_run_ids: set[str]) -> list[Orphan]:
         orphans: list[Orphan] = []
+        for job in self._managed_jobs():
+            run = job.tags.get(TAG_RUN, "")
+            if run not in active_run_ids:
+                orphans.append({"kind": "job", "name": job.id, "run": run})
         for resource in self._tagged.find(TAG_MANAGED, "true"):
             run = resource.tags.get(TAG_RUN, "")
-            if run not in active_run_ids:
+            if run not in active_run_ids and resource.type.lower() != JOB_TYPE.lower():
                 orphans.append(
                     {"kind": _sweep_kind(resource.type), "name": resource.id, "run": run}
                 )
@@ -471,20 +498,19 @@ class AzureProvider:
         tagged = {r.id.lower(): r for r in self._tagged.find(TAG_MANAGED, "true")}
         for orphan in sorted(orphans, key=_sweep_rank):
             item = {"kind": orphan["kind"], "name": orphan["name"]}
-            try:
-                self._delete_orphan(orphan, tagged)
-            except HttpResponseError as error:
-                target = "blocked" if error_code(error) in _BLOCKING_CODES else "failed"
-                result[target].append({**item, "error": describe(error)})  # type: ignore[literal-required]
-            except (LookupError, ValueError) as error:
-                result["failed"].append({**item, "error": describe(error)})
-            else:
-                result["removed"].append(item)
+            _reporting(item, functools.partial(self._delete_orphan, orphan, tagged), result)
         return result
 
     def _delete_orphan(self, orphan: Orphan, tagged: Mapping[str, TaggedResource]) -> None:
         kind, name = orphan["kind"], orphan["name"]
-        if kind in ("job", "resource", "resource_group"):
+        if kind == "job":
+            job = next((j for j in self._managed_jobs() if j.id.lower() == name.lower()), None)
+            if job is None:
+                raise ValueError("not a HayMaker-tagged job (any more)")
+            group = self._settings.agent_jobs_resource_group
+            job_name = job.id.rsplit("/", 1)[-1]
+            self._clients.container_apps.jobs.begin_delete(group, job_name).result()
+        elif kind in ("resource", "resource_group"):
             resource = tagged.get(name.lower())
             if resource is None:
                 raise ValueError("not a HayMaker-tagged resource (any more)")
@@ -508,6 +534,16 @@ class AzureProvider:
         else:
             raise ValueError(f"unknown orphan kind {kind!r}")
 
+    def _managed_jobs(self) -> list[TaggedResource]:
+        """HayMaker's jobs in the jobs resource group (by their managed tag)."""
+        group = self._settings.agent_jobs_resource_group
+        found = []
+        for job in self._clients.container_apps.jobs.list_by_resource_group(group):
+            tags = dict(job.get("tags") or {})
+            if tags.get(TAG_MANAGED) == "true":
+                found.append(TaggedResource(str(job["id"]), JOB_TYPE, tags))
+        return found
+
     # --- health -----------------------------------------------------------------------
 
     def check(self, deep: bool) -> dict[str, Any]:
@@ -527,6 +563,21 @@ class AzureProvider:
 
 
 # --- helpers ----------------------------------------------------------------------------
+
+
+def _reporting(item: dict[str, str], delete: Callable[[], Any], result: Removal) -> bool:
+    """Run one delete; file it under removed, blocked (a lock) or failed."""
+    try:
+        delete()
+    except HttpResponseError as error:
+        target = "blocked" if error_code(error) in _BLOCKING_CODES else "failed"
+        result[target].append({**item, "error": describe(error)})  # type: ignore[literal-required]
+        return False
+    except (LookupError, ValueError) as error:
+        result["failed"].append({**item, "error": describe(error)})
+        return False
+    result["removed"].append(item)
+    return True
 
 
 def _assignment_name(scope: str, principal_id: str, role_id: str) -> str:
