@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal, NotRequired, Protocol, TypedDict
 
+from haymaker.naming import TAG_AGENT, TAG_MANAGED, TAG_RUN
+
 AgentState = Literal["running", "succeeded", "failed", "missing"]
 
 
@@ -99,6 +101,18 @@ class RetryLater(Exception):
 
 # The key of an activity result that asks its orchestration to wait and call again.
 RETRY_LATER = "retry_later"
+
+
+def check_launch_request(
+    run_id: str, agent_id: str, scenario: Mapping[str, Any], tags: Mapping[str, str]
+) -> None:
+    """What every provider refuses to launch: an agent whose tags would hide it from
+    teardown, or a scenario without an id."""
+    expected = {TAG_MANAGED: "true", TAG_RUN: run_id, TAG_AGENT: agent_id}
+    if any(tags.get(key) != value for key, value in expected.items()):
+        raise ValueError("tags must mark this run and agent, or teardown could not find them")
+    if not scenario.get("id"):
+        raise ValueError("scenario has no 'id'")
 
 
 class Provider(Protocol):

@@ -31,7 +31,6 @@ from haymaker.naming import (
     IDENTITY_NAME_PATTERN,
     SECRET_NAME_PATTERN,
     TAG_AGENT,
-    TAG_MANAGED,
     TAG_RUN,
     identity_display_name,
     iso_utc,
@@ -53,6 +52,7 @@ from haymaker.providers.base import (
     RoleGrant,
     StopResult,
     Verification,
+    check_launch_request,
 )
 from haymaker.providers.local_cloud import LocalCloud
 from haymaker.providers.local_process import AgentProcesses, read_record, write_record
@@ -170,11 +170,7 @@ class LocalProvider:
         A re-run activity (the host crashed after launching) finds the recorded process
         alive and gets its pid back with `already_running`, so one agent never runs twice.
         """
-        expected = {TAG_MANAGED: "true", TAG_RUN: run_id, TAG_AGENT: agent_id}
-        if any(tags.get(key) != value for key, value in expected.items()):
-            raise ValueError("tags must mark this run and agent, or teardown could not find them")
-        if not scenario.get("id"):
-            raise ValueError("scenario has no 'id'")
+        check_launch_request(run_id, agent_id, scenario, tags)
         if agent_id in self._fail_launch:
             raise RuntimeError(
                 f"HAYMAKER_LOCAL_FAIL_LAUNCH: launching agent {agent_id} fails on purpose"

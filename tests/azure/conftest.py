@@ -6,8 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.azure.helpers import OTHER_CREDENTIALS, PLATFORM_GROUP, HostClock
+from tests.azure.helpers import PLATFORM_GROUP, HostClock
 from tests.fakeazure import FakeAzure
+from tests.fakeazure.environment import OTHER_CREDENTIAL_VARIABLES
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -15,7 +16,7 @@ def _only_the_fake_identity() -> Iterator[None]:
     """The hosts (which inherit this environment) and the tests sign in as the fake's
     managed identity, whatever credentials the machine's environment holds."""
     with pytest.MonkeyPatch.context() as patch:
-        for name in OTHER_CREDENTIALS:
+        for name in OTHER_CREDENTIAL_VARIABLES:
             patch.delenv(name, raising=False)
         yield
 

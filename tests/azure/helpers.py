@@ -29,21 +29,6 @@ from tests.fakeazure import FakeAzure
 # The group holding the agents' Container Apps jobs (and, in Azure, the environment).
 PLATFORM_GROUP = "haymaker-platform"
 DEV_STORAGE = "UseDevelopmentStorage=true"
-# Variables that would make DefaultAzureCredential use something other than the fake's
-# managed identity (a developer's own service principal, say): removed while the tests
-# run (an empty value is no better: azure-identity takes it as set).
-OTHER_CREDENTIALS = (
-    "AZURE_CLIENT_ID",
-    "AZURE_CLIENT_SECRET",
-    "AZURE_TENANT_ID",
-    "AZURE_CLIENT_CERTIFICATE_PATH",
-    "AZURE_FEDERATED_TOKEN_FILE",
-    "AZURE_USERNAME",
-    "MSI_ENDPOINT",
-    "MSI_SECRET",
-    "IDENTITY_SERVER_THUMBPRINT",
-    "IMDS_ENDPOINT",
-)
 
 
 class HostClock:

@@ -17,21 +17,7 @@ from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
 from tests.fakeazure import FakeAzure
-
-# Variables that would make DefaultAzureCredential pick another credential than the fake's
-# managed identity.
-_OTHER_CREDENTIAL_VARIABLES = (
-    "AZURE_CLIENT_ID",
-    "AZURE_CLIENT_SECRET",
-    "AZURE_TENANT_ID",
-    "AZURE_CLIENT_CERTIFICATE_PATH",
-    "AZURE_FEDERATED_TOKEN_FILE",
-    "AZURE_USERNAME",
-    "MSI_ENDPOINT",
-    "MSI_SECRET",
-    "IDENTITY_SERVER_THUMBPRINT",
-    "IMDS_ENDPOINT",
-)
+from tests.fakeazure.environment import OTHER_CREDENTIAL_VARIABLES
 
 
 @pytest.fixture
@@ -44,7 +30,7 @@ def fake() -> Iterator[FakeAzure]:
 @pytest.fixture
 def credential(fake: FakeAzure, monkeypatch: pytest.MonkeyPatch) -> TokenCredential:
     """DefaultAzureCredential resolving to the fake's managed identity, as in the app."""
-    for name in _OTHER_CREDENTIAL_VARIABLES:
+    for name in OTHER_CREDENTIAL_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     for name, value in fake.env().items():
         monkeypatch.setenv(name, value)

@@ -70,6 +70,7 @@ from haymaker.providers.base import (
     RoleGrant,
     StopResult,
     Verification,
+    check_launch_request,
 )
 from haymaker.settings import AzureSettings
 
@@ -286,11 +287,7 @@ class AzureProvider:
         tags: Mapping[str, str],
     ) -> Launch:
         """Define the agent's job and start one execution, unless one already exists."""
-        expected = {TAG_MANAGED: "true", TAG_RUN: run_id, TAG_AGENT: agent_id}
-        if any(tags.get(key) != value for key, value in expected.items()):
-            raise ValueError("tags must mark this run and agent, or teardown could not find them")
-        if not scenario.get("id"):
-            raise ValueError("scenario has no 'id'")
+        check_launch_request(run_id, agent_id, scenario, tags)
         application = self._application(run_id, agent_id)
         if application is None:
             raise LookupError(f"no identity for run {run_id!r} agent {agent_id}: create it first")
