@@ -175,3 +175,17 @@ def test_delete_job_removes_it_and_its_executions(
         apps.jobs.get("hm", "agent-1")
     with pytest.raises(ResourceNotFoundError):
         apps.jobs.begin_delete("hm", "agent-1")
+
+
+@pytest.mark.usefixtures("groups")
+def test_jobs_of_a_group_are_listed_page_by_page(
+    fake: FakeAzure, apps: ContainerAppsAPIClient
+) -> None:
+    fake.page_size = 2
+    for index in range(3):
+        apps.jobs.begin_create_or_update("hm", f"job-{index}", _job()).result()
+    listed = [job.name for job in apps.jobs.list_by_resource_group("hm")]
+    assert listed == ["job-0", "job-1", "job-2"]
+    assert [j.name for j in apps.jobs.list_by_resource_group("target")] == []
+    with pytest.raises(ResourceNotFoundError):
+        list(apps.jobs.list_by_resource_group("missing"))
