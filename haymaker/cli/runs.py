@@ -134,10 +134,11 @@ def resources(args: argparse.Namespace, target: Target) -> int:
         print_json(answer)
         return EXIT_OK
     rows = (
-        (r.get("agent_id"), r.get("kind"), r.get("name"), r.get("action"))
+        (r.get("agent_id"), r.get("kind"), r.get("name"), r.get("action"), r.get("reason") or "")
         for r in answer["resources"]
     )
-    show(table(f"Resources of {args.run_id}", ("agent", "kind", "name", "action"), rows))
+    columns = ("agent", "kind", "name", "action", "why left")
+    show(table(f"Resources of {args.run_id}", columns, rows))
     return EXIT_OK
 
 
