@@ -69,7 +69,7 @@ def poll_agent(payload: dict[str, Any]) -> dict[str, Any]:
     """
     plan = _plan(payload)
     svc = services()
-    receiver = EventReceiver(svc.settings.storage_connection_string, events_queue_name(plan.run_id))
+    receiver = EventReceiver(svc.settings.storage, events_queue_name(plan.run_id))
     recorded = 0
     for _ in range(MAX_BATCHES_PER_POLL):
         events = receiver.receive()

@@ -19,7 +19,7 @@ def begin_run(payload: dict[str, Any]) -> dict[str, Any]:
     """Mark the run running, list its agents, and create the queue agents report to."""
     svc = services()
     run_id = payload["run_id"]
-    queue = create_events_queue(svc.settings.storage_connection_string, run_id)
+    queue = create_events_queue(svc.settings.storage, run_id)
     for agent in payload["agents"]:
         svc.records.upsert_agent(
             run_id,
@@ -74,7 +74,7 @@ def finalize_run(payload: dict[str, Any]) -> dict[str, Any]:
     }
     svc.records.save_report(run_id, report)
     if not left:
-        delete_events_queue(svc.settings.storage_connection_string, run_id)
+        delete_events_queue(svc.settings.storage, run_id)
     svc.records.update_run(
         run_id,
         status=status,

@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,8 +114,13 @@ def start(
     ports: dict[str, int],
     search_from: Path | None = None,
     timeout: float = 30.0,
+    extra_args: Sequence[str] = (),
 ) -> AzuriteProcess:
-    """Start an Azurite of our own on `ports`, with its data under `location`."""
+    """Start an Azurite of our own on `ports`, with its data under `location`.
+
+    `extra_args` go on its command line as they are (e.g. `--oauth basic --cert ... --key ...`
+    to serve HTTPS and accept bearer tokens).
+    """
     exe = find_executable(search_from)
     if exe is None:
         raise RuntimeError(
@@ -136,6 +142,7 @@ def start(
             # reuses one just then gets "connection reset" on a write it cannot retry.
             *(f"--{service}KeepAliveTimeout=600" for service in ports),
             *(f"--{service}Port={port}" for service, port in ports.items()),
+            *extra_args,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

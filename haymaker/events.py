@@ -5,6 +5,11 @@ at-least-once by design: `EventReceiver.receive` leaves messages invisible but i
 queue, and only `acknowledge` deletes them, after the caller has recorded the events. A
 crash in between redelivers them once the visibility timeout passes; records dedupe by
 the event id the sender stamps on every event.
+
+Each function takes the app's `StorageAccount` (haymaker.storage: reached with a
+connection string or an identity) or, as older callers do, a connection string. The agent
+image carries this module but not haymaker.storage, so the account is typed here by what is
+used of it (`QueueAccount`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -48,44 +53,66 @@ MAX_MESSAGE_CHARS = 32_000
 RUN_METADATA_KEY = "haymaker_run"
 
 
+class QueueAccount(Protocol):
+    """The queue side of a storage account (haymaker.storage.StorageAccount is one)."""
+
+    def queue(self, name: str) -> QueueClient: ...
+
+    def queue_service(self) -> QueueServiceClient: ...
+
+
+# The app's storage account, or a connection string.
+QueueStorage = QueueAccount | str
+
+
+def _queue(storage: QueueStorage, name: str) -> QueueClient:
+    if isinstance(storage, str):
+        return QueueClient.from_connection_string(storage, name)
+    return storage.queue(name)
+
+
+def _queue_service(storage: QueueStorage) -> QueueServiceClient:
+    if isinstance(storage, str):
+        return QueueServiceClient.from_connection_string(storage)
+    return storage.queue_service()
+
+
 def events_queue_name(run_id: str) -> str:
     """The run's queue: `haymaker-events-<run short>` (valid: lowercase, digits, dashes)."""
     return f"haymaker-events-{run_short(run_id)}"
 
 
-def create_events_queue(connection_string: str, run_id: str) -> str:
+def create_events_queue(storage: QueueStorage, run_id: str) -> str:
     """Create the run's queue if missing (idempotent), labelled with its run; returns its name.
 
     The label (metadata `haymaker_run`) lets a sweep tell which run a leftover queue was for.
     """
     validate_run_id(run_id)
     name = events_queue_name(run_id)
-    queue = QueueClient.from_connection_string(connection_string, name)
+    queue = _queue(storage, name)
     # Already there (an earlier try, or other metadata): fine either way.
     with contextlib.suppress(ResourceExistsError):
         queue.create_queue(metadata={RUN_METADATA_KEY: run_id})
     return name
 
 
-def events_queue_exists(connection_string: str, queue_name: str) -> bool:
+def events_queue_exists(storage: QueueStorage, queue_name: str) -> bool:
     """Whether the queue is there: launching an agent with nowhere to report is refused."""
     try:
-        QueueClient.from_connection_string(connection_string, queue_name).get_queue_properties()
+        _queue(storage, queue_name).get_queue_properties()
     except ResourceNotFoundError:
         return False
     return True
 
 
-def delete_events_queue(connection_string: str, run_id: str) -> None:
+def delete_events_queue(storage: QueueStorage, run_id: str) -> None:
     """Delete the run's queue once nothing will read it again; a missing queue is fine."""
-    QueueServiceClient.from_connection_string(connection_string).delete_queue(
-        events_queue_name(run_id)
-    )
+    _queue_service(storage).delete_queue(events_queue_name(run_id))
 
 
-def list_events_queues(connection_string: str) -> dict[str, str]:
+def list_events_queues(storage: QueueStorage) -> dict[str, str]:
     """Event queues in the account by name, each with the run id it was created for."""
-    service = QueueServiceClient.from_connection_string(connection_string)
+    service = _queue_service(storage)
     return {
         queue.name: queue.metadata[RUN_METADATA_KEY]
         for queue in service.list_queues(name_starts_with="haymaker-events-", include_metadata=True)
@@ -120,8 +147,8 @@ def event_problems(event: Any) -> list[str]:
 class EventSender:
     """Sends validated events to one queue, stamping each with an id, a time and a sequence."""
 
-    def __init__(self, connection_string: str, queue_name: str) -> None:
-        self._use(QueueClient.from_connection_string(connection_string, queue_name))
+    def __init__(self, storage: QueueStorage, queue_name: str) -> None:
+        self._use(_queue(storage, queue_name))
 
     @classmethod
     def from_account_url(
@@ -186,9 +213,9 @@ class EventReceiver:
     """
 
     def __init__(
-        self, connection_string: str, queue_name: str, visibility_timeout: int = 120
+        self, storage: QueueStorage, queue_name: str, visibility_timeout: int = 120
     ) -> None:
-        self._queue = QueueClient.from_connection_string(connection_string, queue_name)
+        self._queue = _queue(storage, queue_name)
         self._visibility_timeout = visibility_timeout
         self._unacknowledged: dict[str, list[QueueMessage]] = {}
         self.malformed = 0

@@ -19,7 +19,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient, TableTransactionError, UpdateMode
@@ -41,6 +41,13 @@ _RUNS_PARTITION = "runs"
 _RESERVED_FIELDS = {"PartitionKey", "RowKey", "Timestamp", "run_id", "agent_id", "created_at"}
 _KEY_UNSAFE = re.compile(r"[/\\#?|\x00-\x1f\x7f-\x9f]")
 Page = tuple[list[dict[str, Any]], str | None]
+
+
+class TableAccount(Protocol):
+    """The table side of a storage account (haymaker.storage.StorageAccount is one; the agent
+    image carries this module but not haymaker.storage)."""
+
+    def table_service(self) -> TableServiceClient: ...
 
 
 def truncate_text(text: str, limit: int = MAX_PROPERTY_CHARS) -> str:
@@ -149,12 +156,20 @@ def fit_event(event: Mapping[str, Any], limit: int = MAX_PROPERTY_CHARS) -> str:
 
 
 class RunRecords:
-    """The run record tables `<prefix>Runs|Agents|Resources|Events|Reports`, made on first use."""
+    """The run record tables `<prefix>Runs|Agents|Resources|Events|Reports`, made on first use.
 
-    def __init__(self, connection_string: str, table_prefix: str = "HayMaker") -> None:
+    `storage` is the app's `StorageAccount` (connection string or identity), or a
+    connection string.
+    """
+
+    def __init__(self, storage: TableAccount | str, table_prefix: str = "HayMaker") -> None:
         if not (table_prefix.isalnum() and table_prefix[:1].isalpha()):
             raise ValueError(f"table prefix {table_prefix!r} must be alphanumeric from a letter")
-        self._service = TableServiceClient.from_connection_string(connection_string)
+        self._service = (
+            TableServiceClient.from_connection_string(storage)
+            if isinstance(storage, str)
+            else storage.table_service()
+        )
         self._prefix = table_prefix
         self._tables: dict[str, TableClient] = {}
 

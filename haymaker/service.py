@@ -29,16 +29,19 @@ def build_services(settings: Settings) -> Services:
     provider_settings = {
         **{k: v for k, v in os.environ.items() if k.startswith("HAYMAKER_AGENT_")},
         "HAYMAKER_PROVIDER": settings.provider,
-        "AzureWebJobsStorage": settings.storage_connection_string,
         "HAYMAKER_STATE_DIR": str(settings.local_state_dir),
     }
+    # The local provider hands its agents the connection string (settings require one
+    # for it); the azure provider gets the storage account itself, below.
+    if settings.storage.connection_string is not None:
+        provider_settings["AzureWebJobsStorage"] = settings.storage.connection_string
     if os.environ.get(FAIL_LAUNCH_SETTING):
         provider_settings[FAIL_LAUNCH_SETTING] = os.environ[FAIL_LAUNCH_SETTING]
     if settings.azure is not None:
         provider_settings["HAYMAKER_LOCATION"] = settings.azure.location
     return Services(
         settings=settings,
-        records=RunRecords(settings.storage_connection_string),
+        records=RunRecords(settings.storage),
         provider=(
             azure_provider(settings)
             if settings.provider == "azure"

@@ -1,8 +1,10 @@
 """The app settings HayMaker reads from its environment, validated all at once.
 
 A misconfigured deployment should fail at start with one message that lists every
-problem and names each setting, not one problem per restart. The storage connection
-string is a secret: it never appears in an error message or a repr.
+problem and names each setting, not one problem per restart. The storage account is
+`AzureWebJobsStorage` (a connection string) or the identity-based `AzureWebJobsStorage__*`
+settings, as the Functions host reads them (haymaker.storage). The connection string is a
+secret: it never appears in an error message or a repr.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import TypeVar
 
 from devhost.ncrontab import Schedule
 from haymaker.durations import DurationRange, format_duration, parse_duration
+from haymaker.storage import STORAGE_SETTING, StorageAccount, read_storage
 
 PROVIDERS = ("local", "azure")
 RUN_SIZES = {"small": 5, "medium": 15, "large": 30}
@@ -28,7 +31,6 @@ DEFAULT_RUN_SIZE = "small"
 DEFAULT_RUN_DURATION = timedelta(hours=8)
 DEFAULT_POLL_INTERVAL = timedelta(minutes=15)
 
-STORAGE_SETTING = "AzureWebJobsStorage"
 SCHEDULE_SETTINGS = {region: f"HAYMAKER_SCHEDULE_{region.upper()}" for region in REGIONS}
 DEFAULT_SCHEDULES = {
     "americas": "0 0 0 * * *",
@@ -39,7 +41,6 @@ DEFAULT_SCHEDULES = {
 DEFAULT_SWEEP_SCHEDULE = "0 30 * * * *"
 DEFAULT_SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
-_MASK = "***"
 _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _LOCATION = re.compile(r"[a-z][a-z0-9]+")
 _ENVIRONMENT_ID = re.compile(
@@ -109,7 +110,7 @@ class Settings:
     schedule_middle_east: str
     schedule_europe: str
     sweep_schedule: str
-    storage_connection_string: str
+    storage: StorageAccount
     scenarios_dir: Path
     local_state_dir: Path
     azure: AzureSettings | None
@@ -124,7 +125,7 @@ class Settings:
         return {region: getattr(self, f"schedule_{region}") for region in REGIONS}
 
     def redacted(self) -> dict[str, str]:
-        """Every setting as display text, with the storage connection string masked."""
+        """Every setting as display text; storage shows its account and mode, never a key."""
         shown = {
             "provider": self.provider,
             "run_size": self.run_size,
@@ -133,7 +134,7 @@ class Settings:
             "max_parallel_agents": str(self.max_parallel_agents),
             **{f"schedule_{region}": expr for region, expr in self.schedules().items()},
             "sweep_schedule": self.sweep_schedule,
-            "storage_connection_string": _MASK,
+            "storage": self.storage.describe(),
             "scenarios_dir": str(self.scenarios_dir),
             "local_state_dir": str(self.local_state_dir),
         }
@@ -183,7 +184,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         schedule_middle_east=schedules["middle_east"],
         schedule_europe=schedules["europe"],
         sweep_schedule=reader.schedule("HAYMAKER_SWEEP_SCHEDULE", DEFAULT_SWEEP_SCHEDULE),
-        storage_connection_string=reader.storage_connection_string(),
+        storage=reader.storage(provider),
         scenarios_dir=reader.directory("HAYMAKER_SCENARIOS_DIR", DEFAULT_SCENARIOS_DIR),
         local_state_dir=Path(reader.optional("HAYMAKER_LOCAL_STATE_DIR") or ".haymaker").absolute(),
         azure=_azure_settings(reader) if provider == "azure" else None,
@@ -300,20 +301,19 @@ class _Reader:
             self.problem(name, f"{str(path)!r} is not a directory")
         return path
 
-    def storage_connection_string(self) -> str:
-        """The secret: problems describe it, never quote it."""
-        value = self.optional(STORAGE_SETTING)
-        if value is None:
-            self.problem(STORAGE_SETTING, "is required (the storage account connection string)")
-            return ""
-        if not _looks_like_connection_string(value):
+    def storage(self, provider: str) -> StorageAccount:
+        """The storage account (haymaker.storage); the connection string is never quoted."""
+        storage, problems = read_storage(self._environ)
+        self.problems.extend(problems)
+        if storage is not None and storage.uses_identity and provider == "local":
             self.problem(
                 STORAGE_SETTING,
-                "is not a storage connection string (expected Key=Value pairs such as "
-                "AccountName=...;AccountKey=...;EndpointSuffix=..., or "
-                "UseDevelopmentStorage=true); its value is not shown because it is a secret",
+                "is required as a connection string when HAYMAKER_PROVIDER is local: the "
+                "local provider's agents are local processes that are handed it to reach the "
+                "storage account; identity-based storage settings (AzureWebJobsStorage__*) "
+                "serve HAYMAKER_PROVIDER=azure only",
             )
-        return value
+        return storage or StorageAccount.from_connection_string("")
 
     def _checked(self, name: str, default: _T, read: Callable[[], _T]) -> _T:
         try:
@@ -334,18 +334,6 @@ def _check_schedule(expression: str) -> str:
     """Accept what the Functions host accepts: NCRONTAB's 6 (or 5) fields or an hh:mm:ss span."""
     Schedule.parse(expression)
     return expression
-
-
-def _looks_like_connection_string(value: str) -> bool:
-    pairs = [part.partition("=") for part in value.strip(";").split(";")]
-    keys = {key.strip().lower() for key, sep, rest in pairs if sep and key.strip() and rest}
-    if len(keys) != len(pairs):
-        return False
-    return (
-        "usedevelopmentstorage" in keys
-        or "accountname" in keys
-        or any(key.endswith("endpoint") for key in keys)
-    )
 
 
 def _check_guid(value: str) -> str | None:

@@ -236,11 +236,16 @@ async def health(req: func.HttpRequest) -> func.HttpResponse:
         checks.append({"name": "settings", "ok": False, "detail": str(error)})
         return json_response({"ok": False, "checks": checks}, 503)
     checks.append({"name": "settings", "ok": True})
+    # The detail names the account and how it is reached (connection string or identity),
+    # never a key; a failure adds the error type and the service's error code, if any.
+    storage = svc.settings.storage.describe()
     try:
         await _blocking(svc.records.list_runs, limit=1)
-        checks.append({"name": "storage", "ok": True})
+        checks.append({"name": "storage", "ok": True, "detail": storage})
     except Exception as error:
-        checks.append({"name": "storage", "ok": False, "detail": type(error).__name__})
+        code = getattr(error, "error_code", None)
+        failure = type(error).__name__ + (f" ({code})" if code else "")
+        checks.append({"name": "storage", "ok": False, "detail": f"{failure}; {storage}"})
     problems = svc.catalog.validate()
     checks.append({"name": "catalog", "ok": not problems, "detail": problems or len(svc.catalog)})
     provider = await _blocking(svc.provider.check, deep)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from azure.storage.queue import QueueServiceClient
-
 from haymaker.naming import validate_agent_id
 from haymaker.providers.base import Provider
 from haymaker.providers.local import LocalProvider
 from haymaker.settings import Settings, load_settings
+from haymaker.storage import StorageAccount
 
 PROVIDERS = ("local", "azure")
 # The local provider's test hook: a comma list of agent ids whose launch fails.
@@ -31,9 +30,16 @@ def create_provider(settings: Mapping[str, str]) -> Provider:
     if kind == "local":
         storage = settings.get("AzureWebJobsStorage")
         if not storage:
+            identity = any(name.startswith("AzureWebJobsStorage__") for name in settings)
             raise ValueError(
                 "AzureWebJobsStorage is not set: the local provider keeps agent resources "
                 "in that storage account"
+                + (
+                    " and hands its connection string to the agents it starts (identity-based "
+                    "AzureWebJobsStorage__* settings serve the azure provider only)"
+                    if identity
+                    else ""
+                )
             )
         return LocalProvider(
             storage,
@@ -57,12 +63,13 @@ def azure_provider(settings: Settings) -> Provider:
         raise ValueError("HAYMAKER_PROVIDER is not azure: the azure settings were not read")
     from haymaker.providers.azure import AzureProvider
 
-    return AzureProvider(settings.azure, _queue_account_url(settings.storage_connection_string))
+    return AzureProvider(settings.azure, _queue_account_url(settings.storage))
 
 
-def _queue_account_url(connection_string: str) -> str:
-    """Where agents send events: the app account's queue endpoint (never its key)."""
-    return QueueServiceClient.from_connection_string(connection_string).url.rstrip("/")
+def _queue_account_url(storage: StorageAccount) -> str:
+    """Where agents send events: the app account's queue endpoint (never its key), whether
+    the app reaches the account with a connection string or with its identity."""
+    return storage.queue_account_url
 
 
 def _agent_ids(text: str) -> list[str]:

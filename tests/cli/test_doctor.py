@@ -264,7 +264,7 @@ def test_a_package_that_leaves_out_an_imported_module_is_found(
         ignore.write("haymaker/providers\n")
     finding = failing(app_copy, capsys, "deployment package")
     assert (
-        "haymaker/providers/local.py (imported by the app) is not in the package"
+        "haymaker/providers/__init__.py (imported by the app) is not in the package"
         in (finding["message"])
     )
 

@@ -60,7 +60,7 @@ class FakeAzure:
         tenant_id: str = DEFAULT_TENANT_ID,
     ) -> None:
         self._state = State(clock, subscription_id, tenant_id)
-        self._tokens = Tokens()
+        self._tokens = Tokens(tenant_id)
         self.faults = Faults(clock)
         self._identity = ManagedIdentity(self._tokens, clock)
         self._dispatcher = Dispatcher(

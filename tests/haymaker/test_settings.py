@@ -92,7 +92,7 @@ def test_explicit_values_are_used(tmp_path: Path) -> None:
     assert settings.schedule_asia == "0 15 7 * * 1-5"
     assert settings.scenarios_dir == tmp_path
     assert settings.local_state_dir == tmp_path / "state"
-    assert settings.storage_connection_string == SECRET
+    assert settings.storage.connection_string == SECRET
 
 
 def test_every_problem_is_reported_at_once_naming_each_setting() -> None:
@@ -134,8 +134,12 @@ def test_the_error_message_lists_every_problem() -> None:
 
 
 def test_an_empty_setting_counts_as_missing() -> None:
-    assert problems_for({"AzureWebJobsStorage": "  "}) == [
-        "AzureWebJobsStorage: is required (the storage account connection string)"
+    assert problems_for({"AzureWebJobsStorage": "  ", "AzureWebJobsStorage__accountName": ""}) == [
+        "AzureWebJobsStorage: is required (the storage account connection string, or "
+        "identity-based settings: AzureWebJobsStorage__accountName, or "
+        "AzureWebJobsStorage__queueServiceUri and AzureWebJobsStorage__tableServiceUri, with "
+        "optional AzureWebJobsStorage__credential=managedidentity and "
+        "AzureWebJobsStorage__clientId)"
     ]
 
 
@@ -184,7 +188,9 @@ def test_the_storage_secret_never_appears_in_errors_or_repr() -> None:
     settings = load_settings({"AzureWebJobsStorage": SECRET})
     assert "c2VjcmV0LWtleQ" not in repr(settings)
     assert "c2VjcmV0LWtleQ" not in str(settings)
-    assert settings.redacted()["storage_connection_string"] == "***"
+    assert (
+        settings.redacted()["storage"] == "connection string: account hmstore (secrets not shown)"
+    )
     assert "c2VjcmV0LWtleQ" not in str(settings.redacted())
 
 
