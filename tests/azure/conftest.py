@@ -32,6 +32,9 @@ def fake_azure(host_clock: HostClock) -> Iterator[FakeAzure]:
     any run: infra/ creates it)."""
     with FakeAzure(clock=host_clock) as fake:
         fake.add_resource_group(PLATFORM_GROUP, tags={"purpose": "haymaker platform"})
+        # Operations finish on their first poll: each InProgress answer costs the SDK a
+        # second of real time, and tests/fakeazure covers polling through InProgress.
+        fake.lro_in_progress_polls = 0
         yield fake
 
 
