@@ -28,6 +28,8 @@ resource agentResourceGroupsRole 'Microsoft.Authorization/roleDefinitions@2022-0
           'Microsoft.Resources/subscriptions/resourceGroups/write'
           'Microsoft.Resources/subscriptions/resourceGroups/delete'
           'Microsoft.Resources/subscriptions/resources/read'
+          // The API versions a resource type offers: a generic delete must name one.
+          'Microsoft.Resources/subscriptions/providers/read'
           'Microsoft.Resources/tags/read'
           'Microsoft.Authorization/roleAssignments/read'
           '*/delete'
