@@ -166,6 +166,17 @@ class Engine:
         finally:
             self._starting.discard(instance_id)
 
+    async def wait_started(self, instance_id: str, timeout: float = 10.0) -> None:
+        """Return once no start of `instance_id` is half-way (its row not yet written).
+
+        A second start with the same id is refused at once (409) while the first still
+        writes; a status query right after that refusal must then find the instance, not
+        answer 404 as if nobody had started it.
+        """
+        deadline = asyncio.get_running_loop().time() + timeout
+        while instance_id in self._starting and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.005)
+
     async def _create(
         self, name: str, instance_id: str, input_json: str | None, parent: tuple[str, int] | None
     ) -> str:

@@ -261,6 +261,7 @@ class ManagementApi:
 
     async def status(self, request: web.Request) -> web.Response:
         instance_id = request.match_info["instance_id"]
+        await self.engine.wait_started(instance_id)
         row = await self.store.get_instance(instance_id)
         if row is None:
             return _json({"Message": f"No instance with ID '{instance_id}' found."}, 404)

@@ -3,6 +3,7 @@ would call it: status codes, headers and bodies as the Durable extension answers
 
 from __future__ import annotations
 
+import concurrent.futures
 import re
 import uuid
 from collections.abc import Iterator
@@ -128,6 +129,25 @@ def test_start_with_an_instance_id_keeps_it(host: HostHandle) -> None:
 
     assert payload["id"] == wanted
     assert f"/instances/{wanted}?" in payload["statusQueryGetUri"]
+
+
+def test_a_start_refused_as_a_duplicate_is_followed_by_a_status_that_finds_it(
+    host: HostHandle,
+) -> None:
+    """Two starts with one id race: the loser's 409 means the instance exists, so a status
+    query right after it must find the instance, even while the winner still writes."""
+    url = f"{host.management}/orchestrators/echo_orchestrator"
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        for _ in range(15):
+            wanted = f"twice-{uuid.uuid4().hex[:8]}"
+
+            def start_then_status(_: int, wanted: str = wanted) -> tuple[int, int]:
+                started = requests.post(f"{url}/{wanted}", params=query(host), json=1, timeout=10)
+                return started.status_code, get_status(host, wanted).status_code
+
+            answers = sorted(pool.map(start_then_status, range(2)))
+            assert [code for code, _ in answers] == [202, 409], answers
+            assert all(status in (200, 202) for _, status in answers), answers
 
 
 def test_start_with_bad_json_is_400_and_starts_nothing(host: HostHandle) -> None:
