@@ -353,6 +353,17 @@ class SecretWatcher:
 RECORD_TABLES = ("Runs", "Agents", "Resources", "Events", "Reports")
 
 
+def leaks(secrets: list[str], places: dict[str, str]) -> list[str]:
+    """Where any of `secrets` shows up in `places` (see stored_texts), by number, never
+    quoting the secret itself."""
+    return [
+        f"secret #{index} in {place}"
+        for index, value in enumerate(secrets)
+        for place, text in places.items()
+        if value in text
+    ]
+
+
 def stored_texts(app: App, connection: str, since: datetime) -> dict[str, str]:
     """Everything a secret could leak into, as text by place: the task hub's tables and
     large-message blobs, run records written since `since` (events: every row of the app's

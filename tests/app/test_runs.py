@@ -22,7 +22,7 @@ import requests
 from haymaker.catalog import AREAS, load_catalog
 from haymaker.records import RunRecords
 from haymaker.run_request import parse_run_request
-from tests.app.helpers import RECORD_TABLES, App, SecretWatcher, stored_texts
+from tests.app.helpers import RECORD_TABLES, App, SecretWatcher, leaks, stored_texts
 
 pytestmark = pytest.mark.slow
 
@@ -281,10 +281,4 @@ def test_no_client_secret_leaves_the_secret_store(
     history = places[f"{app.hub}History table"]
     assert all(name in history for name in secrets_seen.values), "secret refs not in history"
 
-    leaks = [
-        f"secret #{index} in {place}"
-        for index, value in enumerate(ours)
-        for place, text in places.items()
-        if value in text
-    ]
-    assert leaks == []
+    assert leaks(ours, places) == []

@@ -21,7 +21,7 @@ from haymaker.naming import (
     run_short,
     tags_for,
 )
-from tests.app.helpers import App, stored_texts
+from tests.app.helpers import App, leaks, stored_texts
 from tests.azure.helpers import HostClock, agent_result, azure_host, provider_here
 from tests.fakeazure import FakeAzure
 
@@ -256,10 +256,4 @@ def test_no_client_secret_reaches_state_records_or_logs(
     places = stored_texts(app, storage_connection_string, since)
     # Positive control: the secrets' references do travel through history.
     assert f"/secrets/haymaker-{run_short(run_id)}-a00" in places[f"{app.hub}History table"]
-    leaks = [
-        f"secret #{index} in {place}"
-        for index, value in enumerate(issued)
-        for place, text in places.items()
-        if value in text
-    ]
-    assert leaks == []
+    assert leaks(issued, places) == []

@@ -44,6 +44,7 @@ from haymaker.settings import SettingsError, load_settings
 from haymaker.storage import StorageAccount, read_storage
 from tests.fakeazure import FakeAzure
 from tests.fakeazure.certs import write_certificates
+from tests.fakeazure.environment import OTHER_CREDENTIAL_VARIABLES
 from tests.fakeazure.identity import token_claims
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,19 +76,6 @@ AZURE = {
         "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/haymaker-agents"
     ),
 }
-# Variables that would make a credential sign in as something else than the fake's identity.
-OTHER_CREDENTIAL_VARIABLES = (
-    "AZURE_CLIENT_ID",
-    "AZURE_CLIENT_SECRET",
-    "AZURE_TENANT_ID",
-    "AZURE_CLIENT_CERTIFICATE_PATH",
-    "AZURE_FEDERATED_TOKEN_FILE",
-    "AZURE_USERNAME",
-    "MSI_ENDPOINT",
-    "MSI_SECRET",
-    "IDENTITY_SERVER_THUMBPRINT",
-    "IMDS_ENDPOINT",
-)
 
 
 def problems_for(environ: dict[str, str]) -> list[str]:
