@@ -147,8 +147,10 @@ def event_problems(event: Any) -> list[str]:
 class EventSender:
     """Sends validated events to one queue, stamping each with an id, a time and a sequence."""
 
-    def __init__(self, storage: QueueStorage, queue_name: str) -> None:
-        self._use(_queue(storage, queue_name))
+    def __init__(self, storage: QueueStorage | QueueClient, queue_name: str) -> None:
+        self._queue = storage if isinstance(storage, QueueClient) else _queue(storage, queue_name)
+        # Orders events of one sender sent within the same millisecond.
+        self._sequence = itertools.count()
 
     @classmethod
     def from_account_url(
@@ -156,14 +158,7 @@ class EventSender:
     ) -> EventSender:
         """A sender that signs in with `credential` (an agent's managed identity) instead of
         an account key; `account_url` is the queue service, `https://<account>.queue...`."""
-        sender = cls.__new__(cls)
-        sender._use(QueueClient(account_url, queue_name, credential=credential))
-        return sender
-
-    def _use(self, queue: QueueClient) -> None:
-        self._queue = queue
-        # Orders events of one sender sent within the same millisecond.
-        self._sequence = itertools.count()
+        return cls(QueueClient(account_url, queue_name, credential=credential), queue_name)
 
     def send(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """Send `event`; returns it as sent. ValueError names what is missing or wrong.

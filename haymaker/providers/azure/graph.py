@@ -98,11 +98,9 @@ class GraphClient:
 
     def list_applications(self, display_name_prefix: str) -> Iterator[dict[str, Any]]:
         """Applications whose display name starts with the prefix, following page links."""
-        prefix = display_name_prefix.replace("'", "''")
-        url: str | None = (
-            f"/applications?$filter={quote(f'startswith(displayName,{chr(39)}{prefix}{chr(39)})')}"
-            "&$top=100"
-        )
+        prefix = display_name_prefix.replace("'", "''")  # OData doubles quotes in literals
+        odata_filter = quote(f"startswith(displayName,'{prefix}')")
+        url: str | None = f"/applications?$filter={odata_filter}&$top=100"
         while url:
             page = self._send("GET", url).json()
             yield from page.get("value", [])
