@@ -120,10 +120,7 @@ def remove_resources(payload: dict[str, Any]) -> dict[str, Any]:
             plan.run_id, plan.agent_id, item["kind"], item["name"], "removed"
         )
     blocked = removal.get("blocked", [])
-    for item in blocked:
-        svc.records.record_resource(
-            plan.run_id, plan.agent_id, item["kind"], item["name"], "left", reason=item["error"]
-        )
+    _record_left(plan, blocked)
     if removal["failed"]:
         names = ", ".join(
             f"{f['kind']} {f['name']}: {f.get('error', '')}" for f in removal["failed"]
@@ -134,8 +131,21 @@ def remove_resources(payload: dict[str, Any]) -> dict[str, Any]:
 
 @waits_as_results
 def remove_identity(payload: dict[str, Any]) -> dict[str, Any]:
+    """Role assignments, application and secret; what a lock keeps is recorded as left
+    and not retried, as in remove_resources."""
     plan = _plan(payload)
-    return dict(services().provider.delete_identity(plan.run_id, plan.agent_id))
+    removal = services().provider.delete_identity(plan.run_id, plan.agent_id)
+    _record_left(plan, removal.get("blocked", []))
+    return dict(removal)
+
+
+def _record_left(plan: AgentPlan, blocked: list[dict[str, str]]) -> None:
+    """What a lock kept in place, with the lock's message as the reason."""
+    records = services().records
+    for item in blocked:
+        records.record_resource(
+            plan.run_id, plan.agent_id, item["kind"], item["name"], "left", reason=item["error"]
+        )
 
 
 @waits_as_results

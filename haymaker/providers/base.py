@@ -63,9 +63,13 @@ class Removal(TypedDict):
 
 
 class IdentityRemoval(TypedDict):
+    """What deleting an agent's identity did. `blocked` holds role assignments a lock
+    kept in place (reported, like Removal's, not raised)."""
+
     roles_removed: int
     secret_deleted: bool
     identity_deleted: bool
+    blocked: NotRequired[list[dict[str, str]]]
 
 
 class Verification(TypedDict):

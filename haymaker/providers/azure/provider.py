@@ -226,14 +226,33 @@ class AzureProvider:
         )
 
     def delete_identity(self, run_id: str, agent_id: str) -> IdentityRemoval:
-        """Role assignments on the agent's group, the application, then the secret."""
+        """Role assignments on the agent's group, the application, then the secret.
+
+        An assignment a lock keeps (a lock on the agent's group covers its assignments) is
+        reported in `blocked`, not raised: a retry cannot remove a lock, and the
+        application and secret must go all the same.
+        """
         roles = 0
+        blocked: list[dict[str, str]] = []
         for assignment in self._assignments_of(run_id, agent_id):
-            if self._delete_assignment(str(assignment.id)):
-                roles += 1
+            try:
+                if self._delete_assignment(str(assignment.id)):
+                    roles += 1
+            except HttpResponseError as error:
+                if error_code(error) not in _BLOCKING_CODES:
+                    raise
+                item = {"kind": "role_assignment", "name": str(assignment.id)}
+                blocked.append({**item, "error": describe(error)})
         identity = self._clients.graph.delete_application(application_unique_name(run_id, agent_id))
         secret = self._delete_secret(secret_name(run_id, agent_id))
-        return {"roles_removed": roles, "secret_deleted": secret, "identity_deleted": identity}
+        removal: IdentityRemoval = {
+            "roles_removed": roles,
+            "secret_deleted": secret,
+            "identity_deleted": identity,
+        }
+        if blocked:
+            removal["blocked"] = blocked
+        return removal
 
     def _assignments_of(self, run_id: str, agent_id: str) -> list[Any]:
         """Assignments at or under the agent's group, whoever the principal (a deleted
