@@ -101,6 +101,35 @@ def azure_host(
             clock.host = None
 
 
+def durable_waits(app: App, instance_id: str) -> list[tuple[str, float, str]]:
+    """Each wait an orchestration took on an activity's request, in order, as
+    (activity, seconds, reason): a `retry_later` result, then a durable timer that was
+    created for at least that long and fired, then the same activity called again."""
+    response = app.instance_status(instance_id, history=True)
+    assert response.status_code == 200, response.text
+    history = response.json()["historyEvents"]
+    waits = []
+    for index, event in enumerate(history):
+        result = event.get("Result") if event["EventType"] == "TaskCompleted" else None
+        later = result.get("retry_later") if isinstance(result, dict) else None
+        if later is None:
+            continue
+        name = event["FunctionName"]
+        rest = history[index + 1 :]
+        created = rest[0]
+        assert created["EventType"] == "TimerCreated", (name, rest[:3])
+        fired = [e for e in rest if e["EventType"] == "TimerFired"]
+        assert fired and fired[0]["FireAt"] == created["FireAt"], (name, rest[:5])
+        after = rest[rest.index(fired[0]) + 1 :]
+        assert any(e.get("FunctionName") == name for e in after), f"{name} was not called again"
+        seconds = (
+            parse_iso_utc(created["FireAt"]) - parse_iso_utc(created["Timestamp"])
+        ).total_seconds()
+        assert seconds >= later["seconds"], (name, seconds, later)
+        waits.append((name, seconds, str(later["reason"])))
+    return waits
+
+
 def agent_result(report: dict[str, Any], agent: str) -> dict[str, Any]:
     """One agent's entry in a run report."""
     [result] = [r for r in report["agent_results"] if r["agent_id"] == agent]
