@@ -36,6 +36,16 @@ def configure_logging(level: str) -> None:
     logging.getLogger("azure").setLevel(logging.WARNING)
 
 
+def _utc_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time (e.g. 2031-03-04T05:50:00Z)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m devhost",
@@ -62,6 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("real", "virtual"),
         default="real",
         help="virtual: when nothing is runnable, jump to the next durable timer (default real)",
+    )
+    start.add_argument(
+        "--clock-start",
+        type=_utc_time,
+        metavar="TIME",
+        help="virtual clock: start at this UTC time (ISO 8601, e.g. 2031-03-04T05:50:00Z) "
+        "instead of now, to watch what a schedule does at a given hour; a hub that already "
+        "showed a later time resumes there",
     )
     start.add_argument("--hub", help="task hub name (default: host.json durableTask.hubName)")
     start.add_argument(
@@ -112,7 +130,10 @@ async def serve(host: Host) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.clock_start is not None and args.clock != "virtual":
+        parser.error("--clock-start needs --clock virtual")
     configure_logging(args.log_level)
     options = HostOptions(
         app_dir=args.app_dir,
@@ -122,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         hub=args.hub,
         no_auth=args.no_auth,
         idle_settle=args.idle_settle,
+        clock_start=args.clock_start,
     )
     host = Host(options)
     try:

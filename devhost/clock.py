@@ -5,7 +5,8 @@ time runs at the real pace while the host has work; once nothing is runnable (no
 episode, activity or queued message) for `idle_settle` seconds, time jumps to the next
 due durable timer, so an orchestration that waits eight hours in 15-minute timers
 finishes in seconds. Timer triggers never cause a jump (an hourly schedule would
-otherwise fast-forward an idle host forever); they fire when time passes them.
+otherwise fast-forward an idle host forever), but a jump stops at an occurrence on its
+way, so they fire on time when a jump passes them.
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ class Clock:
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self._offset
+
+    def set_now(self, moment: datetime) -> None:
+        """Virtual clock: start from `moment` (before anything was scheduled on it)."""
+        if self.virtual:
+            self._offset = moment - datetime.now(UTC)
 
     def advance_to(self, moment: datetime) -> None:
         """Virtual clock: never run behind a time the host already showed (after a restart
@@ -106,6 +112,10 @@ class Clock:
                 pass
             if self.virtual and self._is_idle():
                 target = self._next_jumpable()
+                if target is not None:
+                    # A jump stops at a timer trigger's occurrence on its way, so that
+                    # trigger fires on time rather than late at the jump's end.
+                    target = min([target, *(e.due for e in self._heap if not e.cancelled)])
                 if target is not None and target > self.now():
                     self._offset += target - self.now()
                     self.jumps += 1

@@ -99,6 +99,12 @@ class Schedule:
                 return
             yield current
 
+    def fires_more_than_once_a_minute(self) -> bool:
+        """Whether the Functions host leaves this schedule unmonitored (no schedule status,
+        never past due): a TimeSpan under a minute, or a cron expression whose fields above
+        the seconds allow every value and whose seconds field allows more than one."""
+        raise NotImplementedError
+
     def _next(self, moment: datetime) -> datetime:
         raise NotImplementedError
 
@@ -117,6 +123,9 @@ class _CronSchedule(Schedule):
         weekdays: frozenset[int],
     ) -> None:
         super().__init__(expression)
+        # Every minute of every hour of every day: only the seconds field restricts it.
+        sizes = (len(minutes), len(hours), len(days), len(months), len(weekdays))
+        self._every_minute = sizes == (60, 24, 31, 12, 7)
         self._seconds = seconds
         self._minutes = minutes
         self._hours = hours
@@ -148,6 +157,9 @@ class _CronSchedule(Schedule):
             months,
             frozenset(day % 7 for day in weekdays),
         )
+
+    def fires_more_than_once_a_minute(self) -> bool:
+        return self._every_minute and len(self._seconds) > 1
 
     def _next(self, moment: datetime) -> datetime:
         # Work on naive UTC whole seconds; the first whole second after `moment` is the
@@ -219,6 +231,9 @@ class _IntervalSchedule(Schedule):
     def __init__(self, expression: str, interval: timedelta) -> None:
         super().__init__(expression)
         self._interval = interval
+
+    def fires_more_than_once_a_minute(self) -> bool:
+        return self._interval < timedelta(minutes=1)
 
     @classmethod
     def from_timespan(cls, expression: str, token: str) -> _IntervalSchedule:

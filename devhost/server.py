@@ -6,6 +6,7 @@ import inspect
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from .management import RPC_PREFIX, WEBHOOK_PREFIX, ManagementApi, UrlBuilder
 from .routing import Router
 from .store import Store
 from .timers import TimerTriggers
+from .virtual_time import VirtualTimeKeeper
 from .writer import HistoryWriter
 
 log = logging.getLogger("devhost")
@@ -39,6 +41,8 @@ class HostOptions:
     hub: str | None = None
     no_auth: bool = False
     idle_settle: float = 0.02
+    # Virtual clock only: the time it starts at (else now).
+    clock_start: datetime | None = None
 
 
 def to_aiohttp(result: Any) -> web.Response:
@@ -67,6 +71,7 @@ class Host:
         self.engine: Engine | None = None
         self.writer: HistoryWriter | None = None
         self.clock: Clock | None = None
+        self.virtual_time: VirtualTimeKeeper | None = None
         self.runner: web.AppRunner | None = None
         self.azurite: azurite.AzuriteProcess | None = None
         self.router = Router()
@@ -132,18 +137,27 @@ class Host:
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self.runner.setup()
         await web.TCPSite(self.runner, self.options.bind, self.options.port).start()
+        host_id = f"devhost-{self.config.hub_name.lower()}"
+        if self.clock.virtual:
+            if self.options.clock_start is not None:
+                self.clock.set_now(self.options.clock_start)
+            self.virtual_time = VirtualTimeKeeper(self.clock, self.store, host_id)
+            await self.virtual_time.restore()
         recovered = await self.engine.recover()
         if recovered:
             log.info("Resumed %d unfinished orchestration instance(s) from storage", recovered)
         self.clock.start()
+        if self.virtual_time is not None:
+            self.virtual_time.start()
         self.timers = TimerTriggers(
             self.functions,
             self.config.settings,
             self.clock,
             self.store,
-            f"devhost-{self.config.hub_name.lower()}",
+            host_id,
             self._invoke,
             self.engine._spawn,
+            before_firing=self.virtual_time.save if self.virtual_time is not None else None,
         )
         await self.timers.start()
         self.state = "Running"
@@ -158,6 +172,8 @@ class Host:
         self.state = "Stopping"
         if self.clock is not None:
             await self.clock.stop()
+        if self.virtual_time is not None:
+            await self.virtual_time.stop()
         if self.engine is not None:
             await self.engine.close()
         if self.writer is not None:

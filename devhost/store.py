@@ -30,6 +30,8 @@ from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableServiceClient
 from azure.storage.blob.aio import BlobServiceClient
 
+from .replay import iso, parse_iso
+
 BATCH_LIMIT = 100
 # Up to this many rows, concurrent single requests cost less CPU than one batch (its
 # multipart body is costly to build); measured crossover: about five rows.
@@ -305,6 +307,20 @@ class Store:
     async def write_timer_status(self, host_id: str, function: str, status: dict[str, Any]) -> None:
         blob = self.timer_status.get_blob_client(f"timers/{host_id}/{function}/status")
         await blob.upload_blob(json.dumps(status).encode(), overwrite=True)
+
+    # -- the virtual clock's latest time, so a restart never runs behind it ------------
+
+    async def read_clock(self, host_id: str) -> datetime | None:
+        blob = self.timer_status.get_blob_client(f"devhost/{host_id}/clock")
+        try:
+            downloader = await blob.download_blob()
+        except ResourceNotFoundError:
+            return None
+        return parse_iso((await downloader.readall()).decode())
+
+    async def write_clock(self, host_id: str, moment: datetime) -> None:
+        blob = self.timer_status.get_blob_client(f"devhost/{host_id}/clock")
+        await blob.upload_blob(iso(moment).encode(), overwrite=True)
 
     # -- helpers ------------------------------------------------------------------
 

@@ -84,10 +84,12 @@ class RunRequest:
         """The request a regional timer makes: the configured size, duration and interval."""
         if region not in REGIONS:
             raise ValueError(f"unknown region {region!r}; expected one of {', '.join(REGIONS)}")
+        size, count = settings.default_run_shape()
         return cls(
             duration=settings.run_duration,
             poll_interval=settings.poll_interval,
-            size=settings.run_size,
+            size=size,
+            count=count,
             region=region,
         ).with_run_id(run_id)
 
@@ -135,7 +137,7 @@ def parse_run_request(body: bytes, catalog: Catalog, defaults: Settings | None) 
         raise RequestError("conflicting_fields", message, chosen[1])
     size, count, scenarios = _size(fields), _count(fields), _scenarios(fields, catalog)
     if not chosen:
-        size = defaults.run_size if defaults else DEFAULT_RUN_SIZE
+        size, count = defaults.default_run_shape() if defaults else (DEFAULT_RUN_SIZE, None)
     duration = _duration(fields, "duration", RUN_DURATION_RANGE)
     if duration is None:
         duration = defaults.run_duration if defaults else DEFAULT_RUN_DURATION

@@ -118,7 +118,13 @@ class Settings:
     @property
     def run_agent_count(self) -> int:
         """How many agents a timer run starts."""
-        return RUN_SIZES[self.run_size]
+        return RUN_SIZES.get(self.run_size) or int(self.run_size)
+
+    def default_run_shape(self) -> tuple[str | None, int | None]:
+        """The run size setting as a request has it: a size name, or else a count."""
+        if self.run_size in RUN_SIZES:
+            return self.run_size, None
+        return None, int(self.run_size)
 
     def schedules(self) -> dict[str, str]:
         """The NCRONTAB schedule of each regional window, keyed by region."""
@@ -155,7 +161,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     """
     reader = _Reader(environ)
     provider = reader.choice("HAYMAKER_PROVIDER", PROVIDERS, "local")
-    run_size = reader.choice("HAYMAKER_RUN_SIZE", tuple(RUN_SIZES), DEFAULT_RUN_SIZE)
+    run_size = reader.run_size("HAYMAKER_RUN_SIZE")
     run_duration = reader.duration(
         "HAYMAKER_RUN_DURATION", DEFAULT_RUN_DURATION, RUN_DURATION_RANGE
     )
@@ -272,6 +278,20 @@ class _Reader:
             self.problem(name, f"{value!r} is not one of {', '.join(choices)}")
             return default
         return value
+
+    def run_size(self, name: str) -> str:
+        """A size name, or a number of agents (a tenant may want fewer than five a window)."""
+        value = self.optional(name) or DEFAULT_RUN_SIZE
+        if value in RUN_SIZES:
+            return value
+        if re.fullmatch(r"\d{1,3}", value) and 1 <= int(value) <= MAX_AGENTS_PER_RUN:
+            return str(int(value))
+        self.problem(
+            name,
+            f"{value!r} is not one of {', '.join(RUN_SIZES)} or a number of agents "
+            f"(1 to {MAX_AGENTS_PER_RUN})",
+        )
+        return DEFAULT_RUN_SIZE
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
         text = self.optional(name)

@@ -20,18 +20,31 @@ def window_run_id(region: str, moment: datetime) -> str:
     return f"run-{region.replace('_', '-')}-{moment.astimezone(UTC):%Y%m%d-%H%M}"
 
 
-def _occurrence(timer: func.TimerRequest) -> datetime:
-    """The occurrence being fired: the host's schedule status, else this minute."""
-    last = (getattr(timer, "schedule_status", None) or {}).get("Last")
-    if last:
-        return datetime.fromisoformat(str(last).replace("Z", "+00:00"))
+def fired_occurrence(timer: func.TimerRequest) -> datetime:
+    """The occurrence this firing is for, as the Functions host says it.
+
+    The host hands over the schedule status as it stood before the firing: `Next` is the
+    occurrence being fired (after a restart that missed it, the missed one, with
+    `past_due`), while `Last` is the previous firing, year 1 on the very first. Without a
+    status (a schedule the host does not monitor), the current minute stands in.
+    """
+    status = getattr(timer, "schedule_status", None) or {}
+    text = status.get("Next")
+    if isinstance(text, str):
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            log.warning("Unreadable timer schedule status Next=%r: using the current minute", text)
+        else:
+            if moment.year > 1:
+                return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return datetime.now(UTC).replace(second=0, microsecond=0)
 
 
 async def start_window_run(
     region: str, timer: func.TimerRequest, client: df.DurableOrchestrationClient
 ) -> str:
-    run_id = window_run_id(region, _occurrence(timer))
+    run_id = window_run_id(region, fired_occurrence(timer))
     request = RunRequest.scheduled(services().settings, region, run_id)
     if await launch_run(client, request):
         log.info("Started the %s window's run %s (past due: %s)", region, run_id, timer.past_due)

@@ -298,9 +298,11 @@ def app_host(
     connection: str,
     hub: str | None = None,
     idle_settle: str = IDLE_SETTLE,
+    host_args: tuple[str, ...] = (),
     **settings: str,
 ) -> Iterator[App]:
-    """Run the app on devhost (virtual clock) with `settings` over the test defaults."""
+    """Run the app on devhost (virtual clock) with `settings` over the test defaults;
+    `host_args` go to devhost's command line."""
     state_dir = folder / "state"
     hub = hub or new_hub()
     with running_host(
@@ -308,7 +310,7 @@ def app_host(
         clock="virtual",
         hub=hub,
         env=host_env(state_dir, **settings),
-        extra_args=["--idle-settle", idle_settle],
+        extra_args=["--idle-settle", idle_settle, *host_args],
         log_path=folder / "host.log",
     ) as host:
         app = App(host=host, state_dir=state_dir, connection=connection, hub=hub)

@@ -23,7 +23,7 @@ from haymaker.naming import parse_iso_utc
 from haymaker.providers import azure_provider
 from haymaker.providers.base import Provider
 from haymaker.settings import load_settings
-from tests.app.helpers import App, app_host
+from tests.app.helpers import IDLE_SETTLE, App, app_host
 from tests.fakeazure import FakeAzure
 
 # The group holding the agents' Container Apps jobs (and, in Azure, the environment).
@@ -93,7 +93,9 @@ def azure_host(
     **settings: str,
 ) -> Iterator[App]:
     """The app on devhost (virtual clock) with the azure provider on `fake`."""
-    with app_host(folder, connection, hub, **{**azure_settings(fake), **settings}) as app:
+    with app_host(
+        folder, connection, hub, IDLE_SETTLE, (), **{**azure_settings(fake), **settings}
+    ) as app:
         clock.host = app.host
         try:
             yield app

@@ -202,6 +202,19 @@ def test_a_timer_run_uses_the_configured_size_and_its_region(settings: Settings)
         RunRequest.scheduled(settings, "atlantis", RUN_ID)
 
 
+def test_a_run_size_setting_that_counts_agents_shapes_timer_and_default_runs(
+    catalog: Catalog,
+) -> None:
+    three = load_settings(
+        {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "HAYMAKER_RUN_SIZE": "3"}
+    )
+    scheduled = RunRequest.scheduled(three, "europe", RUN_ID)
+    assert (scheduled.size, scheduled.count, scheduled.agent_count) == (None, 3, 3)
+    assert len(scheduled.scenario_ids(catalog)) == 3
+    default = parse({}, catalog, three)
+    assert (default.size, default.count) == (None, 3)
+
+
 def test_new_run_ids_are_readable_sortable_and_valid_in_requests(catalog: Catalog) -> None:
     assert new_run_id(datetime(2026, 11, 26, 11, 30), "ab12cd") == RUN_ID
     plus_two = timezone(timedelta(hours=2))

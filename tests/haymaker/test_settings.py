@@ -72,6 +72,22 @@ def test_sizes_and_regions_are_the_documented_ones() -> None:
     assert REGIONS == ("americas", "asia", "middle_east", "europe")
 
 
+def test_a_run_size_may_be_a_number_of_agents() -> None:
+    base = {"AzureWebJobsStorage": SECRET}
+    settings = load_settings({**base, "HAYMAKER_RUN_SIZE": "3"})
+    assert settings.run_agent_count == 3
+    assert settings.default_run_shape() == (None, 3)
+    assert load_settings({**base, "HAYMAKER_RUN_SIZE": "medium"}).default_run_shape() == (
+        "medium",
+        None,
+    )
+    for wrong in ("0", "51", "-2", "3.5"):
+        assert problems_for({**base, "HAYMAKER_RUN_SIZE": wrong}) == [
+            f"HAYMAKER_RUN_SIZE: '{wrong}' is not one of small, medium, large or a number of "
+            "agents (1 to 50)"
+        ]
+
+
 def test_explicit_values_are_used(tmp_path: Path) -> None:
     settings = load_settings(
         {
