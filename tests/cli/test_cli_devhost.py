@@ -12,6 +12,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ import pytest
 
 from devhost.process import HostHandle, free_port, running_host
 from haymaker.cli.target import UP_FILE
+from haymaker.naming import resource_group_name, run_short
+from haymaker.providers.local import LocalProvider
+from haymaker.records import RunRecords
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEDULED = (
@@ -29,6 +33,7 @@ SCHEDULED = (
     "hourly_sweep",
 )
 Cli = Callable[..., subprocess.CompletedProcess[str]]
+SCENARIO = "compute-linux-vm"
 
 pytestmark = pytest.mark.slow
 
@@ -183,10 +188,43 @@ def test_orch_health(haymaker_cli: Cli, host: HostHandle):
     assert {"settings", "storage", "catalog"} <= {c["name"] for c in health["checks"]}
 
 
-def test_sweep_dry_run_removes_nothing(haymaker_cli: Cli, host: HostHandle):
-    result = as_json(haymaker_cli("sweep", "--dry-run", "--json", "--url", host.base_url))
-    assert result["status"] == "Completed" and result["dry_run"] is True
-    assert result["removed"] == 0 and result["found"] == len(result["orphans"])
+def test_sweep_dry_run_lists_an_orphan_and_leaves_it_then_a_sweep_removes_it(
+    haymaker_cli: Cli, host: HostHandle, storage_connection_string: str
+):
+    """What the agent of a finished run left (a host died in its teardown): the identity,
+    its role assignment and its secret, in the host's own state folder, where no other
+    test's sweep can reach them."""
+    state = Path(host.env["HAYMAKER_LOCAL_STATE_DIR"])
+    run_id = f"run-20200101-000000-{uuid.uuid4().hex[:6]}"
+    records = RunRecords(storage_connection_string)
+    records.create_run(run_id, {"count": 1}, [SCENARIO], datetime(2020, 1, 1, tzinfo=UTC))
+    records.update_run(run_id, status="completed")
+    provider = LocalProvider(storage_connection_string, state)
+    provider.create_identity(run_id, "a00", SCENARIO, "2020-01-01T09:00:00.000Z")
+    provider.grant_roles(run_id, "a00", resource_group_name(run_id, "a00", SCENARIO))
+    key = f"{run_short(run_id)}-a00"
+
+    def left() -> list[str]:
+        """The orphans, read straight from the state folder, not through the provider."""
+        files = [f"{folder}/{key}.json" for folder in ("identities", "roles")]
+        found = [name for name in files if (state / name).exists()]
+        secrets = json.loads((state / "secrets.json").read_text())
+        return found + [name for name in secrets if name == f"haymaker-{key}"]
+
+    planted = [f"identities/{key}.json", f"roles/{key}.json", f"haymaker-{key}"]
+    assert left() == planted
+
+    dry = as_json(haymaker_cli("sweep", "--dry-run", "--json", "--url", host.base_url))
+    assert dry["status"] == "Completed" and dry["dry_run"] is True
+    assert dry["removed"] == 0 and dry["found"] == len(dry["orphans"])
+    listed = sorted(o["kind"] for o in dry["orphans"] if o["run"] in (run_id, run_short(run_id)))
+    assert listed == ["identity", "role_assignment", "secret"], dry["orphans"]
+    assert left() == planted, "a dry run removed something"
+
+    swept = as_json(haymaker_cli("sweep", "--json", "--url", host.base_url))
+    assert swept["status"] == "Completed" and swept["failed"] == [], swept
+    assert swept["removed"] >= 3
+    assert left() == []
 
 
 def test_an_api_error_is_one_line_and_exit_1(haymaker_cli: Cli, host: HostHandle):
