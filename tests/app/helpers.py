@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueServiceClient
 
 from devhost.testing import HostHandle, running_host
 from haymaker.events import events_queue_exists, events_queue_name
@@ -247,13 +249,14 @@ class App:
 
     def leftovers(self, run_id: str) -> list[dict[str, str]]:
         """Anything of the run still there: tagged storage objects (via the provider's
-        list_tagged_resources), identities, role assignments, secrets, agent processes,
-        and the run's events queue."""
+        list_tagged_resources, and listed directly, see `stored_objects_of`), identities,
+        role assignments, secrets, agent processes, and the run's events queue."""
         provider = self.provider()
         left = [
             {"kind": item["kind"], "name": item["name"]}
             for item in provider.list_tagged_resources(run_id)
         ]
+        left += [item for item in stored_objects_of(self.connection, run_id) if item not in left]
         short = run_short(run_id)
         for orphan in provider.list_orphans(set()):
             if orphan["kind"] in ("blob_container", "table", "queue"):
@@ -286,6 +289,35 @@ class App:
         orphans = [o for o in provider.list_orphans(set()) if o["run"] in mine]
         if orphans:
             provider.delete_orphans(orphans)
+
+
+def stored_objects_of(connection: str, run_id: str) -> list[dict[str, str]]:
+    """The run's objects in the storage account, listed with the storage SDK rather than
+    the provider under test: containers and queues tagged for the run (metadata
+    `azurehaymaker_run`) or named for it (`hm-<run short>-...`), tables named for it
+    (`hm<run short>...`: tables carry no metadata), and its rows in the tables' tag index.
+    """
+    short = run_short(run_id)
+    found = []
+    blobs = BlobServiceClient.from_connection_string(connection)
+    for container in blobs.list_containers(include_metadata=True):
+        tagged = (container.metadata or {}).get("azurehaymaker_run") == run_id
+        if tagged or container.name.startswith(f"hm-{short}-"):
+            found.append({"kind": "blob_container", "name": container.name})
+    queues = QueueServiceClient.from_connection_string(connection)
+    for queue in queues.list_queues(include_metadata=True):
+        tagged = (queue.metadata or {}).get("azurehaymaker_run") == run_id
+        if tagged or queue.name.startswith(f"hm-{short}-"):
+            found.append({"kind": "queue", "name": queue.name})
+    tables = TableServiceClient.from_connection_string(connection)
+    for table in tables.list_tables():
+        if table.name.lower().startswith(f"hm{short}"):
+            found.append({"kind": "table", "name": table.name})
+    with suppress(ResourceNotFoundError):
+        index = tables.get_table_client("HayMakerLocalTags")
+        rows = index.query_entities("azurehaymaker_run eq @run", parameters={"run": run_id})
+        found += [{"kind": "table tag index row", "name": row["RowKey"]} for row in rows]
+    return found
 
 
 def _summary(run: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,6 @@ down, nothing left.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -24,20 +23,17 @@ def test_kill_9_mid_run_then_restart_completes_without_relaunching(
     with app_host(
         tmp_path, storage_connection_string, hub=unique_name, HAYMAKER_AGENT_MAX_WALL_SECONDS="8"
     ) as app:
-        started = time.monotonic()
         run_id = app.start_run({"count": 3})
         app.wait_for_phase(run_id, "monitoring", 3)
         agents = [f"a{i:02d}" for i in range(3)]
         pid_files = {a: app.state_dir / "agents" / f"{run_short(run_id)}-{a}.json" for a in agents}
         launched = {a: path.read_text() for a, path in pid_files.items()}
 
-        app.host.kill()
-        time.sleep(1.0)
+        app.host.kill()  # returns once the host process is gone
         assert app.host.process is not None and app.host.process.poll() is not None
         app.host.restart()
 
-        run = app.wait_for_run(run_id, timeout=90)
-        print(f"\nkill -9 and restart: the run ended after {time.monotonic() - started:.1f}s")
+        run = app.wait_for_run(run_id, timeout=240)
         assert app.host.log().count("Host started") == 2
         assert run["status"] == "completed", run
         assert (run["agents_torn_down"], run["left_behind"]) == (3, 0), run

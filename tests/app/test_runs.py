@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -75,12 +74,8 @@ def test_health_reports_every_check_ok(shared_app: App, deep: bool) -> None:
 
 
 def test_small_run_completes_and_leaves_nothing(shared_app: App) -> None:
-    started = time.monotonic()
     run_id = shared_app.start_run({"size": "small"})
-    run = shared_app.wait_for_run(run_id, timeout=60)
-    wall = time.monotonic() - started
-    print(f"\nsmall run (5 agents, PT8H, PT15M polls): {wall:.1f}s of wall time")
-    assert wall < 60
+    run = shared_app.wait_for_run(run_id, timeout=240)
     assert run["request"]["duration"] == "PT8H"
     assert run["request"]["poll_interval"] == "PT15M"
     assert len(set(run["scenario_ids"])) == 5
@@ -99,19 +94,15 @@ def test_small_run_completes_and_leaves_nothing(shared_app: App) -> None:
 
 
 def test_fifty_agent_run_completes_and_leaves_nothing(shared_app: App) -> None:
-    started = time.monotonic()
     run_id = shared_app.start_run({"count": 50})
-    run = shared_app.wait_for_run(run_id, timeout=150)
-    outcomes = shared_app.report(run_id)["outcomes"]
-    print(f"\n50-agent run: {time.monotonic() - started:.1f}s of wall time; {outcomes}")
+    run = shared_app.wait_for_run(run_id, timeout=600)
+    report = shared_app.report(run_id)
+    # No fault is injected: every agent runs its scenario to the end.
+    failed = {r["agent_id"]: r["error"] for r in report["agent_results"] if r["error"]}
+    assert report["outcomes"] == {"finished": 50}, failed
     assert_clean_finish(shared_app, run_id, run, agents=50)
     agent_ids = [a["agent_id"] for a in run["agents"]]
     assert agent_ids == [f"a{i:02d}" for i in range(50)]
-    # Every agent ran to its end; one may have failed on its own (50 agents on one
-    # Azurite see the odd connection reset, which the agent reports as a failure), but
-    # then it was torn down all the same.
-    assert set(outcomes) <= {"finished", "agent_failed"}, outcomes
-    assert outcomes.get("finished", 0) >= 45, outcomes
 
 
 def error_of(response: requests.Response, status: int) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ from haymaker.naming import (
     tags_for,
 )
 from haymaker.providers.local import PROJECT_ROOT, LocalProvider
+from tests.app.helpers import stored_objects_of
 
 SCENARIO: dict[str, Any] = {
     "id": "web-static-site",
@@ -142,7 +144,7 @@ def start_agent(
 
 
 def test_agent_runs_every_phase_and_cleans_up_after_itself(
-    start_agent: Callable[..., Agent],
+    start_agent: Callable[..., Agent], storage_connection_string: str
 ) -> None:
     agent = start_agent(seconds=3)
     assert agent.exited() == {"state": "succeeded", "exit_code": 0}
@@ -164,6 +166,7 @@ def test_agent_runs_every_phase_and_cleans_up_after_itself(
         "blob_container", agent.run_id, "a00", f"{prefix}-site"
     )
     assert agent.provider.list_tagged_resources(agent.run_id) == []
+    assert stored_objects_of(storage_connection_string, agent.run_id) == []
 
     log = agent.log.read_text()
     group = resource_group_name(agent.run_id, "a00", SCENARIO["id"])
@@ -173,10 +176,13 @@ def test_agent_runs_every_phase_and_cleans_up_after_itself(
 
 
 def test_time_scale_compresses_a_long_deadline(start_agent: Callable[..., Agent]) -> None:
-    started = time.monotonic()
-    agent = start_agent(seconds=3600, HAYMAKER_AGENT_TIME_SCALE="1200")  # 1 h in 3 s
+    """An hour of scenario time at 1200x: the agent plans under 3 s of real time for it
+    (the deadline less its cleanup reserve), instead of an hour or its 60 s wall cap."""
+    agent = start_agent(seconds=3600, HAYMAKER_AGENT_TIME_SCALE="1200")
     assert agent.exited()["state"] == "succeeded"
-    assert time.monotonic() - started < 30
+    log = agent.log.read_text()
+    planned = re.search(r"operating for up to ([0-9.]+)s of real time", log)
+    assert planned is not None and 2.0 < float(planned[1]) < 3.0, log
 
 
 @pytest.mark.parametrize("phase", ["operate", "cleanup"])
@@ -200,7 +206,10 @@ def test_silent_agent_never_reports_and_runs_until_stopped(
     start_agent: Callable[..., Agent],
 ) -> None:
     agent = start_agent(seconds=1, HAYMAKER_AGENT_SILENT="1")
-    time.sleep(2.5)  # well past its deadline
+    # A twin without the hook, started later with the same time to its deadline: once it
+    # has run its whole scenario, the silent agent is past its own deadline too.
+    twin = start_agent(seconds=1)
+    assert twin.exited()["state"] == "succeeded"
     assert agent.status() == {"state": "running"}
     assert agent.drain() == []
     stopped = agent.provider.stop_agent(agent.run_id, "a00")
