@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -115,12 +114,11 @@ def test_timespan_not_dividing_a_day_restarts_at_midnight() -> None:
     assert [t.hour for t in fires] == [7, 14, 21, 0, 7]
 
 
-def test_sparse_schedule_far_ahead_is_found_quickly() -> None:
+def test_sparse_schedule_far_ahead_is_found() -> None:
+    """Twenty years ahead: found by jumping field by field (stepping second by second
+    would take minutes; the suite's timeout catches that, no stopwatch here)."""
     leap_day_monday = Schedule.parse("0 0 0 29 2 MON")
-    started = time.perf_counter()
     assert leap_day_monday.next_after(utc(2024, 3, 1)) == utc(2044, 2, 29)
-    # Stepping second by second would take minutes; jumping field by field takes microseconds.
-    assert time.perf_counter() - started < 2
 
 
 @pytest.mark.parametrize(

@@ -128,7 +128,6 @@ class LiveRun:
     stderr: str
     events: list[dict[str, Any]]
     calls: list[dict[str, Any]]
-    seconds: float
     tmp: Path
 
     def types(self) -> list[str]:
@@ -262,9 +261,7 @@ def run_live(
         env = live_env(run_id, scenario, seconds)
         env.update(HAYMAKER_EVENTS_QUEUE=queue, AzureWebJobsStorage=storage_connection_string)
         env.update(overrides)
-        started = time.monotonic()
         done, calls = run_agent(env, work, image_root, stop_when=stop_when)
-        elapsed = time.monotonic() - started
         receiver = EventReceiver(storage_connection_string, queue)
         events: list[dict[str, Any]] = []
         while batch := receiver.receive():
@@ -272,7 +269,7 @@ def run_live(
             events += batch
         events.sort(key=lambda event: event["seq"])
         return LiveRun(
-            run_id, done.returncode, done.stdout, done.stderr, events, calls, elapsed, work / "tmp"
+            run_id, done.returncode, done.stdout, done.stderr, events, calls, work / "tmp"
         )
 
     yield run
@@ -383,7 +380,6 @@ def test_live_agent_signs_in_runs_every_step_tags_creates_and_cleans_up(
         ("storage_account", f"{prefix}sa", ids[0]),  # a leftover the agent had created
         ("Microsoft.Network/networkInterfaces", f"{prefix}-nic", ids[1]),
     ]
-    assert run.seconds < 20
 
 
 def test_failing_deploy_step_fails_the_agent_after_cleaning_up(
@@ -565,9 +561,11 @@ def test_an_unknown_mode_exits_2_naming_the_variable(tmp_path: Path, image_root:
     assert "HAYMAKER_AGENT_MODE must be one of local, live, got 'cloud'" in done.stderr
 
 
-def test_events_by_managed_identity_fail_fast_and_clearly_without_one(
+def test_events_by_managed_identity_fail_first_and_clearly_without_one(
     tmp_path: Path, image_root: Path
 ) -> None:
+    """The agent asks for its storage token before anything else: without one it stops
+    at once (no az call, no send retried through the queue SDK's backoff) and says why."""
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -580,11 +578,10 @@ def test_events_by_managed_identity_fail_fast_and_clearly_without_one(
         IDENTITY_ENDPOINT=f"http://127.0.0.1:{port}/msi/token",
         IDENTITY_HEADER="not-a-real-header",
     )
-    started = time.monotonic()
     done, calls = run_agent(env, tmp_path, image_root, timeout=60)
     assert done.returncode == 1
-    assert time.monotonic() - started < 30
     message = done.stderr
+    # Said by the token check at the start, not by a failed send.
     assert "agent cannot report events" in message
     assert f"managed identity {identity} got no token" in message
     assert "https://hmevents.queue.core.windows.net" in message
@@ -710,7 +707,7 @@ def test_azure_cli_times_out_kills_and_scrubs(tmp_path: Path) -> None:
     rules.write_text(
         json.dumps(
             [
-                {"match": "slow", "sleep": 30},
+                {"match": "slow", "sleep": 3600},
                 {"match": "chatty", "stdout": "token s3cr3t-value\n", "exit_code": 4},
             ]
         )
@@ -720,10 +717,10 @@ def test_azure_cli_times_out_kills_and_scrubs(tmp_path: Path) -> None:
     env = {"PATH": fake_az.path_with(tmp_path / "bin"), "FAKE_AZ_RULES": str(rules)}
     cli = AzureCli(scrubber, env, executable=str(az))
     try:
-        started = time.monotonic()
         slow = cli.run(["az", "slow"], timeout=0.5)
         assert slow.exit_code == TIMED_OUT and "timed out after" in slow.stderr
-        assert time.monotonic() - started < 10
+        # Stopped, not left sleeping: no `az slow` process is left.
+        assert running_commands("slow") == []
         chatty = cli.run(["az", "chatty"], timeout=30)
         assert chatty.exit_code == 4 and chatty.stdout == "token ***\n"
         assert chatty.outcome().error == "token ***"
@@ -732,6 +729,21 @@ def test_azure_cli_times_out_kills_and_scrubs(tmp_path: Path) -> None:
     finally:
         cli.close()
     assert not cli.config_dir.exists()
+
+
+def running_commands(word: str) -> list[str]:
+    """Command lines of live fake `az` processes (not zombies) with `word` in them."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue  # not a process, or gone meanwhile
+        words = [part.decode(errors="replace") for part in argv]
+        if state != "Z" and str(fake_az.SCRIPT) in words and word in words:
+            found.append(" ".join(words))
+    return found
 
 
 def test_az_processes_get_a_private_config_dir_and_no_secrets(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 
 import pytest
 from azure.storage.queue import QueueClient
@@ -17,6 +16,7 @@ from haymaker.events import (
     events_queue_name,
     list_events_queues,
 )
+from tests.app.helpers import wait_until
 
 BASE = {"run_id": "run-1", "agent_id": "a00"}
 
@@ -65,12 +65,7 @@ def test_unacknowledged_events_are_redelivered(storage_connection_string: str, q
     assert [e["id"] for e in first.receive()] == [event["id"]]
     # The "crash": never acknowledged. After the visibility timeout it comes back.
     second = EventReceiver(storage_connection_string, queue)
-    redelivered: list[dict[str, object]] = []
-    for _ in range(40):
-        redelivered = second.receive()
-        if redelivered:
-            break
-        time.sleep(0.1)
+    redelivered = wait_until(second.receive, timeout=60, message="the event to come back")
     assert [e["id"] for e in redelivered] == [event["id"]]
     second.acknowledge(redelivered)
 
