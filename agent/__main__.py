@@ -13,6 +13,7 @@ from types import FrameType
 
 from agent.actions import Actions
 from agent.contract import Contract, ContractError
+from agent.event_buffer import BufferedSender
 from agent.lifecycle import Lifecycle
 from agent.reporting import ReportingError, open_sender
 from agent.scrub import Scrubber
@@ -63,11 +64,14 @@ def run_agent(contract: Contract, env: Mapping[str, str]) -> int:
     if contract.mode == "live":
         unwind_on_sigterm()
     try:
-        sender = open_sender(contract)
+        sender = BufferedSender(open_sender(contract), contract.identity)
     except ReportingError as error:
         print(f"agent cannot report events: {scrubber.scrub(str(error))}", file=sys.stderr)
         return 1
-    return Lifecycle(contract, mode_actions(contract, scrubber, env), sender, scrubber).run()
+    try:
+        return Lifecycle(contract, mode_actions(contract, scrubber, env), sender, scrubber).run()
+    finally:
+        sender.close()
 
 
 def main(env: Mapping[str, str]) -> int:

@@ -94,6 +94,11 @@ class Contract:
     def scenario_id(self) -> str:
         return str(self.scenario["id"])
 
+    @property
+    def identity(self) -> dict[str, str]:
+        """The fields every event of this agent carries."""
+        return {"run_id": self.run_id, "agent_id": self.agent_id, "scenario_id": self.scenario_id}
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Contract:
         mode = _mode(env)

@@ -15,20 +15,18 @@ cleanup every step is still attempted, then the agent fails. Where the mode asks
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 import time
-import urllib.request
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from agent.actions import EFFECTS, Actions, Created, Outcome, Step
 from agent.contract import Contract
+from agent.host_clock import HostClock
 from agent.scrub import Scrubber
-from haymaker.events import EventSender
-from haymaker.naming import name_prefix, parse_iso_utc
+from haymaker.naming import name_prefix
 
 # Scenario time, in seconds; divided by the time scale to get real seconds.
 OPERATE_INTERVAL = 300.0
@@ -38,6 +36,12 @@ CLEANUP_RESERVE = 300.0
 COMMAND_TIMEOUT = 20 * 60.0
 MIN_COMMAND_TIMEOUT = 120.0
 MAX_FAILED_ROUNDS = 3
+
+
+class EventSink(Protocol):
+    """Where events go (agent.event_buffer.BufferedSender; haymaker.events.EventSender)."""
+
+    def send(self, event: Mapping[str, Any]) -> Any: ...
 
 
 class AgentTestFailure(RuntimeError):
@@ -52,13 +56,14 @@ class Lifecycle:
     """Runs the scenario of `contract`, reporting through `sender`, acting through `actions`."""
 
     def __init__(
-        self, contract: Contract, actions: Actions, sender: EventSender, scrubber: Scrubber
+        self, contract: Contract, actions: Actions, sender: EventSink, scrubber: Scrubber
     ) -> None:
         self._contract = contract
         self._actions = actions
         self._sender = sender
         self._scrubber = scrubber
         self._created: Created = {}
+        self._host_clock = HostClock(contract.clock_url) if contract.clock_url else None
         self._started = time.monotonic()
         self._deadline_at: float | None = None
         self._placeholders = {
@@ -248,19 +253,18 @@ class Lifecycle:
 
     # --- time, hooks, reporting ---------------------------------------------------------
 
-    def _now(self) -> datetime:
-        """The host's time when it publishes a clock (devhost's virtual clock), else ours."""
-        if self._contract.clock_url is None:
-            return datetime.now(UTC)
-        with urllib.request.urlopen(self._contract.clock_url, timeout=10) as response:
-            return parse_iso_utc(json.load(response)["now"])
-
     def _host_deadline_near(self) -> bool:
-        """With a host clock: time to clean up once the deadline is within the reserve."""
-        if self._contract.clock_url is None:
+        """With a host clock: time to clean up once the deadline is within the reserve.
+
+        While the host is away the clock estimates its time; before it ever answered,
+        the deadline is not near.
+        """
+        if self._host_clock is None:
             return False
-        reserve = timedelta(seconds=CLEANUP_RESERVE)
-        return self._now() >= self._contract.deadline - reserve
+        now = self._host_clock.now()
+        return now is not None and now >= self._contract.deadline - timedelta(
+            seconds=CLEANUP_RESERVE
+        )
 
     def _fail_if_asked(self, phase: str) -> None:
         if self._contract.fail_at == phase:

@@ -1,21 +1,29 @@
 """Local mode: each step stands for its Azure CLI command and is acted out on the storage account.
 
 `creates` makes a tagged container/table/queue, `uses` writes to it, `deletes` removes it.
-Nothing is run; every step succeeds unless the storage account says otherwise.
+Nothing is run; every step succeeds unless the storage account says otherwise (and keeps
+saying it past a short outage: see agent/retrying.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
+
+from azure.core.exceptions import AzureError
 
 from agent.actions import Created, Outcome, Report, RunStep, Step
 from agent.contract import Contract
+from agent.retrying import CLIENT_OPTIONS, describe, with_retries
 from agent.scrub import Scrubber
 from haymaker.naming import LOCAL_KINDS, iso_utc, local_resource_name
 from haymaker.providers.local_cloud import LocalCloud
 from haymaker.secret_store import LocalSecretStore
+
+# Real seconds a step waits out storage that does not answer before it counts as failed.
+STEP_PATIENCE_SECONDS = 30.0
 
 
 class LocalActions:
@@ -23,7 +31,7 @@ class LocalActions:
 
     def __init__(self, contract: Contract, scrubber: Scrubber) -> None:
         self._contract = contract
-        self._cloud = LocalCloud(contract.storage or "")
+        self._cloud = LocalCloud(contract.storage or "", CLIENT_OPTIONS)
         self._scrubber = scrubber
 
     def prepare(self) -> None:
@@ -54,27 +62,47 @@ class LocalActions:
         return command
 
     def run(self, step: Step, timeout: float) -> Outcome:
-        """Do the step's effect on the local cloud."""
+        """Do the step's effect on the local cloud.
+
+        Storage that is away is waited out for up to `STEP_PATIENCE_SECONDS`; an error
+        that remains is the step's failure (an Outcome, as a failing command would be), and
+        the lifecycle decides what it means in this phase.
+        """
         resource = step.resource
         if resource is None:
             return Outcome(0)
         kind, local_name = resource["local_kind"], resource["local_name"]
+        action: Callable[[], object]
         if step.effect == "creates":
-            self._cloud.create(kind, local_name, self._contract.tags)
+            action = partial(self._cloud.create, kind, local_name, self._contract.tags)
         elif step.effect == "deletes":
-            self._cloud.delete(kind, local_name)
+            action = partial(self._cloud.delete, kind, local_name)
         else:
             activity = {"phase": step.phase, "step": step.name, "at": iso_utc(datetime.now(UTC))}
-            self._cloud.act(kind, local_name, activity)
+            action = partial(self._cloud.act, kind, local_name, activity)
+        try:
+            with_retries(action, min(timeout, STEP_PATIENCE_SECONDS), f"step {step.name!r}")
+        except AzureError as error:
+            return Outcome(1, error=describe(error))
         return Outcome(0)
 
     def remove_leftovers(self, created: Created, run: RunStep, report: Report) -> list[str]:
         """Delete what cleanup steps did not, newest first: an agent leaves nothing behind."""
+        problems: list[str] = []
         for key, resource in reversed(list(created.items())):
-            self._cloud.delete(resource["local_kind"], resource["local_name"])
+            kind, local_name = resource["local_kind"], resource["local_name"]
+            try:
+                with_retries(
+                    partial(self._cloud.delete, kind, local_name),
+                    STEP_PATIENCE_SECONDS,
+                    f"delete {kind} {local_name}",
+                )
+            except AzureError as error:
+                problems.append(f"{kind} {local_name}: {describe(error)}")
+                continue
             report("resource_deleted", **resource)
             del created[key]
-        return []
+        return problems
 
     def close(self) -> None:
         pass

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from azure.core.exceptions import AzureError
 from azure.identity import ManagedIdentityCredential
+from azure.storage.queue import QueueClient
 
 from agent.contract import Contract
+from agent.retrying import CLIENT_OPTIONS
 from haymaker.events import EventSender
 
 STORAGE_SCOPE = "https://storage.azure.com/.default"
@@ -16,7 +18,7 @@ class ReportingError(RuntimeError):
 
 
 def open_sender(contract: Contract) -> EventSender:
-    """The sender for the run's queue.
+    """The sender for the run's queue (its client retries nothing: agent/event_buffer.py does).
 
     With a managed identity, a token is fetched first: an identity that is missing or not
     allowed fails here, with a message that says so, before anything is created in Azure.
@@ -24,7 +26,10 @@ def open_sender(contract: Contract) -> EventSender:
     if contract.events_account_url is None:
         if not contract.storage:  # the contract requires one of the two
             raise ReportingError("no AzureWebJobsStorage to send events with")
-        return EventSender(contract.storage, contract.events_queue)
+        queue = QueueClient.from_connection_string(
+            contract.storage, contract.events_queue, **CLIENT_OPTIONS
+        )
+        return EventSender(queue, contract.events_queue)
     url, client_id = contract.events_account_url, contract.events_identity_client_id
     credential = ManagedIdentityCredential(client_id=client_id)
     try:
@@ -35,4 +40,4 @@ def open_sender(contract: Contract) -> EventSender:
             f"cannot send events to {url} (queue {contract.events_queue}): managed identity "
             f"{client_id} got no token for Azure Storage: {first_line}"
         ) from None
-    return EventSender.from_account_url(url, contract.events_queue, credential)
+    return EventSender.from_account_url(url, contract.events_queue, credential, **CLIENT_OPTIONS)

@@ -154,17 +154,33 @@ class EventSender:
 
     @classmethod
     def from_account_url(
-        cls, account_url: str, queue_name: str, credential: TokenCredential
+        cls,
+        account_url: str,
+        queue_name: str,
+        credential: TokenCredential,
+        **client_options: Any,
     ) -> EventSender:
         """A sender that signs in with `credential` (an agent's managed identity) instead of
-        an account key; `account_url` is the queue service, `https://<account>.queue...`."""
-        return cls(QueueClient(account_url, queue_name, credential=credential), queue_name)
+        an account key; `account_url` is the queue service, `https://<account>.queue...`.
+        `client_options` go to the SDK client (retries, timeouts)."""
+        client = QueueClient(account_url, queue_name, credential=credential, **client_options)
+        return cls(client, queue_name)
 
     def send(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """Send `event`; returns it as sent. ValueError names what is missing or wrong.
 
         An `id` already present is kept, so resending the same event after an unclear
         failure is deduplicated downstream.
+        """
+        full = self.stamp(event)
+        self.deliver(full)
+        return full
+
+    def stamp(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """`event` with its id, time and sequence, checked; ValueError names what is wrong.
+
+        Stamped when it happens, an event keeps its time and place in order even when it
+        is delivered later (see agent/event_buffer.py).
         """
         full = dict(event)
         full.setdefault("id", uuid.uuid4().hex)
@@ -173,8 +189,11 @@ class EventSender:
         problems = event_problems(full)
         if problems:
             raise ValueError("invalid event: " + "; ".join(problems))
-        self._queue.send_message(fit_event(full, MAX_MESSAGE_CHARS))
         return full
+
+    def deliver(self, full: Mapping[str, Any]) -> None:
+        """Put a stamped event on the queue; raises what the SDK raises."""
+        self._queue.send_message(fit_event(full, MAX_MESSAGE_CHARS))
 
 
 def parse_message(content: Any) -> dict[str, Any]:

@@ -54,10 +54,14 @@ def _matches(tags: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
 class LocalCloud:
     """Create, delete and find tagged containers, tables and queues in a storage account."""
 
-    def __init__(self, connection_string: str) -> None:
-        self._blobs = BlobServiceClient.from_connection_string(connection_string)
-        self._queues = QueueServiceClient.from_connection_string(connection_string)
-        self._tables = TableServiceClient.from_connection_string(connection_string)
+    def __init__(
+        self, connection_string: str, client_options: Mapping[str, Any] | None = None
+    ) -> None:
+        """`client_options` go to every SDK client (the agent turns the SDKs' retries off)."""
+        options = dict(client_options or {})
+        self._blobs = BlobServiceClient.from_connection_string(connection_string, **options)
+        self._queues = QueueServiceClient.from_connection_string(connection_string, **options)
+        self._tables = TableServiceClient.from_connection_string(connection_string, **options)
         self._index_ready = False
 
     def _index(self) -> Any:

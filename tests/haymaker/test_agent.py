@@ -6,141 +6,19 @@ import os
 import re
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
 from agent.contract import Contract, ContractError
-from haymaker.events import EventReceiver, create_events_queue, delete_events_queue
 from haymaker.naming import (
-    iso_utc,
     local_resource_name,
     name_prefix,
     resource_group_name,
-    secret_name,
-    tags_for,
 )
-from haymaker.providers.local import PROJECT_ROOT, LocalProvider
+from haymaker.providers.local import PROJECT_ROOT
 from tests.app.helpers import stored_objects_of
-
-SCENARIO: dict[str, Any] = {
-    "id": "web-static-site",
-    "title": "A static site",
-    "area": "web-apps",
-    "description": "Inline test scenario in the catalog's shape.",
-    "duration_hint": None,
-    "resources": [{"kind": "web_app", "name": "{prefix}-site", "local_kind": "blob_container"}],
-    "deploy": [
-        {
-            "name": "Create the site",
-            "command": "az webapp create --name {prefix}-site --resource-group {resource_group} "
-            "--location {location} --tags {tags}",
-            "creates": {"kind": "web_app", "name": "{prefix}-site", "local_kind": "blob_container"},
-        },
-        {
-            "name": "Create the settings table",
-            "command": "az storage table create --name {prefix}cfg --query '{{name: name}}'",
-            "creates": {"kind": "storage_table", "name": "{prefix}cfg", "local_kind": "table"},
-        },
-    ],
-    "operate": [
-        {
-            "name": "Deploy content",
-            "command": "az webapp deploy --name {prefix}-site --src-path index.html",
-            "uses": {"kind": "web_app", "name": "{prefix}-site", "local_kind": "blob_container"},
-        },
-        {
-            "name": "Write a setting",
-            "command": "az storage entity insert --table-name {prefix}cfg --entity a=b",
-            "uses": {"kind": "storage_table", "name": "{prefix}cfg", "local_kind": "table"},
-        },
-    ],
-    "cleanup": [
-        {
-            "name": "Delete the site",
-            "command": "az webapp delete --name {prefix}-site --resource-group {resource_group}",
-            "deletes": {"kind": "web_app", "name": "{prefix}-site", "local_kind": "blob_container"},
-        }
-    ],
-}
-
-
-def wait_for(probe: Callable[[], Any], timeout: float = 40.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-@dataclass
-class Agent:
-    provider: LocalProvider
-    run_id: str
-    receiver: EventReceiver
-    log: Path
-    events: list[dict[str, Any]] = field(default_factory=list)
-    agent_id: str = "a00"
-
-    def status(self) -> dict[str, Any]:
-        return dict(self.provider.agent_status(self.run_id, self.agent_id))
-
-    def exited(self) -> dict[str, Any]:
-        return wait_for(lambda: self.status()["state"] != "running" and self.status(), what="exit")
-
-    def drain(self) -> list[str]:
-        batch = self.receiver.receive()
-        self.receiver.acknowledge(batch)
-        self.events += batch
-        return [event["type"] for event in self.events]
-
-
-@pytest.fixture
-def start_agent(
-    storage_connection_string: str, tmp_path: Path, unique_name: str
-) -> Iterator[Callable[..., Agent]]:
-    started: list[Agent] = []
-
-    def start(seconds: float, provision: bool = True, **settings: str) -> Agent:
-        run_id = f"run-{unique_name}-{len(started)}"
-        provider = LocalProvider(
-            storage_connection_string,
-            tmp_path / "state",
-            location="westeurope",
-            agent_settings={"HAYMAKER_AGENT_MAX_WALL_SECONDS": "60", **settings},
-        )
-        if provision:
-            expires = iso_utc(datetime.now(UTC) + timedelta(hours=1))
-            provider.create_identity(run_id, "a00", SCENARIO["id"], expires)
-        queue = create_events_queue(storage_connection_string, run_id)
-        launch = provider.launch_agent(
-            run_id,
-            "a00",
-            SCENARIO,
-            iso_utc(datetime.now(UTC) + timedelta(seconds=seconds)),
-            secret_name(run_id, "a00"),
-            queue,
-            tags_for(run_id, "a00", SCENARIO["id"]),
-        )
-        agent = Agent(
-            provider, run_id, EventReceiver(storage_connection_string, queue), Path(launch["log"])
-        )
-        started.append(agent)
-        return agent
-
-    yield start
-    for agent in started:
-        agent.provider.stop_agent(agent.run_id, "a00")
-        agent.provider.delete_tagged_resources(agent.run_id, "a00")
-        agent.provider.delete_identity(agent.run_id, "a00")
-        delete_events_queue(storage_connection_string, agent.run_id)
+from tests.haymaker.agents import SCENARIO, Agent, wait_for
 
 
 def test_agent_runs_every_phase_and_cleans_up_after_itself(
