@@ -5,3 +5,5 @@ triggers and the Durable HTTP management API, runs orchestrations through the re
 azure-functions-durable replay engine, and keeps all state in Azure Storage (Azurite
 by default).
 """
+
+__version__ = "0.2.0"

@@ -33,6 +33,18 @@ class AppConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class HostSection:
+    """local.settings.json `Host`: what Core Tools reads for `func start` itself.
+
+    Command-line flags win over these, and these over Core Tools' defaults.
+    """
+
+    local_http_port: int | None = None
+    cors: str | None = None
+    cors_credentials: bool = False
+
+
+@dataclass(frozen=True)
 class AppConfig:
     """Everything devhost needs from an app folder before indexing its functions.
 
@@ -47,6 +59,7 @@ class AppConfig:
     hub_name: str
     host_json: dict[str, Any]
     local_values: dict[str, str] = field(default_factory=dict)
+    host_section: HostSection = field(default_factory=HostSection)
 
 
 def load_app_config(
@@ -60,7 +73,7 @@ def load_app_config(
     Tools. `hub_override` (e.g. a CLI flag) wins over host.json's hubName.
     """
     environment = os.environ if environ is None else environ
-    values = _read_local_values(app_dir / "local.settings.json")
+    values, host_section = _read_local_settings(app_dir / "local.settings.json")
     settings = {**values, **environment}
     host_path = app_dir / "host.json"
     host_json = _read_host_json(host_path)
@@ -87,6 +100,7 @@ def load_app_config(
         hub_name=hub_name,
         host_json=host_json,
         local_values=values,
+        host_section=host_section,
     )
 
 
@@ -156,10 +170,10 @@ def _read_json_object(path: Path) -> dict[str, Any]:
     return document
 
 
-def _read_local_values(path: Path) -> dict[str, str]:
-    """local.settings.json's Values; an absent file means none (it is not deployed)."""
+def _read_local_settings(path: Path) -> tuple[dict[str, str], HostSection]:
+    """local.settings.json's Values and Host; an absent file means none (it is not deployed)."""
     if not path.is_file():
-        return {}
+        return {}, HostSection()
     document = _read_json_object(path)
     if document.get("IsEncrypted") is True:
         raise AppConfigError(
@@ -175,7 +189,33 @@ def _read_local_values(path: Path) -> dict[str, str]:
                 f"{path}: Values[{name!r}] must be a string (app settings are strings), "
                 f"got {json.dumps(value)}"
             )
-    return dict(values)
+    return dict(values), _read_host_section(path, document.get("Host", {}))
+
+
+def _read_host_section(path: Path, section: Any) -> HostSection:
+    if not isinstance(section, dict):
+        raise AppConfigError(f'{path}: "Host" must be an object')
+    port = section.get("LocalHttpPort")
+    if isinstance(port, str) and port.strip().isdigit():
+        port = int(port)  # Core Tools' JSON reader takes "7175" as well as 7175
+    if port is not None and (
+        isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536
+    ):
+        raise AppConfigError(
+            f'{path}: "Host.LocalHttpPort" must be a port number (1-65535), got {json.dumps(port)}'
+        )
+    cors = section.get("CORS")
+    if cors is not None and not isinstance(cors, str):
+        raise AppConfigError(
+            f'{path}: "Host.CORS" must be a comma-separated string of origins, '
+            f"got {json.dumps(cors)}"
+        )
+    credentials = section.get("CORSCredentials", False)
+    if not isinstance(credentials, bool):
+        raise AppConfigError(
+            f'{path}: "Host.CORSCredentials" must be true or false, got {json.dumps(credentials)}'
+        )
+    return HostSection(local_http_port=port, cors=cors, cors_credentials=credentials)
 
 
 def _read_host_json(path: Path) -> dict[str, Any]:

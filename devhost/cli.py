@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import signal
+import socket
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from . import __version__
 from .appconfig import AppConfigError
+from .cors import CorsError, CorsPolicy
 from .indexer import HTTP, IndexingError, format_indexing_error
 from .keys import mask_key
 from .server import Host, HostOptions
+
+DEFAULT_PORT = 7071
 
 
 class _HostFormatter(logging.Formatter):
@@ -26,14 +32,14 @@ class _HostFormatter(logging.Formatter):
         return f"[{stamp}] {text}"
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, verbose: bool = False) -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(_HostFormatter("%(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.setLevel("DEBUG" if verbose else level.upper())
     # The Azure SDKs log every storage request at INFO: far too much for a host log.
-    logging.getLogger("azure").setLevel(logging.WARNING)
+    logging.getLogger("azure").setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def _utc_time(text: str) -> datetime:
@@ -52,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="A local host for Python v2-model Azure (Durable) Functions apps, "
         "with state in Azure Storage (Azurite by default).",
     )
+    parser.add_argument("--version", action="version", version=f"devhost {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser(
         "start",
@@ -61,9 +68,43 @@ def build_parser() -> argparse.ArgumentParser:
         "triggers, timers, orchestrations and the Durable management API.",
     )
     start.add_argument(
-        "app_dir", type=Path, metavar="APP_DIR", help="folder with function_app.py and host.json"
+        "app_dir",
+        type=Path,
+        nargs="?",
+        default=Path("."),
+        metavar="APP_DIR",
+        help="folder with function_app.py and host.json (default: the current folder)",
     )
-    start.add_argument("--port", type=int, default=7071, help="HTTP port (default 7071)")
+    start.add_argument(
+        "--port",
+        "-p",
+        type=int,
+        help="HTTP port (default: local.settings.json Host.LocalHttpPort, else 7071)",
+    )
+    start.add_argument(
+        "--cors",
+        metavar="ORIGINS",
+        help="comma-separated CORS origins, no spaces, or * for any "
+        "(default: local.settings.json Host.CORS)",
+    )
+    start.add_argument(
+        "--cors-credentials",
+        action="store_true",
+        default=None,
+        help="allow cross-origin requests with credentials (cookies, Authorization) "
+        "(default: local.settings.json Host.CORSCredentials)",
+    )
+    start.add_argument(
+        "--functions",
+        nargs="+",
+        metavar="NAME",
+        help="load only these functions (an orchestration needs its activities listed too)",
+    )
+    start.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also log the host's own debug lines and the Azure SDKs' storage requests",
+    )
     start.add_argument(
         "--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
@@ -129,21 +170,45 @@ async def serve(host: Host) -> int:
     return 0
 
 
+def bind_listener(address: str, port: int) -> socket.socket:
+    """The HTTP listening socket, bound now so a port in use is the first thing reported."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # As aiohttp binds: a restarted host may reuse a port whose old connections linger.
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((address, port))
+        listener.listen(128)
+    except BaseException:
+        listener.close()
+        raise
+    listener.setblocking(False)
+    return listener
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        # Ctrl-C before the host installed its own handler (while indexing): stop quietly.
+        return 0
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.clock_start is not None and args.clock != "virtual":
         parser.error("--clock-start needs --clock virtual")
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, args.verbose)
     options = HostOptions(
         app_dir=args.app_dir,
-        port=args.port,
         bind=args.bind,
         clock=args.clock,
         hub=args.hub,
         no_auth=args.no_auth,
         idle_settle=args.idle_settle,
         clock_start=args.clock_start,
+        functions=args.functions,
     )
     host = Host(options)
     try:
@@ -155,5 +220,29 @@ def main(argv: list[str] | None = None) -> int:
     except AppConfigError as error:
         print(f"Configuration error: {error}", file=sys.stderr)
         return 1
+    assert host.config is not None
+    settings = host.config.host_section
+    # As `func start`: a flag wins over local.settings.json Host, which wins over the default.
+    port = args.port or settings.local_http_port or DEFAULT_PORT
+    credentials = (
+        args.cors_credentials if args.cors_credentials is not None else settings.cors_credentials
+    )
+    try:
+        options.cors = CorsPolicy.parse(
+            args.cors if args.cors is not None else settings.cors, credentials
+        )
+    except CorsError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)
+        return 1
+    try:
+        options.listener = bind_listener(args.bind, port)
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            print(f"cannot listen on {args.bind}:{port}: {error.strerror}", file=sys.stderr)
+            return 1
+        origin = "" if args.port else " (set by local.settings.json Host.LocalHttpPort)"
+        print(f"port {port}{origin} is in use; pass --port", file=sys.stderr)
+        return 1
+    host.set_port(port)
     print_functions(host)
     return asyncio.run(serve(host))

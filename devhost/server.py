@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,13 +15,15 @@ import azure.functions as func
 from aiohttp import web
 
 from . import azurite
-from .appconfig import AppConfig, apply_to_environ, load_app_config
+from .access import AccessGuard
+from .appconfig import AppConfig, AppConfigError, apply_to_environ, load_app_config
 from .clock import Clock
+from .cors import CorsPolicy
 from .engine import Engine
 from .execution_log import Execution
 from .indexer import HTTP, IndexedFunction, index_app, is_disabled
 from .invoke import InvocationContext
-from .keys import HostKeys, authorize, authorize_system, load_or_create_keys, provided_key
+from .keys import HostKeys, load_or_create_keys
 from .management import RPC_PREFIX, WEBHOOK_PREFIX, ManagementApi, UrlBuilder
 from .routing import Router
 from .store import Store
@@ -29,7 +32,6 @@ from .virtual_time import VirtualTimeKeeper
 from .writer import HistoryWriter
 
 log = logging.getLogger("devhost")
-LOOPBACK = ("127.0.0.1", "::1")
 
 
 @dataclass
@@ -43,6 +45,12 @@ class HostOptions:
     idle_settle: float = 0.02
     # Virtual clock only: the time it starts at (else now).
     clock_start: datetime | None = None
+    cors: CorsPolicy | None = None
+    # Load only these functions (`--functions`), as Core Tools does; None: all.
+    functions: list[str] | None = None
+    # A socket already bound to bind:port (the CLI binds it before listing functions,
+    # so a port in use is reported before anything else).
+    listener: socket.socket | None = None
 
 
 def to_aiohttp(result: Any) -> web.Response:
@@ -80,6 +88,11 @@ class Host:
         self.requests_in_flight = 0
         self.base_url = f"http://{options.bind}:{options.port}"
 
+    def set_port(self, port: int) -> None:
+        """The port chosen after indexing (a flag, local.settings.json Host, or 7071)."""
+        self.options.port = port
+        self.base_url = f"http://{self.options.bind}:{port}"
+
     # -- lifecycle -------------------------------------------------------------------
 
     def index(self) -> list[IndexedFunction]:
@@ -87,6 +100,8 @@ class Host:
         self.config = load_app_config(self.app_dir, hub_override=self.options.hub)
         apply_to_environ(self.config)
         self.functions = index_app(self.app_dir)
+        if self.options.functions is not None:
+            self.functions = _only(self.functions, self.options.functions)
         for function in self.functions:
             function.disabled = is_disabled(function.name, self.config.settings)
             if function.trigger_type == HTTP and not function.disabled:
@@ -101,7 +116,9 @@ class Host:
                 self.app_dir / ".devhost" / "azurite", search_from=self.app_dir
             )
         connection = azurite.resolve_connection_string(storage)
-        self.keys = load_or_create_keys(self.app_dir / ".devhost" / "keys.json")
+        keys_path = self.app_dir / ".devhost" / "keys.json"
+        self.keys = load_or_create_keys(keys_path)
+        self.access = AccessGuard(self.keys, keys_path, self.options.no_auth)
         self.store = Store(connection, self.config.hub_name)
         await self.store.open()
         self.clock = Clock(
@@ -123,7 +140,9 @@ class Host:
         self.client_binding = self.urls.client_binding(self.rpc_base_url)
         self.engine.client_binding = self.client_binding
 
-        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._auth])
+        # CORS first: Core Tools answers a preflight before any key check or route.
+        cors = [self.options.cors.middleware()] if self.options.cors else []
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[*cors, self._auth])
         app.add_routes(ManagementApi(self.engine, self.urls, rpc=False).routes(WEBHOOK_PREFIX))
         app.add_routes(ManagementApi(self.engine, self.urls, rpc=True).routes(RPC_PREFIX))
         app.add_routes(
@@ -136,7 +155,10 @@ class Host:
         )
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self.runner.setup()
-        await web.TCPSite(self.runner, self.options.bind, self.options.port).start()
+        if self.options.listener is not None:
+            await web.SockSite(self.runner, self.options.listener).start()
+        else:
+            await web.TCPSite(self.runner, self.options.bind, self.options.port).start()
         host_id = f"devhost-{self.config.hub_name.lower()}"
         if self.clock.virtual:
             if self.options.clock_start is not None:
@@ -205,32 +227,8 @@ class Host:
             self.requests_in_flight -= delivers
 
     async def _authorized(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        path = request.path
-        keys = self.keys
-        assert keys is not None
-        key = provided_key(request.query, request.headers)
-        if path.startswith(RPC_PREFIX + "/"):
-            if request.remote not in LOOPBACK:
-                return web.json_response(
-                    {"Message": "The RPC endpoint is loopback only."}, status=403
-                )
-        elif path.startswith(WEBHOOK_PREFIX + "/"):
-            if not self.options.no_auth and not authorize_system(key, keys):
-                return web.json_response(
-                    {
-                        "Message": "The management API needs the durabletask_extension system key "
-                        "or the master key (code= or x-functions-key)."
-                    },
-                    status=401,
-                )
-        elif (
-            path.startswith("/admin/")
-            and path not in ("/admin/host/status", "/admin/host/clock")
-            and not self.options.no_auth
-            and not authorize("admin", key, keys)
-        ):
-            return web.json_response({"Message": "Admin APIs need the master key."}, status=401)
-        return await handler(request)
+        refusal = self.access.check_host_route(request)
+        return refusal if refusal is not None else await handler(request)
 
     # -- admin -------------------------------------------------------------------------
 
@@ -315,10 +313,9 @@ class Host:
             )
         route, route_params = allowed[0]
         function: IndexedFunction = route.target
-        if not self.options.no_auth and not authorize(
-            function.auth_level, provided_key(request.query, request.headers), self.keys
-        ):
-            return web.Response(status=401)
+        refusal = self.access.check_function(function.auth_level, request)
+        if refusal is not None:
+            return refusal
         body = await request.read()
         http_request = func.HttpRequest(
             method=request.method,
@@ -340,3 +337,15 @@ class Host:
         except Exception:
             response = web.Response(status=500)
         return response
+
+
+def _only(functions: list[IndexedFunction], names: list[str]) -> list[IndexedFunction]:
+    """The functions `--functions` names, in the app's order; unknown names are an error."""
+    known = {function.name for function in functions}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise AppConfigError(
+            f"--functions names {', '.join(unknown)}, which the app does not define; "
+            f"it defines: {', '.join(sorted(known))}"
+        )
+    return [function for function in functions if function.name in names]

@@ -29,6 +29,16 @@ CONNECTION_ENV = "DEVHOST_WRITER_STORAGE"
 LINE_LIMIT = 256 * 1024 * 1024
 
 
+# Ctrl-C in a terminal signals the whole process group, this child too. The host stops the
+# child by closing its stdin once the last writes are stored; dying on SIGINT first would
+# lose them and print a traceback over the host's quiet shutdown. So SIGINT is ignored
+# before anything else runs: the imports alone take long enough to be interrupted.
+_CHILD = (
+    "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "import runpy; runpy.run_module('devhost.writer', run_name='__main__')"
+)
+
+
 class WriterError(Exception):
     pass
 
@@ -47,8 +57,8 @@ class HistoryWriter:
     async def start(self) -> None:
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "devhost.writer",
+            "-c",
+            _CHILD,
             self._hub,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
