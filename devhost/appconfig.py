@@ -17,6 +17,8 @@ from typing import Any
 DEFAULT_ROUTE_PREFIX = "api"
 # Core Tools' local default; in Azure the Durable extension derives it from the site name.
 DEFAULT_HUB_NAME = "TestHubName"
+# The app setting that holds the task hub's storage unless host.json names another.
+DEFAULT_STORAGE_SETTING = "AzureWebJobsStorage"
 
 # The Durable extension's rule for Azure Storage task hubs: the name becomes part of
 # queue, table and blob container names, which constrain it this tightly.
@@ -60,6 +62,7 @@ class AppConfig:
     host_json: dict[str, Any]
     local_values: dict[str, str] = field(default_factory=dict)
     host_section: HostSection = field(default_factory=HostSection)
+    storage_setting: str = DEFAULT_STORAGE_SETTING
 
 
 def load_app_config(
@@ -101,6 +104,7 @@ def load_app_config(
         host_json=host_json,
         local_values=values,
         host_section=host_section,
+        storage_setting=_storage_setting(host_json, host_path),
     )
 
 
@@ -244,6 +248,17 @@ def _host_option(host_json: Mapping[str, Any], dotted: str, default: str, path: 
     if not isinstance(value, str):
         raise AppConfigError(f'{path}: "{dotted}" must be a string, got {json.dumps(value)}')
     return value
+
+
+def _storage_setting(host_json: Mapping[str, Any], path: Path) -> str:
+    """The app setting with the task hub's connection: the Durable extension's
+    `storageProvider.connectionName` (or its older `connectionStringName`), else
+    AzureWebJobsStorage. An app may so keep its own storage apart from the hub's."""
+    for key in ("connectionName", "connectionStringName"):
+        name = _host_option(host_json, f"extensions.durableTask.storageProvider.{key}", "", path)
+        if name:
+            return name
+    return DEFAULT_STORAGE_SETTING
 
 
 def _validate_hub_name(hub_name: str) -> None:

@@ -30,11 +30,11 @@ def dev_connection_string(host: str = HOST, ports: dict[str, int] | None = None)
     )
 
 
-def resolve_connection_string(value: str | None) -> str:
-    """Turn an AzureWebJobsStorage value into a connection string the SDK clients accept."""
-    if not value:
+def resolve_connection_string(value: str | None, setting: str = "AzureWebJobsStorage") -> str:
+    """Turn a storage setting's value into a connection string the SDK clients accept."""
+    if not value or not value.strip():
         raise ValueError(
-            "AzureWebJobsStorage is not set: put a connection string, or "
+            f"{setting} is not set: put a connection string, or "
             "UseDevelopmentStorage=true, in local.settings.json Values or the environment"
         )
     if value.strip().rstrip(";").lower() == "usedevelopmentstorage=true":

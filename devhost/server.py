@@ -110,12 +110,13 @@ class Host:
 
     async def start(self) -> None:
         assert self.config is not None, "index() first"
-        storage = self.config.settings.get("AzureWebJobsStorage")
+        setting = self.config.storage_setting
+        storage = self.config.settings.get(setting)
         if azurite.is_development_storage(storage):
             self.azurite = azurite.ensure_running(
                 self.app_dir / ".devhost" / "azurite", search_from=self.app_dir
             )
-        connection = azurite.resolve_connection_string(storage)
+        connection = azurite.resolve_connection_string(storage, setting)
         keys_path = self.app_dir / ".devhost" / "keys.json"
         self.keys = load_or_create_keys(keys_path)
         self.access = AccessGuard(self.keys, keys_path, self.options.no_auth)

@@ -134,6 +134,21 @@ def test_bad_hub_override_is_refused_too(tmp_path: Path) -> None:
         load_app_config(make_app(tmp_path), environ={}, hub_override="bad-hub")
 
 
+@pytest.mark.parametrize(
+    ("provider", "setting"),
+    [
+        ({"type": "AzureStorage"}, "AzureWebJobsStorage"),
+        ({"connectionStringName": "LegacyHubStorage"}, "LegacyHubStorage"),
+        ({"connectionName": "HubStorage", "connectionStringName": "Old"}, "HubStorage"),
+    ],
+)
+def test_the_task_hub_storage_setting_comes_from_the_storage_provider(
+    tmp_path: Path, provider: dict[str, str], setting: str
+) -> None:
+    host = {"version": "2.0", "extensions": {"durableTask": {"storageProvider": provider}}}
+    assert load_app_config(make_app(tmp_path, host), environ={}).storage_setting == setting
+
+
 def test_setting_references_resolve_everywhere_in_the_text() -> None:
     settings = {"MINUTE": "*/5", "HOUR": "9-17"}
     assert resolve_setting_references("0 %MINUTE% %HOUR% * * *", settings) == "0 */5 9-17 * * *"
