@@ -1,7 +1,9 @@
-"""Shared fixtures: one Azurite for the whole test session (started unless running)."""
+"""Shared fixtures: one Azurite for the whole test session (started unless running), and
+copies of the app to break or to run with a changed host.json."""
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,3 +43,34 @@ def private_storage_connection_string(tmp_path_factory: pytest.TempPathFactory) 
 def unique_name() -> str:
     """A short unique alphanumeric name for tables, queues, containers and task hubs."""
     return "t" + uuid.uuid4().hex[:12]
+
+
+# What never belongs to an app copy: VCS, environments, caches, local state, the tests.
+NOT_COPIED = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    "node_modules",
+    "__pycache__",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    ".devhost",
+    ".haymaker",
+    "tests",
+)
+
+
+@pytest.fixture(scope="session")
+def app_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One copy of the repo's app files, taken once per session."""
+    template = tmp_path_factory.mktemp("template") / "app"
+    shutil.copytree(ROOT, template, ignore=NOT_COPIED)
+    return template
+
+
+@pytest.fixture
+def app_copy(app_template: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the app for one test to break."""
+    copy = tmp_path / "app"
+    shutil.copytree(app_template, copy)
+    return copy

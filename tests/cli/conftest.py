@@ -1,8 +1,7 @@
-"""Copies of the app to break, and the CLI run as a user runs it."""
+"""The CLI run as a user runs it."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -11,35 +10,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-# What never belongs to an app copy: VCS, environments, caches, local state, the tests.
-NOT_COPIED = shutil.ignore_patterns(
-    ".git",
-    ".venv",
-    "node_modules",
-    "__pycache__",
-    ".mypy_cache",
-    ".ruff_cache",
-    ".pytest_cache",
-    ".devhost",
-    ".haymaker",
-    "tests",
-)
-
-
-@pytest.fixture(scope="session")
-def app_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One copy of the repo's app files, taken once per session."""
-    template = tmp_path_factory.mktemp("template") / "app"
-    shutil.copytree(ROOT, template, ignore=NOT_COPIED)
-    return template
-
-
-@pytest.fixture
-def app_copy(app_template: Path, tmp_path: Path) -> Path:
-    """A fresh copy of the app for one test to break."""
-    copy = tmp_path / "app"
-    shutil.copytree(app_template, copy)
-    return copy
 
 
 @pytest.fixture

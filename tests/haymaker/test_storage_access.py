@@ -11,21 +11,21 @@ the CA bundle the SDKs trust holds that CA and the fake's.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import azure.functions as func
 import pytest
 from azure.core.credentials import AccessToken, TokenCredential
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+from azure.data.tables import TableServiceClient
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+from azure.storage.queue import QueueServiceClient
 
 from devhost import azurite
-from devhost.process import free_port
+from devhost.process import free_port, running_host
 from haymaker.events import (
     EventReceiver,
     EventSender,
@@ -38,9 +38,10 @@ from haymaker.events import (
 from haymaker.providers import _queue_account_url
 from haymaker.records import RunRecords
 from haymaker.run_request import new_run_id
-from haymaker.service import build_services
 from haymaker.settings import SettingsError, load_settings
 from haymaker.storage import StorageAccount, read_storage
+from tests.app.helpers import IDLE_SETTLE, App, host_env, new_hub
+from tests.azure.helpers import PLATFORM_GROUP, azure_settings
 from tests.fakeazure import FakeAzure
 from tests.fakeazure.certs import write_certificates
 from tests.fakeazure.environment import OTHER_CREDENTIAL_VARIABLES
@@ -239,6 +240,7 @@ class Storage:
     def __init__(self, fake: FakeAzure, ports: dict[str, int], bundle: Path) -> None:
         self.fake = fake
         self.bundle = bundle
+        self.ports = ports
         self.uris = {
             f"AzureWebJobsStorage__{service}ServiceUri": (
                 f"https://127.0.0.1:{port}/{azurite.DEV_ACCOUNT}"
@@ -267,6 +269,12 @@ class Storage:
         storage, problems = read_storage(self.settings())
         assert storage is not None, problems
         return storage
+
+    def key_connection_string(self) -> str:
+        """The same account by its (public, emulator) key: for devhost's task hub, and for
+        reading what the app wrote without going through the app's own code."""
+        plain = azurite.dev_connection_string(ports=self.ports)
+        return plain.replace("http://", "https://").replace("Protocol=http;", "Protocol=https;")
 
 
 @pytest.fixture(scope="module")
@@ -395,51 +403,58 @@ def test_an_identity_that_cannot_sign_in_says_so(
     assert len(_token_requests(fake)) == before + 2
 
 
-def test_the_app_runs_and_reports_health_on_identity_only_storage(
-    oauth_storage: Storage, monkeypatch: pytest.MonkeyPatch, unique_name: str
+def test_the_app_runs_on_identity_only_storage_through_a_host(
+    oauth_storage: Storage, app_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The deployed shape: azure provider, no AzureWebJobsStorage, identity settings only."""
-    import activities.run_steps
-    import starters.runs
-
-    oauth_storage.use_identity(monkeypatch)
+    """The deployed shape, on devhost: the azure provider, no AzureWebJobsStorage, the
+    app's storage by identity only. devhost keeps its task hub in the same Azurite by the
+    account key, in the setting host.json's storageProvider.connectionName names."""
+    oauth_storage.use_identity(monkeypatch)  # the host inherits this environment
     fake = oauth_storage.fake
-    fake.add_resource_group("haymaker")
-    environ = {
+    fake.add_resource_group(PLATFORM_GROUP)
+    fake.lro_in_progress_polls = 0
+    host_json = json.loads((app_copy / "host.json").read_text())
+    host_json["extensions"]["durableTask"]["storageProvider"]["connectionName"] = "HubStorage"
+    (app_copy / "host.json").write_text(json.dumps(host_json))
+    by_key = oauth_storage.key_connection_string()
+    env = {
+        **host_env(tmp_path / "state"),
+        **azure_settings(fake),
         **oauth_storage.settings(),
-        **AZURE,
-        "HAYMAKER_AZURE_SUBSCRIPTION_ID": fake.subscription_id,
-        "HAYMAKER_AZURE_TENANT_ID": fake.tenant_id,
-        "HAYMAKER_CONTAINER_APPS_ENVIRONMENT_ID": AZURE[
-            "HAYMAKER_CONTAINER_APPS_ENVIRONMENT_ID"
-        ].replace(SUBSCRIPTION, fake.subscription_id),
-        "HAYMAKER_AGENT_JOB_IDENTITY_ID": AZURE["HAYMAKER_AGENT_JOB_IDENTITY_ID"].replace(
-            SUBSCRIPTION, fake.subscription_id
-        ),
-        "HAYMAKER_KEY_VAULT_URL": fake.url,
-        "HAYMAKER_KEY_VAULT_VERIFY_CHALLENGE": "false",
-        "HAYMAKER_AZURE_ARM_ENDPOINT": fake.url,
-        "HAYMAKER_AZURE_GRAPH_ENDPOINT": fake.url,
+        "AzureWebJobsStorage": "",
+        "HubStorage": by_key,
+        "REQUESTS_CA_BUNDLE": str(oauth_storage.bundle),
+        "SSL_CERT_FILE": str(oauth_storage.bundle),
     }
-    svc = build_services(load_settings(environ))
-    assert svc.settings.storage.uses_identity
-    monkeypatch.setattr(starters.runs, "services", lambda: svc)
-    monkeypatch.setattr(activities.run_steps, "services", lambda: svc)
+    tokens_before = _token_requests(fake).count("https://storage.azure.com")
+    hub = new_hub()
+    with running_host(
+        app_copy,
+        clock="virtual",
+        hub=hub,
+        env=env,
+        extra_args=["--idle-settle", IDLE_SETTLE],
+        log_path=tmp_path / "host.log",
+    ) as host:
+        app = App(host=host, state_dir=tmp_path / "state", connection=by_key, hub=hub)
+        health = app.get("health", deep="true").json()
+        assert health["ok"] is True, health
+        [check] = [c for c in health["checks"] if c["name"] == "storage"]
+        assert check["detail"].startswith("identity: account devstoreaccount1, managed identity")
 
-    request = func.HttpRequest("GET", "/api/health", params={"deep": "true"}, body=b"")
-    health = json.loads(asyncio.run(starters.runs.health(request)).get_body())
-    assert health["ok"] is True, health
-    [check] = [c for c in health["checks"] if c["name"] == "storage"]
-    assert check["detail"].startswith("identity: account devstoreaccount1, managed identity")
+        run_id = app.start_run({"scenarios": ["compute-linux-vm"], "duration": "PT1H"})
+        app.wait_for_phase(run_id, "monitoring", 1)
+        queues = QueueServiceClient.from_connection_string(by_key)
+        listed = [q.name for q in queues.list_queues(name_starts_with="haymaker-events-")]
+        assert events_queue_name(run_id) in listed
+        run = app.wait_for_run(run_id, timeout=120)
+        assert run["status"] == "completed", run
+        assert app.report(run_id)["outcomes"] == {"finished": 1}
 
-    run_id = new_run_id(datetime.now(UTC), unique_name[1:7])
-    svc.records.create_run(run_id, {"size": "small"}, ["s1"], datetime.now(UTC))
-    agents = [{"agent_id": "a00", "scenario_id": "s1"}]
-    opened = activities.run_steps.begin_run(
-        {"run_id": run_id, "agents": agents, "deadline": "2099-01-01T00:00:00.000Z"}
-    )
-    assert events_queue_exists(svc.settings.storage, opened["events_queue"])
-    assert svc.records.get_run(run_id)["status"] == "running"  # type: ignore[index]
-    activities.run_steps.finalize_run({"run_id": run_id, "results": [], "status": "completed"})
-    assert not events_queue_exists(svc.settings.storage, opened["events_queue"])
-    assert svc.records.get_report(run_id) is not None
+    # What the app wrote is in that account, read here by key; the host signed in for it.
+    runs = TableServiceClient.from_connection_string(by_key).get_table_client("HayMakerRuns")
+    rows = list(runs.query_entities("run_id eq @run", parameters={"run": run_id}))
+    assert [row.get("status") for row in rows if "status" in row] == ["completed"], rows
+    listed = [q.name for q in queues.list_queues(name_starts_with="haymaker-events-")]
+    assert events_queue_name(run_id) not in listed
+    assert _token_requests(fake).count("https://storage.azure.com") > tokens_before
