@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .ncrontab import Schedule
+from ncrontab import Schedule
 
 # What the host sends for a time that never happened (.NET's default DateTime).
 NEVER = "0001-01-01T00:00:00"

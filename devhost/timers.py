@@ -17,11 +17,12 @@ from typing import Any
 
 from azure.functions.timer import TimerRequest
 
+from ncrontab import Schedule
+
 from .appconfig import resolve_setting_references
 from .clock import Clock
 from .execution_log import Execution
 from .indexer import TIMER, IndexedFunction
-from .ncrontab import Schedule
 from .replay import iso
 from .schedule_status import ScheduleStatus, after_firing, initial_status, reconcile
 from .store import Store

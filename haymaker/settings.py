@@ -17,9 +17,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from devhost.ncrontab import Schedule
 from haymaker.durations import DurationRange, format_duration, parse_duration
 from haymaker.storage import STORAGE_SETTING, StorageAccount, read_storage
+from ncrontab import Schedule
 
 PROVIDERS = ("local", "azure")
 RUN_SIZES = {"small": 5, "medium": 15, "large": 30}

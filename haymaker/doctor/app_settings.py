@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from devhost.azurite import DEV_KEY
-from devhost.ncrontab import Schedule
 from haymaker.doctor.findings import Finding, failed, listing, passed
 from haymaker.doctor.functions import Indexed
 from haymaker.doctor.tree import deployable_files
 from haymaker.settings import SettingsError, load_settings
+from ncrontab import Schedule
 
 SAMPLE = "local.settings.sample.json"
 REQUIRED = {"FUNCTIONS_WORKER_RUNTIME": "python", "AzureWebJobsStorage": None}

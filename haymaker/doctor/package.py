@@ -3,7 +3,8 @@
 The zip is the app folder minus `.funcignore` (see tree.py). It must hold function_app.py,
 host.json, requirements.txt and every app module function_app.py imports, lazily or not,
 followed through the app's packages; an import of an app module that does not exist
-anywhere is reported too. The upstream team's lesson: verify what the package contains,
+anywhere is reported too, and so is any import of devhost (a local tool, left out of the
+image by .dockerignore). The upstream team's lesson: verify what the package contains,
 do not assume the copy worked.
 """
 
@@ -48,6 +49,12 @@ def check_package(app_dir: Path) -> Finding:
         if not site.optional
     ]
     problems += [f"cannot parse {error}" for error in closure.syntax_errors]
+    dev_host = sorted(path.as_posix() for path in closure.app_files if path.parts[0] == "devhost")
+    if dev_host:
+        problems.append(
+            f"the app imports the local dev host ({', '.join(dev_host)}): the deployed app "
+            "must not need devhost; move what it uses into an app module"
+        )
     if problems:
         return failed(
             name,

@@ -280,3 +280,13 @@ def test_a_lazy_import_of_a_missing_module_is_found(
     finding = failing(app_copy, capsys, "deployment package")
     assert "function_app.py:" in finding["message"]
     assert "imports activities.begin, which does not exist" in finding["message"]
+
+
+def test_an_app_that_imports_devhost_is_found(app_copy: Path, capsys: pytest.CaptureFixture[str]):
+    settings = app_copy / "haymaker" / "settings.py"
+    settings.write_text("from devhost.keys import mask_key  # noqa: F401\n" + settings.read_text())
+    finding = failing(app_copy, capsys, "deployment package")
+    assert (
+        "the app imports the local dev host (devhost/__init__.py, devhost/keys.py)"
+        in (finding["message"])
+    )

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from devhost.ncrontab import Schedule
 from devhost.schedule_status import (
     NEVER,
     ScheduleStatus,
@@ -15,6 +14,7 @@ from devhost.schedule_status import (
     parse_host_time,
     reconcile,
 )
+from ncrontab import Schedule
 
 HOURLY = Schedule.parse("0 0 * * * *")
 T = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)

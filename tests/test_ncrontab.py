@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from devhost.ncrontab import NcrontabError, Schedule
+from ncrontab import NcrontabError, Schedule
 
 
 def utc(

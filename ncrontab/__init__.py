@@ -6,6 +6,10 @@ the expression has exactly five. An expression that is not cron is tried as a .N
 TimeSpan (`hh:mm:ss`), meaning "every interval". devhost must fire the same moments as
 Azure, so this module follows NCrontab's semantics rather than any one Unix cron's.
 
+A package of its own because two parties need it and neither may import the other: devhost
+fires timers with it, and the app validates its schedule settings with it (the deployed
+app must not ship devhost).
+
 All times are UTC: devhost does not honour WEBSITE_TIME_ZONE.
 """
 
