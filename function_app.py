@@ -198,7 +198,7 @@ def verify_teardown(payload: dict) -> dict:
 
 @app.activity_trigger(input_name="payload")
 @app.durable_client_input(client_name="client")
-async def cancel_agents(payload: dict, client: df.DurableOrchestrationClient) -> int:
+async def cancel_agents(payload: dict, client: df.DurableOrchestrationClient) -> dict:
     return await cancel_agent_orchestrations(payload, client)
 
 

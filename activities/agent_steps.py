@@ -23,9 +23,12 @@ def _plan(payload: dict[str, Any]) -> AgentPlan:
 
 @waits_as_results
 def provision_identity(payload: dict[str, Any]) -> dict[str, Any]:
-    """The agent's identity, secret (kept by the provider) and roles on its group only."""
+    """The agent's identity, secret (kept by the provider) and roles on its group only;
+    `{"canceled": true}`, creating nothing, when the run was canceled before it began."""
     plan = _plan(payload)
     svc = services()
+    if _run_canceled(plan.run_id):
+        return {"canceled": True}
     svc.records.upsert_agent(plan.run_id, plan.agent_id, phase="provisioning", status="running")
     expires = naming.parse_iso_utc(plan.deadline) + SECRET_MARGIN
     identity = svc.provider.create_identity(
@@ -81,7 +84,13 @@ def poll_agent(payload: dict[str, Any]) -> dict[str, Any]:
         receiver.acknowledge(events)
         recorded += len(events)
     status = svc.provider.agent_status(plan.run_id, plan.agent_id)
-    return {"state": status["state"], "events": recorded}
+    return {"state": status["state"], "events": recorded, "canceled": _run_canceled(plan.run_id)}
+
+
+def _run_canceled(run_id: str) -> bool:
+    """Whether a cancel of the run was requested (the starter records it before telling)."""
+    run = services().records.get_run(run_id)
+    return bool(run and run.get("cancel_requested_at"))
 
 
 def _record_resource_event(event: dict[str, Any]) -> None:

@@ -220,6 +220,9 @@ class Engine:
 
     async def send_message(self, instance_id: str, message: dict[str, Any]) -> None:
         """Persist a raised event or control request, then hand it to the instance."""
+        # A start still writing its row would otherwise look finished (a row, no live
+        # instance) and the message be refused with 410.
+        await self.wait_started(instance_id)
         live = self.live.get(instance_id)
         if live is None:
             row = await self.store.get_instance(instance_id)

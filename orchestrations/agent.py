@@ -39,10 +39,13 @@ def agent_orchestrator(
             identity = yield from call_cloud(
                 context, "provision_identity", payload, PRINCIPAL_PATIENCE
             )
-            yield from call_cloud(
-                context, "launch_agent", {**payload, "secret_ref": identity["secret_ref"]}
-            )
-            state["stage"] = "monitor"
+            if identity.get("canceled"):  # the run was canceled before this agent began
+                state.update(stage="teardown", outcome="canceled")
+            else:
+                yield from call_cloud(
+                    context, "launch_agent", {**payload, "secret_ref": identity["secret_ref"]}
+                )
+                state["stage"] = "monitor"
         except Exception as error:
             state.update(stage="teardown", outcome="provision_failed", error=_error_text(error))
     if state["stage"] == "monitor":
@@ -81,6 +84,8 @@ def _monitor(
             return "finished"
         if status["state"] in ("failed", "missing"):
             return "agent_failed"
+        if status.get("canceled"):  # a cancel event that never arrived: the record says so
+            return "canceled"
     return None
 
 

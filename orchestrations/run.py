@@ -20,6 +20,8 @@ from orchestrations.retries import BOOKKEEPING
 
 # Progress refreshes per run at most, whatever the poll interval: bounds the history.
 MAX_PROGRESS_TICKS = 48
+# Tries to reach agents whose orchestration does not exist yet: waits of 1, 2, 4, ... s.
+CANCEL_ATTEMPTS = 7
 
 
 def run_orchestrator(
@@ -65,11 +67,7 @@ def run_orchestrator(
                 timer.cancel()
             if winner == cancel:
                 cancelled = True
-                yield context.call_activity_with_retry(
-                    "cancel_agents",
-                    BOOKKEEPING,
-                    {"instance_ids": [a.instance_id for a in wave], "reason": str(cancel.result)},
-                )
+                yield from _tell_agents(context, [a.instance_id for a in wave], str(cancel.result))
             elif winner == timer:
                 status["phases"] = yield context.call_activity_with_retry(
                     "run_progress", BOOKKEEPING, {"run_id": plan.run_id}
@@ -101,6 +99,24 @@ def run_orchestrator(
         {"run_id": plan.run_id, "status": outcome, "results": results},
     )
     return summary
+
+
+def _tell_agents(
+    context: df.DurableOrchestrationContext, instance_ids: list[str], reason: str
+) -> Generator[Any, Any, None]:
+    """Raise `cancel` on the wave's agents. A cancel right after the start finds some
+    agents' orchestrations not created yet: those are told again after a short durable
+    wait (and as they start, they find the cancel in the run record anyway)."""
+    pending = instance_ids
+    for attempt in range(CANCEL_ATTEMPTS):
+        result = yield context.call_activity_with_retry(
+            "cancel_agents", BOOKKEEPING, {"instance_ids": pending, "reason": reason}
+        )
+        # Histories from before `missing` existed recorded a count here.
+        pending = result.get("missing", []) if isinstance(result, dict) else []
+        if not pending or attempt == CANCEL_ATTEMPTS - 1:
+            return
+        yield context.create_timer(context.current_utc_datetime + timedelta(seconds=2**attempt))
 
 
 def _not_started(agent_id: str, scenario_id: str) -> dict[str, Any]:

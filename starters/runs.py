@@ -190,6 +190,9 @@ async def cancel_run(
     run = await _run_or_404(run_id)
     if run.get("status") in FINISHED:
         raise ApiError(409, "finished", f"run {run_id!r} is already {run['status']}", "run_id")
+    # Recorded first: agents whose orchestration does not exist yet when the run tells
+    # them read it as they start (provision_identity), and every poll reads it too.
+    await _blocking(services().records.update_run, run_id, cancel_requested_at=datetime.now(UTC))
     try:
         await client.raise_event(run_id, "cancel", "canceled through the API")
     except Exception as error:  # the SDK raises plain Exception for 404 and 410

@@ -73,6 +73,28 @@ def test_cancel_mid_monitoring_tears_every_agent_down(patient_app: App) -> None:
     assert "canceled" in error["message"]
 
 
+def test_a_cancel_right_after_the_start_reaches_every_agent(patient_app: App) -> None:
+    """The cancel comes while the agents' orchestrations are being created: each agent
+    still gets it (told again once its orchestration exists, or reading it from the run
+    record as it starts), tears down, and none runs to the deadline 24 hours away."""
+    app = patient_app
+    run_id = app.start_run({"count": 3, "duration": "PT24H"})
+    response = app.post(f"runs/{run_id}/cancel")
+    assert response.status_code == 202, response.text
+
+    run = app.wait_for_run(run_id, timeout=90)
+    assert run["status"] == "canceled", run
+    report = app.report(run_id)
+    assert report["outcomes"] == {"canceled": 3}, report
+    assert (report["torn_down"], report["left_behind"]) == (3, 0), report
+    for agent in ("a00", "a01", "a02"):
+        status = app.instance_status(f"{run_id}:{agent}", history=True).json()
+        fired = [e["FireAt"] for e in status["historyEvents"] if e["EventType"] == "TimerFired"]
+        assert all(_time(at) < _time(run["deadline"]) for at in fired), (agent, fired)
+    assert "finished" not in [e["type"] for e in app.events(run_id)]
+    assert app.leftovers(run_id) == []
+
+
 def test_a_silent_agent_is_torn_down_at_the_deadline(patient_app: App) -> None:
     app = patient_app
     run_id = app.start_run({"count": 3, "duration": "PT1H"})

@@ -150,6 +150,29 @@ def test_a_start_refused_as_a_duplicate_is_followed_by_a_status_that_finds_it(
             assert all(status in (200, 202) for _, status in answers), answers
 
 
+def test_an_event_raised_while_its_instance_starts_is_accepted(host: HostHandle) -> None:
+    """An event that comes while a start of its instance still writes the instance's row
+    is taken (202) and delivered: never refused as if the instance were finished (410)."""
+    url = f"{host.management}/orchestrators/approval_orchestrator"
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        for _ in range(5):
+            wanted = f"raced-{uuid.uuid4().hex[:8]}"
+            event = instance_url(host, wanted, "raiseEvent/approval")
+
+            def raise_until_found(wanted: str = wanted, event: str = event) -> int:
+                while True:
+                    answer = requests.post(event, params=query(host), json="yes", timeout=10)
+                    if answer.status_code != 404:
+                        return answer.status_code
+
+            raised = pool.submit(raise_until_found)
+            started = requests.post(f"{url}/{wanted}", params=query(host), timeout=10)
+            assert started.status_code == 202, started.text
+            assert raised.result(timeout=30) == 202
+            completed = wait_running(host, wanted, "Completed")
+            assert completed["output"] == {"approval": "yes"}, completed
+
+
 def test_start_with_bad_json_is_400_and_starts_nothing(host: HostHandle) -> None:
     prefix = unique_prefix()
 
