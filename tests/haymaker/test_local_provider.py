@@ -26,6 +26,7 @@ from haymaker.providers.local_cloud import TAG_INDEX_TABLE, LocalCloud
 from haymaker.records import RunRecords
 from haymaker.secret_store import LocalSecretStore
 from haymaker.settings import SettingsError
+from tests.app.helpers import stored_objects_of
 
 T = TypeVar("T")
 SCENARIO: dict[str, Any] = {
@@ -219,10 +220,23 @@ def test_full_lifecycle_leaves_nothing_behind(
     assert run.types().count("resource_created") == 3
     assert run.provider.agent_status(run.run_id, run.agent) == {"state": "running"}
 
-    kinds = sorted(r["kind"] for r in run.provider.list_tagged_resources(run.run_id, run.agent))
+    listed = run.provider.list_tagged_resources(run.run_id, run.agent)
+    kinds = sorted(r["kind"] for r in listed)
     assert kinds == ["blob_container", "queue", "table"]
     assert all(
-        r["tags"] == run.tags for r in run.provider.list_tagged_resources(run.run_id, run.agent)
+        r["tags"]
+        == {
+            "azurehaymaker-managed": "true",
+            "azurehaymaker-run": run.run_id,
+            "azurehaymaker-agent": run.agent,
+            "azurehaymaker-scenario": SCENARIO["id"],
+        }
+        for r in listed
+    ), listed
+    # The same three, listed straight from the storage account.
+    stored = stored_objects_of(storage_connection_string, run.run_id)
+    assert sorted((o["kind"], o["name"]) for o in stored if o["kind"] in kinds) == sorted(
+        (r["kind"], r["name"]) for r in listed
     )
 
     stopped = run.provider.stop_agent(run.run_id, run.agent)
