@@ -1,0 +1,1 @@
+"""Benchmark scripts (`./dev bench`); importable so tests can check their checks."""
