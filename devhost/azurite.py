@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # The emulator's documented, public development account: not a secret.
 DEV_ACCOUNT = "devstoreaccount1"
@@ -40,6 +42,43 @@ def resolve_connection_string(value: str | None, setting: str = "AzureWebJobsSto
     if value.strip().rstrip(";").lower() == "usedevelopmentstorage=true":
         return dev_connection_string()
     return value
+
+
+def connection_fields(value: str) -> dict[str, str]:
+    """`Key=Value;...` as a dict with the keys lower-cased (connection strings ignore case)."""
+    fields = {}
+    for part in value.split(";"):
+        key, sep, field_value = part.partition("=")
+        if sep:
+            fields[key.strip().lower()] = field_value.strip()
+    return fields
+
+
+def emulator_ports(value: str | None) -> dict[str, int] | None:
+    """The ports of the Azurite a storage setting names, or None if it names no emulator.
+
+    `UseDevelopmentStorage=true` means 10000-10002. A `devstoreaccount1` connection string
+    with loopback endpoints means the ports in those endpoints (a service it leaves out
+    keeps its default port).
+    """
+    if not value:
+        return None
+    if value.strip().rstrip(";").lower() == "usedevelopmentstorage=true":
+        return dict(PORTS)
+    fields = connection_fields(value)
+    if fields.get("accountname") != DEV_ACCOUNT:
+        return None
+    ports = dict(PORTS)
+    named = False
+    for service in PORTS:
+        endpoint = urlsplit(fields.get(f"{service}endpoint", ""))
+        if endpoint.hostname is None:
+            continue
+        if endpoint.hostname not in ("127.0.0.1", "localhost", "::1"):
+            return None  # an Azurite on another machine: devhost can neither check nor start it
+        named = True
+        ports[service] = endpoint.port or 80
+    return ports if named else None
 
 
 def is_development_storage(value: str | None) -> bool:
@@ -161,3 +200,100 @@ def start(
         time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"Azurite did not start listening within {timeout:.0f}s")
+
+
+# -- the shared Azurite a host starts: it outlives the host ---------------------------------
+
+HOME_SETTING = "DEVHOST_AZURITE_HOME"
+PID_FILE = "azurite.pid"
+
+
+def shared_location(ports: dict[str, int]) -> Path:
+    """Where the shared Azurite on `ports` keeps its data: one folder per set of ports."""
+    home = os.environ.get(HOME_SETTING)
+    root = Path(home) if home else Path.home() / ".devhost" / "azurite"
+    return root / "-".join(str(ports[service]) for service in PORTS)
+
+
+@dataclass
+class SharedAzurite:
+    """The Azurite a storage setting names: whether this host started it, and its data."""
+
+    ports: dict[str, int]
+    started: bool
+    pid: int | None
+    location: Path | None
+
+
+def ensure_shared(
+    ports: dict[str, int], search_from: Path | None = None, timeout: float = 30.0
+) -> SharedAzurite:
+    """Use the Azurite on `ports`, or start one there that outlives this process.
+
+    Every host whose storage names these ports shares it, so none may stop it on its way
+    out: stopping is explicit (`devhost azurite stop`, see `stop_shared`).
+    """
+    location = shared_location(ports)
+    if is_running(ports):
+        pid = recorded_pid(location)
+        return SharedAzurite(ports, False, pid, location if pid else None)
+    busy = [f"{name} {port}" for name, port in ports.items() if _port_open(port)]
+    if busy:
+        raise RuntimeError(
+            f"Azurite ports are partly taken ({', '.join(busy)} answer, the rest do not): "
+            "stop whatever holds them or start Azurite fully"
+        )
+    process = start(location, ports, search_from, timeout)
+    assert process.process is not None
+    (location / PID_FILE).write_text(f"{process.process.pid}\n")
+    return SharedAzurite(ports, True, process.process.pid, location)
+
+
+def stop_shared(ports: dict[str, int], timeout: float = 30.0) -> int | None:
+    """Stop the Azurite devhost started on `ports`; its pid, or None if devhost started none.
+
+    SIGTERM lets Azurite save its metadata before it exits.
+    """
+    location = shared_location(ports)
+    pid = recorded_pid(location)
+    if pid is None:
+        return None
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    (location / PID_FILE).unlink(missing_ok=True)
+    return pid
+
+
+def recorded_pid(location: Path) -> int | None:
+    """The pid of the Azurite devhost started there, if it still runs."""
+    try:
+        pid = int((location / PID_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if not _alive(pid):
+        return None
+    # The pid may since have gone to another program: never signal that one.
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return pid
+    return pid if b"azurite" in command else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not yet reaped by a parent that is still running) is not alive.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True

@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import __version__
+from . import __version__, azurite_cli
 from .appconfig import AppConfigError
 from .cors import CorsError, CorsPolicy
 from .indexer import HTTP, IndexingError, format_indexing_error
@@ -135,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="virtual clock: seconds the host must be idle before time jumps (default 0.02)",
     )
     start.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    azurite_cli.add_command(commands)
     return parser
 
 
@@ -197,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "azurite":
+        return azurite_cli.run(args)
     if args.clock_start is not None and args.clock != "virtual":
         parser.error("--clock-start needs --clock virtual")
     configure_logging(args.log_level, args.verbose)

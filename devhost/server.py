@@ -14,7 +14,6 @@ from typing import Any
 import azure.functions as func
 from aiohttp import web
 
-from . import azurite
 from .access import AccessGuard
 from .appconfig import AppConfig, AppConfigError, apply_to_environ, load_app_config
 from .clock import Clock
@@ -26,6 +25,7 @@ from .invoke import InvocationContext
 from .keys import HostKeys, load_or_create_keys
 from .management import RPC_PREFIX, WEBHOOK_PREFIX, ManagementApi, UrlBuilder
 from .routing import Router
+from .storage import HostStorage, open_storage
 from .store import Store
 from .timers import TimerTriggers
 from .virtual_time import VirtualTimeKeeper
@@ -81,7 +81,7 @@ class Host:
         self.clock: Clock | None = None
         self.virtual_time: VirtualTimeKeeper | None = None
         self.runner: web.AppRunner | None = None
-        self.azurite: azurite.AzuriteProcess | None = None
+        self.storage: HostStorage | None = None
         self.router = Router()
         self.started_at = time.monotonic()
         self.state = "Default"
@@ -111,12 +111,12 @@ class Host:
     async def start(self) -> None:
         assert self.config is not None, "index() first"
         setting = self.config.storage_setting
-        storage = self.config.settings.get(setting)
-        if azurite.is_development_storage(storage):
-            self.azurite = azurite.ensure_running(
-                self.app_dir / ".devhost" / "azurite", search_from=self.app_dir
-            )
-        connection = azurite.resolve_connection_string(storage, setting)
+        self.storage = open_storage(
+            setting, self.config.settings.get(setting), search_from=self.app_dir
+        )
+        for line in self.storage.describe():
+            print(line, flush=True)
+        connection = self.storage.connection_string
         keys_path = self.app_dir / ".devhost" / "keys.json"
         self.keys = load_or_create_keys(keys_path)
         self.access = AccessGuard(self.keys, keys_path, self.options.no_auth)
@@ -205,8 +205,6 @@ class Host:
             await self.runner.cleanup()
         if self.store is not None:
             await self.store.close()
-        if self.azurite is not None:
-            self.azurite.stop()
         self.state = "Stopped"
 
     # -- auth --------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any, TextIO
 
+from devhost import azurite
 from devhost.keys import mask_key
 from devhost.process import HostHandle, HostStartError, free_port, running_host
 from haymaker.api_client import ApiClient
@@ -75,6 +76,13 @@ def run_locally(
     log_path = APP_DIR / ".devhost" / "host.log"
     hub = "HayMakerLocal" + uuid.uuid4().hex[:6]
     print(f"Starting devhost on {APP_DIR} ({clock} clock; log: {log_path})", file=out, flush=True)
+    # devhost would leave an Azurite it starts running for other hosts; a local run owns
+    # the one it needs, so it leaves nothing behind.
+    emulator = (
+        azurite.ensure_running(APP_DIR / ".devhost" / "azurite", search_from=APP_DIR)
+        if azurite.emulator_ports(env["AzureWebJobsStorage"]) == azurite.PORTS
+        else None
+    )
     try:
         with running_host(
             APP_DIR,
@@ -89,6 +97,9 @@ def run_locally(
     except HostStartError as error:
         print(f"devhost did not start: {error}", file=out)
         return 2
+    finally:
+        if emulator is not None:
+            emulator.stop()
 
 
 def _run(host: HostHandle, request: dict[str, Any], out: TextIO, timeout: float) -> int:

@@ -4,8 +4,8 @@
 it outlives the CLI), waits until /admin/host/status says Running, and records the pid,
 port and URL in APP_DIR/.devhost/haymaker-up.json; other commands read the URL from
 there. devhost starts Azurite itself when development storage is configured and nothing
-listens. `down` SIGTERMs the recorded process (devhost then stops the Azurite it
-started) and removes the record.
+listens. `down` SIGTERMs the recorded process and removes the record; an Azurite devhost
+started keeps running for other hosts (`devhost azurite stop` ends it).
 
 App settings: local.settings.json if the app has one (devhost reads it); settings it
 lacks come from local.settings.sample.json, so a fresh clone runs. On the virtual clock
@@ -25,6 +25,7 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
+from devhost import azurite
 from haymaker.cli.output import EXIT_OK, CliError, print_json, show
 from haymaker.cli.target import UP_FILE
 from haymaker.local_run import SCHEDULED_FUNCTIONS, VIRTUAL_IDLE_SETTLE, host_environment
@@ -153,4 +154,6 @@ def down(args: argparse.Namespace) -> int:
             os.killpg(pid, signal.SIGKILL)
     (app_dir / UP_FILE).unlink(missing_ok=True)
     show(f"devhost at {record['url']} stopped (pid {pid})")
+    if azurite.recorded_pid(azurite.shared_location(azurite.PORTS)) is not None:
+        show("the Azurite devhost started keeps running for other hosts: `devhost azurite stop`")
     return EXIT_OK
