@@ -5,16 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from activities.event_intake import record_new_events
 from activities.waits import waits_as_results
 from haymaker import naming
-from haymaker.events import EventReceiver, events_queue_name
+from haymaker.events import events_queue_name
 from haymaker.plans import AgentPlan
+from haymaker.reconcile import reconciled
 from haymaker.service import services
 
 # A client secret outlives the run's deadline by this much, never more.
 SECRET_MARGIN = timedelta(hours=1)
-# How many message batches one poll drains at most, so a poll stays short.
-MAX_BATCHES_PER_POLL = 20
+# After the agent stopped nothing more comes: drain the queue (bounded all the same).
+MAX_BATCHES_AFTER_STOP = 200
 
 
 def _plan(payload: dict[str, Any]) -> AgentPlan:
@@ -65,25 +67,10 @@ def launch_agent(payload: dict[str, Any]) -> dict[str, Any]:
 
 @waits_as_results
 def poll_agent(payload: dict[str, Any]) -> dict[str, Any]:
-    """Record the run's new agent events and say whether this agent is still running.
-
-    Agents of one run share a queue, so any agent's poll records every agent's events;
-    records dedupe by event id, so a redelivered message is harmless.
-    """
+    """Record the run's new agent events and say whether this agent is still running."""
     plan = _plan(payload)
-    svc = services()
-    receiver = EventReceiver(svc.settings.storage, events_queue_name(plan.run_id))
-    recorded = 0
-    for _ in range(MAX_BATCHES_PER_POLL):
-        events = receiver.receive()
-        if not events:
-            break
-        svc.records.append_events(plan.run_id, events)
-        for event in events:
-            _record_resource_event(event)
-        receiver.acknowledge(events)
-        recorded += len(events)
-    status = svc.provider.agent_status(plan.run_id, plan.agent_id)
+    recorded = record_new_events(plan.run_id)
+    status = services().provider.agent_status(plan.run_id, plan.agent_id)
     return {"state": status["state"], "events": recorded, "canceled": _run_canceled(plan.run_id)}
 
 
@@ -93,25 +80,15 @@ def _run_canceled(run_id: str) -> bool:
     return bool(run and run.get("cancel_requested_at"))
 
 
-def _record_resource_event(event: dict[str, Any]) -> None:
-    kind = {"resource_created": "created", "resource_deleted": "removed"}.get(event.get("type", ""))
-    if kind is None:
-        return
-    services().records.record_resource(
-        event["run_id"],
-        event["agent_id"],
-        str(event.get("local_kind") or event.get("kind")),
-        str(event.get("local_name") or event.get("name")),
-        kind,
-    )
-
-
 @waits_as_results
 def stop_agent(payload: dict[str, Any]) -> dict[str, Any]:
+    """Stop the agent, then record what it said until it stopped: events sent after the
+    last poll (its own removals among them) would otherwise never be read."""
     plan = _plan(payload)
     svc = services()
     svc.records.upsert_agent(plan.run_id, plan.agent_id, phase="tearing_down")
-    return dict(svc.provider.stop_agent(plan.run_id, plan.agent_id))
+    stopped = dict(svc.provider.stop_agent(plan.run_id, plan.agent_id))
+    return {**stopped, "events": record_new_events(plan.run_id, MAX_BATCHES_AFTER_STOP)}
 
 
 @waits_as_results
@@ -159,12 +136,18 @@ def _record_left(plan: AgentPlan, blocked: list[dict[str, str]]) -> None:
 
 @waits_as_results
 def verify_teardown(payload: dict[str, Any]) -> dict[str, Any]:
-    """Check nothing of the agent is left and record the agent's final state."""
+    """Check nothing of the agent is left, reconcile its resource rows with what was found
+    (haymaker/reconcile.py), and record the agent's final state."""
     plan = _plan(payload)
     svc = services()
     verification = svc.provider.verify_clean(plan.run_id, plan.agent_id)
     for item in verification["left"]:
         svc.records.record_resource(plan.run_id, plan.agent_id, item["kind"], item["name"], "left")
+    rows = svc.records.list_resources(plan.run_id, plan.agent_id)
+    for row, action, reason in reconciled(rows, list(verification["left"])):
+        svc.records.record_resource(
+            plan.run_id, plan.agent_id, row["kind"], row["name"], action, reason=reason
+        )
     failed = payload.get("outcome") in ("provision_failed", "agent_failed")
     svc.records.upsert_agent(
         plan.run_id,

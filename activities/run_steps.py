@@ -6,9 +6,16 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+from activities.event_intake import record_new_events
 from haymaker import naming
 from haymaker.events import create_events_queue, delete_events_queue
+from haymaker.reconcile import reconciled
 from haymaker.service import services
+
+# The run is over: drain what is left in its queue (bounded all the same).
+MAX_BATCHES_AT_FINALIZE = 200
+# Agent results that carry no verification of the agent's resources.
+UNVERIFIED_OUTCOMES = ("not_started", "orchestration_failed")
 
 
 def _now() -> str:
@@ -45,9 +52,14 @@ def finalize_run(payload: dict[str, Any]) -> dict[str, Any]:
     svc = services()
     run_id = payload["run_id"]
     results: list[dict[str, Any]] = payload["results"]
+    # What agents said last: an agent whose orchestration failed never had its final
+    # drain, and removals reported late must not leave rows saying `created`.
+    record_new_events(run_id, MAX_BATCHES_AT_FINALIZE)
+    _reconcile_late_rows(run_id, results)
     resources = svc.records.list_resources(run_id)
     actions = Counter(str(r.get("action")) for r in resources)
-    left = [item for result in results for item in result.get("left", [])]
+    # Left behind is every row not removed: left at verification, or never verified.
+    left = [_left_item(row) for row in resources if row.get("action") != "removed"]
     outcomes = Counter(str(result.get("outcome")) for result in results)
     torn_down = sum(1 for result in results if result.get("clean"))
     run = svc.records.get_run(run_id) or {}
@@ -83,3 +95,30 @@ def finalize_run(payload: dict[str, Any]) -> dict[str, Any]:
         left_behind=len(left),
     )
     return summary
+
+
+def _reconcile_late_rows(run_id: str, results: list[dict[str, Any]]) -> None:
+    """Rows still `created` of agents whose teardown verified (their events came after
+    it), decided by that verification, as verify_teardown decides the others."""
+    records = services().records
+    verified = {
+        result["agent_id"]: list(result.get("left") or [])
+        for result in results
+        if result.get("outcome") not in UNVERIFIED_OUTCOMES
+    }
+    if not verified:
+        return
+    rows = [r for r in records.list_resources(run_id) if r.get("agent_id") in verified]
+    for agent_id, left in verified.items():
+        mine = [row for row in rows if row.get("agent_id") == agent_id]
+        for row, action, reason in reconciled(mine, left):
+            records.record_resource(run_id, agent_id, row["kind"], row["name"], action, reason)
+
+
+def _left_item(row: dict[str, Any]) -> dict[str, Any]:
+    item: dict[str, Any] = {k: row[k] for k in ("agent_id", "kind", "name") if k in row}
+    if row.get("action") == "created":
+        item["reason"] = "never verified: the agent's teardown did not run"
+    elif row.get("reason"):
+        item["reason"] = row["reason"]
+    return item

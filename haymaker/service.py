@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 
 from haymaker.catalog import Catalog, load_catalog
-from haymaker.providers import FAIL_LAUNCH_SETTING, azure_provider, create_provider
+from haymaker.providers import TEST_HOOK_SETTINGS, azure_provider, create_provider
 from haymaker.providers.base import Provider
 from haymaker.records import RunRecords
 from haymaker.settings import Settings, load_settings
@@ -35,8 +35,9 @@ def build_services(settings: Settings) -> Services:
     # for it); the azure provider gets the storage account itself, below.
     if settings.storage.connection_string is not None:
         provider_settings["AzureWebJobsStorage"] = settings.storage.connection_string
-    if os.environ.get(FAIL_LAUNCH_SETTING):
-        provider_settings[FAIL_LAUNCH_SETTING] = os.environ[FAIL_LAUNCH_SETTING]
+    for hook in TEST_HOOK_SETTINGS:
+        if os.environ.get(hook):
+            provider_settings[hook] = os.environ[hook]
     if settings.azure is not None:
         provider_settings["HAYMAKER_LOCATION"] = settings.azure.location
     return Services(

@@ -12,8 +12,11 @@ from haymaker.settings import Settings, load_settings
 from haymaker.storage import StorageAccount
 
 PROVIDERS = ("local", "azure")
-# The local provider's test hook: a comma list of agent ids whose launch fails.
+# The local provider's test hooks: comma lists of agent ids whose launch fails, and
+# during whose teardown the host dies.
 FAIL_LAUNCH_SETTING = "HAYMAKER_LOCAL_FAIL_LAUNCH"
+CRASH_IN_TEARDOWN_SETTING = "HAYMAKER_LOCAL_CRASH_IN_TEARDOWN"
+TEST_HOOK_SETTINGS = (FAIL_LAUNCH_SETTING, CRASH_IN_TEARDOWN_SETTING)
 
 
 def create_provider(settings: Mapping[str, str]) -> Provider:
@@ -22,9 +25,11 @@ def create_provider(settings: Mapping[str, str]) -> Provider:
     The local provider reads `AzureWebJobsStorage` (its "cloud" is that storage account),
     `HAYMAKER_STATE_DIR` (default `./.haymaker`), `HAYMAKER_LOCATION` (default `eastus`),
     and hands every `HAYMAKER_AGENT_*` setting on to the agents it launches. The azure
-    provider reads the full app settings (haymaker.settings) and reports every problem. Test hook:
+    provider reads the full app settings (haymaker.settings) and reports every problem. Test hooks:
     `HAYMAKER_LOCAL_FAIL_LAUNCH=a02,a03` makes launching those agent ids fail (after their
-    identity was created), to exercise teardown after a half-done provisioning.
+    identity was created), to exercise teardown after a half-done provisioning;
+    `HAYMAKER_LOCAL_CRASH_IN_TEARDOWN=a01` kills the host's process group (SIGKILL) once,
+    right after that agent's resources were deleted and before the step recorded it.
     """
     kind = (settings.get("HAYMAKER_PROVIDER") or "local").strip().lower()
     if kind == "local":
@@ -47,6 +52,7 @@ def create_provider(settings: Mapping[str, str]) -> Provider:
             location=settings.get("HAYMAKER_LOCATION") or "eastus",
             agent_settings={k: v for k, v in settings.items() if k.startswith("HAYMAKER_AGENT_")},
             fail_launch=_agent_ids(settings.get(FAIL_LAUNCH_SETTING) or ""),
+            crash_in_teardown=_agent_ids(settings.get(CRASH_IN_TEARDOWN_SETTING) or ""),
         )
     if kind == "azure":
         return azure_provider(load_settings(settings))

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import sys
 import tempfile
 import uuid
@@ -81,10 +82,13 @@ class LocalProvider:
         location: str = "eastus",
         agent_settings: Mapping[str, str] | None = None,
         fail_launch: Iterable[str] = (),
+        crash_in_teardown: Iterable[str] = (),
     ) -> None:
         self._connection_string = connection_string
         # Test hook (HAYMAKER_LOCAL_FAIL_LAUNCH): launching these agent ids fails.
         self._fail_launch = frozenset(fail_launch)
+        # Test hook (HAYMAKER_LOCAL_CRASH_IN_TEARDOWN): see _crash_once.
+        self._crash_in_teardown = frozenset(crash_in_teardown)
         self._state = Path(state_dir)
         self._location = location
         self._agent_settings = dict(agent_settings or {})
@@ -245,7 +249,20 @@ class LocalProvider:
                 result["failed"].append({**item, "error": _describe(error)})
             else:
                 result["removed"].append(item)
+        if agent_id in self._crash_in_teardown:
+            self._crash_once(run_id, agent_id)
         return result
+
+    def _crash_once(self, run_id: str, agent_id: str) -> None:
+        """The HAYMAKER_LOCAL_CRASH_IN_TEARDOWN test hook: the host dies (SIGKILL to its
+        whole process group) after deleting the agent's resources and before the step
+        returned what it removed. Once per agent, so the step retried after a restart
+        gets through (and finds nothing left to delete)."""
+        marker = self._file("crashed", run_id, agent_id)
+        if marker.exists():
+            return
+        write_record(marker, {"run_id": run_id, "agent_id": agent_id})
+        os.killpg(os.getpgrp(), signal.SIGKILL)
 
     def verify_clean(self, run_id: str, agent_id: str) -> Verification:
         left = [

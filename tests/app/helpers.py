@@ -41,6 +41,7 @@ HOOKS = (
     "HAYMAKER_AGENT_SILENT",
     "HAYMAKER_AGENT_CLOCK_URL",
     "HAYMAKER_LOCAL_FAIL_LAUNCH",
+    "HAYMAKER_LOCAL_CRASH_IN_TEARDOWN",
 )
 # Agents live this many real seconds at most: an 8-hour run ends in well under a minute.
 AGENT_WALL_SECONDS = "5"
