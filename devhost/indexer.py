@@ -25,7 +25,10 @@ TIMER = "timerTrigger"
 ORCHESTRATION = "orchestrationTrigger"
 ACTIVITY = "activityTrigger"
 ENTITY = "entityTrigger"
+QUEUE = "queueTrigger"
 DURABLE_CLIENT = "durableClient"
+# The triggers devhost serves (see require_served).
+SUPPORTED_TRIGGERS = (HTTP, TIMER, QUEUE, ORCHESTRATION, ACTIVITY)
 
 
 class IndexingError(Exception):
@@ -152,6 +155,21 @@ def index_app(app_dir: Path, script_file: str = DEFAULT_SCRIPT_FILE) -> list[Ind
         raise IndexingError(
             f"Worker failed to index functions: {type(error).__name__}: {error}"
         ) from error
+
+
+def require_served(functions: list[IndexedFunction]) -> None:
+    """IndexingError naming every function whose trigger devhost does not serve.
+
+    Apart from `index_app`, which indexes as the worker does (the doctor uses it for apps
+    with any trigger): a host must not start with functions that would never run.
+    """
+    unserved = [f for f in functions if f.trigger_type not in SUPPORTED_TRIGGERS]
+    if unserved:
+        named = ", ".join(f"{f.name} ({f.trigger_type})" for f in unserved)
+        raise IndexingError(
+            f"devhost does not serve the trigger of {named}; it serves "
+            f"{', '.join(SUPPORTED_TRIGGERS)}"
+        )
 
 
 def format_indexing_error(error: IndexingError) -> str:

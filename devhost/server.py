@@ -20,10 +20,11 @@ from .clock import Clock
 from .cors import CorsPolicy
 from .engine import Engine
 from .execution_log import Execution
-from .indexer import HTTP, IndexedFunction, index_app, is_disabled
+from .indexer import HTTP, IndexedFunction, index_app, is_disabled, require_served
 from .invoke import InvocationContext
 from .keys import HostKeys, load_or_create_keys
 from .management import RPC_PREFIX, WEBHOOK_PREFIX, ManagementApi, UrlBuilder
+from .queues import QueueTriggers
 from .routing import Router
 from .storage import HostStorage, open_storage
 from .store import Store
@@ -82,6 +83,7 @@ class Host:
         self.virtual_time: VirtualTimeKeeper | None = None
         self.runner: web.AppRunner | None = None
         self.storage: HostStorage | None = None
+        self.queues: QueueTriggers | None = None
         self.router = Router()
         self.started_at = time.monotonic()
         self.state = "Default"
@@ -102,6 +104,9 @@ class Host:
         self.functions = index_app(self.app_dir)
         if self.options.functions is not None:
             self.functions = _only(self.functions, self.options.functions)
+        require_served(self.functions)
+        # Built now so a queue name or connection setting that is not set stops the start.
+        self.queues = QueueTriggers(self.functions, self.config.settings, self.config.host_json)
         for function in self.functions:
             function.disabled = is_disabled(function.name, self.config.settings)
             if function.trigger_type == HTTP and not function.disabled:
@@ -183,6 +188,8 @@ class Host:
             before_firing=self.virtual_time.save if self.virtual_time is not None else None,
         )
         await self.timers.start()
+        assert self.queues is not None
+        self.queues.start(self._invoke, self.engine._spawn)
         self.state = "Running"
         log.info(
             "Host started: %s (hub %s, %s clock)",
@@ -197,8 +204,12 @@ class Host:
             await self.clock.stop()
         if self.virtual_time is not None:
             await self.virtual_time.stop()
+        if self.queues is not None:
+            await self.queues.stop_polling()
         if self.engine is not None:
             await self.engine.close()
+        if self.queues is not None:
+            await self.queues.close()
         if self.writer is not None:
             await self.writer.close()
         if self.runner is not None:
