@@ -40,8 +40,8 @@ def wait_running(port: int, process: subprocess.Popen[str]) -> None:
     def running() -> bool:
         assert process.poll() is None, f"devhost exited with {process.returncode}"
         try:
-            status = requests.get(f"http://127.0.0.1:{port}/admin/host/status", timeout=2)
-        except requests.ConnectionError:
+            status = requests.get(f"http://127.0.0.1:{port}/admin/host/status", timeout=10)
+        except requests.RequestException:  # not listening yet, or too busy starting
             return False
         return bool(status.json()["state"] == "Running")
 
