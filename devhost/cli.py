@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import __version__, azurite_cli
+from . import __version__, azurite_cli, watch
 from .appconfig import AppConfigError
 from .cors import CorsError, CorsPolicy
 from .indexer import HTTP, IndexingError, format_indexing_error
@@ -99,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="NAME",
         help="load only these functions (an orchestration needs its activities listed too)",
+    )
+    start.add_argument(
+        "--watch",
+        action="store_true",
+        help="restart the host when a file under APP_DIR changes (not .devhost/, .venv/, "
+        "__pycache__/, node_modules/); storage and orchestrations carry over",
     )
     start.add_argument(
         "--verbose",
@@ -202,6 +208,8 @@ def _main(argv: list[str] | None) -> int:
         return azurite_cli.run(args)
     if args.clock_start is not None and args.clock != "virtual":
         parser.error("--clock-start needs --clock virtual")
+    if args.watch:
+        return watch.supervise(args.app_dir, sys.argv[1:] if argv is None else argv)
     configure_logging(args.log_level, args.verbose)
     options = HostOptions(
         app_dir=args.app_dir,

@@ -237,6 +237,16 @@ class Host:
             self.requests_in_flight -= delivers
 
     async def _authorized(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if self.state == "Default" and not request.path.startswith((RPC_PREFIX, "/admin/host/")):
+            # Listening, but unfinished orchestrations are not loaded yet: a raised event
+            # would be refused (410) and a status could be stale. The Functions host too
+            # answers 503 until it runs. (The RPC endpoint serves the app's own functions,
+            # which start only after loading.)
+            return web.json_response(
+                {"Message": "The host is starting; try again in a moment."},
+                status=503,
+                headers={"Retry-After": "1"},
+            )
         refusal = self.access.check_host_route(request)
         return refusal if refusal is not None else await handler(request)
 
