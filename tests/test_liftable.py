@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 from haymaker.doctor.imports import import_closure
@@ -70,3 +72,53 @@ def test_devhost_runs_without_haymaker_installed(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "['hello_cities', 'http_start', 'say_hello']"
+
+
+# Top-level imports of devhost's third-party dependencies, and the distribution of each.
+DISTRIBUTIONS = {
+    "aiohttp": "aiohttp",
+    "azure.core": "azure-core",
+    "azure.data": "azure-data-tables",
+    "azure.durable_functions": "azure-functions-durable",
+    "azure.functions": "azure-functions",
+    "azure.storage.blob": "azure-storage-blob",
+    "azure.storage.queue": "azure-storage-queue",
+}
+
+
+def test_devhosts_own_package_declares_what_devhost_imports() -> None:
+    """packaging/devhost/pyproject.toml installs devhost alone: its packages, its command,
+    and a dependency for every third-party module devhost imports (lazily too)."""
+    project = tomllib.loads((ROOT / "packaging" / "devhost" / "pyproject.toml").read_text())
+    declared = {re.split(r"[<>=!~ ]", d)[0] for d in project["project"]["dependencies"]}
+    modules = set()
+    for path in [*(ROOT / "devhost").glob("*.py"), ROOT / "ncrontab" / "__init__.py"]:
+        source = path.read_text()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules.add(node.module)
+        # importlib.import_module("azure.durable_functions....") in speedups.py
+        modules |= set(re.findall(r'import_module\(\s*"([\w.]+)"', source))
+    third_party = {
+        module
+        for module in modules
+        if module.split(".")[0] not in sys.stdlib_module_names | {"devhost", "ncrontab"}
+    }
+    unmapped = sorted(
+        module
+        for module in third_party
+        if not any(module == key or module.startswith(key + ".") for key in DISTRIBUTIONS)
+    )
+    needed = {
+        DISTRIBUTIONS[key]
+        for key in DISTRIBUTIONS
+        for module in third_party
+        if module == key or module.startswith(key + ".")
+    }
+
+    assert project["tool"]["setuptools"]["packages"] == ["devhost", "ncrontab"]
+    assert project["project"]["scripts"] == {"devhost": "devhost.cli:main"}
+    assert unmapped == []  # a new dependency: add it to DISTRIBUTIONS and the pyproject
+    assert needed == declared
