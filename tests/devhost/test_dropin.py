@@ -174,31 +174,25 @@ def test_a_port_in_use_is_one_line_before_any_function_is_listed(tmp_path: Path)
     assert result.stderr.strip() == f"port {port} is in use; pass --port"
 
 
-def test_functions_flag_loads_only_the_named_functions(
-    storage_connection_string: str, tmp_path: Path
-) -> None:
-    app = copy_app("http_app", tmp_path)
-    with running_host(app, hub=new_hub(), extra_args=["--functions", "echo", "teapot"]) as host:
-        listed = requests.get(
-            f"{host.base_url}/admin/functions", params={"code": host.master_key}, timeout=10
-        )
-        dropped = requests.get(f"{host.api}/greet/you", timeout=10)
-
-    assert sorted(f["name"] for f in listed.json()) == ["echo", "teapot"]
-    assert dropped.status_code == 404
-
-
-def test_a_cors_flag_wins_over_local_settings(
+def test_flags_win_over_local_settings_and_choose_the_functions(
     storage_connection_string: str, tmp_path: Path
 ) -> None:
     app = copy_app("http_app", tmp_path)
     with_host_section(app, {"CORS": ORIGIN})
-    with running_host(app, hub=new_hub(), extra_args=["--cors", "*"]) as host:
+    flags = ["--functions", "echo", "teapot", "--cors", "*"]
+    with running_host(app, hub=new_hub(), extra_args=flags) as host:
+        listed = requests.get(
+            f"{host.base_url}/admin/functions", params={"code": host.master_key}, timeout=10
+        )
+        dropped = requests.get(f"{host.api}/greet/you", timeout=10)
         preflight = requests.options(
             f"{host.api}/echo/1",
             headers={"Origin": "http://anyone.test", "Access-Control-Request-Method": "POST"},
             timeout=10,
         )
+
+    assert sorted(f["name"] for f in listed.json()) == ["echo", "teapot"]
+    assert dropped.status_code == 404
     assert preflight.status_code == 204
     assert preflight.headers["Access-Control-Allow-Origin"] == "*"
 
