@@ -294,26 +294,26 @@ class App:
 
 def stored_objects_of(connection: str, run_id: str) -> list[dict[str, str]]:
     """The run's objects in the storage account, listed with the storage SDK rather than
-    the provider under test: containers and queues tagged for the run (metadata
-    `azurehaymaker_run`) or named for it (`hm-<run short>-...`), tables named for it
-    (`hm<run short>...`: tables carry no metadata), and its rows in the tables' tag index.
-    """
+    the provider under test: containers and queues named for the run (`hm-<run short>-`),
+    tables named for it (`hm<run short>`), and its rows in the tables' tag index. Listed by
+    name prefix on the server: a long-used Azurite holds thousands of tables."""
     short = run_short(run_id)
-    found = []
     blobs = BlobServiceClient.from_connection_string(connection)
-    for container in blobs.list_containers(include_metadata=True):
-        tagged = (container.metadata or {}).get("azurehaymaker_run") == run_id
-        if tagged or container.name.startswith(f"hm-{short}-"):
-            found.append({"kind": "blob_container", "name": container.name})
+    found = [
+        {"kind": "blob_container", "name": container.name}
+        for container in blobs.list_containers(name_starts_with=f"hm-{short}-")
+    ]
     queues = QueueServiceClient.from_connection_string(connection)
-    for queue in queues.list_queues(include_metadata=True):
-        tagged = (queue.metadata or {}).get("azurehaymaker_run") == run_id
-        if tagged or queue.name.startswith(f"hm-{short}-"):
-            found.append({"kind": "queue", "name": queue.name})
+    found += [
+        {"kind": "queue", "name": queue.name}
+        for queue in queues.list_queues(name_starts_with=f"hm-{short}-")
+    ]
     tables = TableServiceClient.from_connection_string(connection)
-    for table in tables.list_tables():
-        if table.name.lower().startswith(f"hm{short}"):
-            found.append({"kind": "table", "name": table.name})
+    named = tables.query_tables(
+        "TableName ge @first and TableName lt @after",
+        parameters={"first": f"hm{short}", "after": f"hm{short}~"},
+    )
+    found += [{"kind": "table", "name": table.name} for table in named]
     with suppress(ResourceNotFoundError):
         index = tables.get_table_client("HayMakerLocalTags")
         rows = index.query_entities("azurehaymaker_run eq @run", parameters={"run": run_id})
