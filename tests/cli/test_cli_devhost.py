@@ -57,14 +57,20 @@ def app_settings(state_dir: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def host(
-    storage_connection_string: str, tmp_path_factory: pytest.TempPathFactory
+    private_storage_connection_string: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[HostHandle]:
+    """On the session's private Azurite: the sweep test runs a real sweep, which on the
+    shared one would take what other sessions' tests are still using (objects of runs
+    with no record look finished)."""
     folder = tmp_path_factory.mktemp("cli-host")
     with running_host(
         ROOT,
         clock="virtual",
         hub="cli" + uuid.uuid4().hex[:10],
-        env=app_settings(folder / "state"),
+        env={
+            **app_settings(folder / "state"),
+            "AzureWebJobsStorage": private_storage_connection_string,
+        },
         extra_args=["--idle-settle", "0.3"],
         log_path=folder / "host.log",
     ) as handle:
@@ -189,17 +195,18 @@ def test_orch_health(haymaker_cli: Cli, host: HostHandle):
 
 
 def test_sweep_dry_run_lists_an_orphan_and_leaves_it_then_a_sweep_removes_it(
-    haymaker_cli: Cli, host: HostHandle, storage_connection_string: str
+    haymaker_cli: Cli, host: HostHandle, private_storage_connection_string: str
 ):
     """What the agent of a finished run left (a host died in its teardown): the identity,
     its role assignment and its secret, in the host's own state folder, where no other
     test's sweep can reach them."""
     state = Path(host.env["HAYMAKER_LOCAL_STATE_DIR"])
     run_id = f"run-20200101-000000-{uuid.uuid4().hex[:6]}"
-    records = RunRecords(storage_connection_string)
+    storage = private_storage_connection_string
+    records = RunRecords(storage)
     records.create_run(run_id, {"count": 1}, [SCENARIO], datetime(2020, 1, 1, tzinfo=UTC))
     records.update_run(run_id, status="completed")
-    provider = LocalProvider(storage_connection_string, state)
+    provider = LocalProvider(storage, state)
     provider.create_identity(run_id, "a00", SCENARIO, "2020-01-01T09:00:00.000Z")
     provider.grant_roles(run_id, "a00", resource_group_name(run_id, "a00", SCENARIO))
     key = f"{run_short(run_id)}-a00"
