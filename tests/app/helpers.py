@@ -338,19 +338,37 @@ def app_host(
     `host_args` go to devhost's command line."""
     state_dir = folder / "state"
     hub = hub or new_hub()
-    with running_host(
-        APP_DIR,
-        clock="virtual",
-        hub=hub,
-        env=host_env(state_dir, **settings),
-        extra_args=["--idle-settle", idle_settle, *host_args],
-        log_path=folder / "host.log",
-    ) as host:
-        app = App(host=host, state_dir=state_dir, connection=connection, hub=hub)
-        try:
-            yield app
-        finally:
-            app.finish_runs()
+    try:
+        with running_host(
+            APP_DIR,
+            clock="virtual",
+            hub=hub,
+            env=host_env(state_dir, **settings),
+            extra_args=["--idle-settle", idle_settle, *host_args],
+            log_path=folder / "host.log",
+        ) as host:
+            app = App(host=host, state_dir=state_dir, connection=connection, hub=hub)
+            try:
+                yield app
+            finally:
+                app.finish_runs()
+    finally:
+        drop_task_hub(connection, hub)
+
+
+def drop_task_hub(connection: str, hub: str) -> None:
+    """Delete a test host's task hub: its tables and its large-message container.
+
+    Left behind, every test's histories pile up in the shared Azurite, which rewrites its
+    whole table database every few seconds: at ~500 hubs (126 MB) a one-blob upload took
+    5 s, and agents with a 40 s ceiling timed out for every session on the machine.
+    """
+    tables = TableServiceClient.from_connection_string(connection)
+    for suffix in ("Instances", "History", "Messages"):
+        tables.delete_table(hub + suffix)  # no error if it does not exist
+    with suppress(ResourceNotFoundError):
+        blobs = BlobServiceClient.from_connection_string(connection)
+        blobs.delete_container(f"{hub.lower()}-largemessages")
 
 
 class SecretWatcher:
