@@ -6,8 +6,9 @@ from datetime import timedelta
 from typing import Any
 
 from activities.event_intake import record_new_events
+from activities.tracing import traced
 from activities.waits import waits_as_results
-from haymaker import naming
+from haymaker import naming, telemetry
 from haymaker.events import events_queue_name
 from haymaker.plans import AgentPlan
 from haymaker.reconcile import reconciled
@@ -23,6 +24,7 @@ def _plan(payload: dict[str, Any]) -> AgentPlan:
     return AgentPlan.from_dict(payload["plan"])
 
 
+@traced("provisioning")
 @waits_as_results
 def provision_identity(payload: dict[str, Any]) -> dict[str, Any]:
     """The agent's identity, secret (kept by the provider) and roles on its group only;
@@ -31,7 +33,7 @@ def provision_identity(payload: dict[str, Any]) -> dict[str, Any]:
     svc = services()
     if _run_canceled(plan.run_id):
         return {"canceled": True}
-    svc.records.upsert_agent(plan.run_id, plan.agent_id, phase="provisioning", status="running")
+    svc.records.enter_phase(plan.run_id, plan.agent_id, "provisioning", status="running")
     expires = naming.parse_iso_utc(plan.deadline) + SECRET_MARGIN
     identity = svc.provider.create_identity(
         plan.run_id, plan.agent_id, plan.scenario_id, naming.iso_utc(expires)
@@ -46,6 +48,7 @@ def provision_identity(payload: dict[str, Any]) -> dict[str, Any]:
     return dict(identity)
 
 
+@traced("provisioning")
 @waits_as_results
 def launch_agent(payload: dict[str, Any]) -> dict[str, Any]:
     """Start the agent with its scenario; its credentials travel as a reference only."""
@@ -61,10 +64,11 @@ def launch_agent(payload: dict[str, Any]) -> dict[str, Any]:
         events_queue_name(plan.run_id),
         naming.tags_for(plan.run_id, plan.agent_id, plan.scenario_id),
     )
-    svc.records.upsert_agent(plan.run_id, plan.agent_id, phase="monitoring", status="running")
+    svc.records.enter_phase(plan.run_id, plan.agent_id, "monitoring", status="running")
     return {"handle": launch["handle"], "already_running": launch["already_running"]}
 
 
+@traced("monitoring")
 @waits_as_results
 def poll_agent(payload: dict[str, Any]) -> dict[str, Any]:
     """Record the run's new agent events and say whether this agent is still running."""
@@ -80,17 +84,19 @@ def _run_canceled(run_id: str) -> bool:
     return bool(run and run.get("cancel_requested_at"))
 
 
+@traced("tearing_down")
 @waits_as_results
 def stop_agent(payload: dict[str, Any]) -> dict[str, Any]:
     """Stop the agent, then record what it said until it stopped: events sent after the
     last poll (its own removals among them) would otherwise never be read."""
     plan = _plan(payload)
     svc = services()
-    svc.records.upsert_agent(plan.run_id, plan.agent_id, phase="tearing_down")
+    svc.records.enter_phase(plan.run_id, plan.agent_id, "tearing_down")
     stopped = dict(svc.provider.stop_agent(plan.run_id, plan.agent_id))
     return {**stopped, "events": record_new_events(plan.run_id, MAX_BATCHES_AFTER_STOP)}
 
 
+@traced("tearing_down")
 @waits_as_results
 def remove_resources(payload: dict[str, Any]) -> dict[str, Any]:
     """Delete everything tagged for the agent; each removal goes into the run record.
@@ -115,6 +121,7 @@ def remove_resources(payload: dict[str, Any]) -> dict[str, Any]:
     return {"removed": len(removal["removed"]), "blocked": blocked}
 
 
+@traced("tearing_down")
 @waits_as_results
 def remove_identity(payload: dict[str, Any]) -> dict[str, Any]:
     """Role assignments, application and secret; what a lock keeps is recorded as left
@@ -134,6 +141,7 @@ def _record_left(plan: AgentPlan, blocked: list[dict[str, str]]) -> None:
         )
 
 
+@traced("tearing_down")
 @waits_as_results
 def verify_teardown(payload: dict[str, Any]) -> dict[str, Any]:
     """Check nothing of the agent is left, reconcile its resource rows with what was found
@@ -149,12 +157,16 @@ def verify_teardown(payload: dict[str, Any]) -> dict[str, Any]:
             plan.run_id, plan.agent_id, row["kind"], row["name"], action, reason=reason
         )
     failed = payload.get("outcome") in ("provision_failed", "agent_failed")
-    svc.records.upsert_agent(
+    svc.records.enter_phase(
         plan.run_id,
         plan.agent_id,
-        phase="failed" if failed or not verification["clean"] else "done",
+        "failed" if failed or not verification["clean"] else "done",
         status=payload.get("outcome"),
         error=payload.get("error"),
         left_behind=len(verification["left"]),
     )
+    if telemetry.pipeline() is not None:
+        agents = svc.records.list_agents(plan.run_id)
+        agent = next(a for a in agents if a["agent_id"] == plan.agent_id)
+        telemetry.agent_finished(agent, len(verification["left"]))
     return {"clean": verification["clean"], "left": verification["left"]}

@@ -7,8 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from activities.event_intake import record_new_events
-from haymaker import naming
+from activities.tracing import traced
+from haymaker import naming, telemetry
+from haymaker.costs import run_cost_usd
 from haymaker.events import create_events_queue, delete_events_queue
+from haymaker.metrics import resource_actions, run_failures
 from haymaker.reconcile import reconciled
 from haymaker.service import services
 
@@ -22,6 +25,7 @@ def _now() -> str:
     return naming.iso_utc(datetime.now(UTC))
 
 
+@traced(None)
 def begin_run(payload: dict[str, Any]) -> dict[str, Any]:
     """Mark the run running, list its agents, and create the queue agents report to."""
     svc = services()
@@ -41,12 +45,14 @@ def begin_run(payload: dict[str, Any]) -> dict[str, Any]:
     return {"events_queue": queue}
 
 
+@traced(None)
 def run_progress(payload: dict[str, Any]) -> dict[str, int]:
     """Agents per phase, for the run's custom status."""
     agents = services().records.list_agents(payload["run_id"])
     return dict(Counter(str(a.get("phase", "provisioning")) for a in agents))
 
 
+@traced(None)
 def finalize_run(payload: dict[str, Any]) -> dict[str, Any]:
     """Write the run's report and final status; return the report's summary."""
     svc = services()
@@ -94,6 +100,15 @@ def finalize_run(payload: dict[str, Any]) -> dict[str, Any]:
         agents_torn_down=torn_down,
         left_behind=len(left),
     )
+    if telemetry.pipeline() is not None:
+        telemetry.run_finished(
+            run,
+            status,
+            finished_at,
+            resource_actions(resources),
+            run_failures(svc.records, run_id, svc.records.list_agents(run_id)),
+            run_cost_usd(svc.catalog, run),
+        )
     return summary
 
 

@@ -64,6 +64,9 @@ class Lifecycle:
         self._scrubber = scrubber
         self._created: Created = {}
         self._host_clock = HostClock(contract.clock_url) if contract.clock_url else None
+        # The phase every event is stamped with (deploy, operate, cleanup), so events can be
+        # read by phase; None before the first one.
+        self._phase: str | None = None
         self._started = time.monotonic()
         self._deadline_at: float | None = None
         self._placeholders = {
@@ -84,6 +87,7 @@ class Lifecycle:
                 operate_until = self._operate_until()
                 self._report("started", scenario_id=self._contract.scenario_id)
                 for phase in ("deploy", "operate", "cleanup"):
+                    self._phase = phase
                     self._report("phase", phase=phase)
                     if phase == "deploy":
                         self._deploy()
@@ -185,6 +189,7 @@ class Lifecycle:
 
     def _clean_up_after_failure(self) -> list[str]:
         """After a failure: the cleanup steps for what was created, then the leftovers."""
+        self._phase = "cleanup"
         self._report("phase", phase="cleanup")
         problems: list[str] = []
         for raw in self._contract.scenario["cleanup"]:
@@ -283,6 +288,8 @@ class Lifecycle:
     def _report(self, event_type: str, /, **fields: Any) -> None:
         contract = self._contract
         event = {key: self._scrub(v) if isinstance(v, str) else v for key, v in fields.items()}
+        if self._phase is not None:
+            event.setdefault("phase", self._phase)
         event.update(
             type=event_type,
             run_id=contract.run_id,

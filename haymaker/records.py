@@ -308,6 +308,18 @@ class RunRecords:
         entity.update(_encode_fields(fields))
         self._table("Agents").upsert_entity(entity, mode=UpdateMode.MERGE)
 
+    def enter_phase(self, run_id: str, agent_id: str, phase: str, **fields: Any) -> None:
+        """Move the agent to `phase`, stamping `<phase>_at` (`finished_at` for done and
+        failed) the first time only: a retried step keeps when the phase really began."""
+        stamp = "finished_at" if phase in ("done", "failed") else f"{phase}_at"
+        try:
+            began = self._table("Agents").get_entity(run_id, agent_id, select=[stamp]).get(stamp)
+        except ResourceNotFoundError:
+            began = None
+        if not began:
+            fields[stamp] = _now()
+        self.upsert_agent(run_id, agent_id, phase=phase, **fields)
+
     def list_agents(self, run_id: str) -> list[dict[str, Any]]:
         """All agents of the run, in index order."""
         validate_run_id(run_id)
@@ -408,13 +420,32 @@ class RunRecords:
         agent_id: str | None = None,
         limit: int = 100,
         continuation: str | None = None,
+        since: datetime | str | None = None,
+        phase: str | None = None,
+        types: Iterable[str] = (),
     ) -> Page:
-        """The run's events (or one agent's) oldest first, a page at a time: (events, token)."""
+        """The run's events oldest first, a page at a time: (events, token).
+
+        Filters: one agent; events at or after `since` (row keys start with the time);
+        one agent phase (deploy, operate, cleanup); some event types.
+        """
         validate_run_id(run_id)
         query, parameters = "PartitionKey eq @pk", {"pk": run_id}
         if agent_id is not None:
             query += " and agent_id eq @agent"
             parameters["agent"] = agent_id
+        if since is not None:
+            query += " and RowKey ge @since"
+            parameters["since"] = _as_iso(since)
+        if phase is not None:
+            query += " and phase eq @phase"
+            parameters["phase"] = phase
+        wanted = sorted(set(types))
+        if wanted:
+            names = [f"type{index}" for index in range(len(wanted))]
+            # The SDK substitutes @names split on spaces: keep the parentheses apart.
+            query += " and ( " + " or ".join(f"type eq @{name}" for name in names) + " )"
+            parameters.update(zip(names, wanted, strict=True))
         rows, token = self._page("Events", query, parameters, limit, continuation)
         return [json.loads(row["body"]) for row in rows], token
 
@@ -463,6 +494,7 @@ def _event_entity(run_id: str, event: Mapping[str, Any]) -> dict[str, Any]:
         "event_id": event_id,
         "agent_id": agent,
         "type": str(event.get("type", "")),
+        "phase": str(event.get("phase") or ""),
         "ts": ts,
         "body": fit_event(event),
     }

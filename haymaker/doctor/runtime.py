@@ -33,6 +33,10 @@ KNOWN_DISTRIBUTIONS = {
     "dateutil": "python-dateutil",
     "jwt": "pyjwt",
     "msal": "msal",
+    "azure.monitor.opentelemetry": "azure-monitor-opentelemetry",
+    "opentelemetry.sdk": "opentelemetry-sdk",
+    "opentelemetry.exporter.otlp.proto.http": "opentelemetry-exporter-otlp-proto-http",
+    "opentelemetry": "opentelemetry-api",
 }
 
 Version = tuple[int, int, int]
