@@ -15,7 +15,7 @@ from activities.cancel_agents import cancel_agents as cancel_agent_orchestration
 from orchestrations.agent import agent_orchestrator as agent_lifecycle
 from orchestrations.run import run_orchestrator as run_lifecycle
 from orchestrations.sweep import sweep_orchestrator as sweep_lifecycle
-from starters import runs, schedules
+from starters import dashboard, metrics, runs, schedules
 from starters.responses import answer
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -88,6 +88,16 @@ async def list_scenarios(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="health", methods=["GET"])
 async def health(req: func.HttpRequest) -> func.HttpResponse:
     return await answer(runs.health, req)
+
+
+@app.route(route="metrics", methods=["GET"])
+async def get_metrics(req: func.HttpRequest) -> func.HttpResponse:
+    return await answer(metrics.get_metrics, req)
+
+
+@app.route(route="dashboard", methods=["GET"])
+async def get_dashboard(req: func.HttpRequest) -> func.HttpResponse:
+    return await answer(dashboard.get_dashboard, req)
 
 
 # -- Timers: one run per regional window, and the hourly orphan sweep --------------------

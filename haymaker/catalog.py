@@ -43,6 +43,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from haymaker.durations import format_duration, parse_duration
+from haymaker.suggest import did_you_mean
 
 AREAS = (
     "ai-ml",
@@ -255,8 +256,11 @@ class Catalog:
         try:
             return self._by_id[scenario_id]
         except KeyError:
+            hint = did_you_mean(scenario_id, self.ids())
             known = ", ".join(self.ids()) or "none"
-            raise CatalogError([f"unknown scenario {scenario_id!r}; known: {known}"]) from None
+            raise CatalogError(
+                [f"unknown scenario {scenario_id!r}{hint}; known: {known}"]
+            ) from None
 
     def select(self, count: int, seed: str) -> list[Scenario]:
         """Pick ``count`` scenarios, the same ones for the same seed (the run id).

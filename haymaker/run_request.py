@@ -26,6 +26,7 @@ from haymaker.settings import (
     RUN_SIZES,
     Settings,
 )
+from haymaker.suggest import did_you_mean
 
 _FIELDS = ("size", "count", "scenarios", "duration", "poll_interval", "region", "run_id")
 _CHOICES = ("size", "count", "scenarios")
@@ -242,7 +243,7 @@ def _scenarios(fields: dict[str, Any], catalog: Catalog) -> tuple[str, ...] | No
     known = set(catalog.ids())
     unknown = [item for item in dict.fromkeys(value) if item not in known]
     if unknown:
-        listed = ", ".join(unknown)
+        listed = ", ".join(f"{item}{did_you_mean(item, known)}" for item in unknown)
         message = f"scenarios names unknown id(s) {listed}; known: {', '.join(catalog.ids())}"
         raise RequestError("unknown_scenario", message, "scenarios")
     return tuple(value)

@@ -16,11 +16,14 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
+from haymaker.costs import hourly_cost_usd, run_cost_usd
+from haymaker.events import AGENT_PHASES as AGENT_EVENT_PHASES
 from haymaker.naming import parse_iso_utc, validate_run_id
 from haymaker.plans import RunPlan
 from haymaker.records import InvalidContinuation
 from haymaker.run_request import RequestError, RunRequest, new_run_id, parse_run_request
 from haymaker.service import services
+from haymaker.suggest import did_you_mean
 from starters.responses import ApiError, json_response, query_int
 
 FINISHED = ("completed", "failed", "canceled")
@@ -100,13 +103,16 @@ async def list_runs(req: func.HttpRequest) -> func.HttpResponse:
                 raise ApiError(
                     400, "invalid_field", f"{name} must be an ISO 8601 time", name
                 ) from None
+    svc = services()
     runs, token = await _paged(
-        services().records.list_runs,
+        svc.records.list_runs,
         status=status or None,
         limit=query_int(req, "limit", 50, 1, 200),
         continuation=req.params.get("continuation") or None,
         **bounds,
     )
+    for run in runs:
+        run["estimated_cost_usd"] = run_cost_usd(svc.catalog, run)
     return json_response({"runs": runs, "continuation": token})
 
 
@@ -138,6 +144,7 @@ async def get_run(
     agents = await _blocking(services().records.list_agents, run_id)
     status = await client.get_status(run_id)
     run["phases"] = dict(Counter(str(a.get("phase")) for a in agents))
+    run["estimated_cost_usd"] = run_cost_usd(services().catalog, run)
     run["agents"] = agents
     run["orchestration"] = {
         "runtime_status": status.runtime_status.value if status.runtime_status else None,
@@ -152,22 +159,55 @@ async def get_run_agents(req: func.HttpRequest) -> func.HttpResponse:
     return json_response({"agents": await _blocking(services().records.list_agents, run_id)})
 
 
+async def _agent_of(req: func.HttpRequest, run: dict[str, Any]) -> str | None:
+    """The `agent` parameter, checked against the run's agents (404 naming them if absent)."""
+    agent_id = req.params.get("agent") or None
+    if agent_id is None:
+        return None
+    agents = [a["agent_id"] for a in await _blocking(services().records.list_agents, run["run_id"])]
+    if agent_id not in agents:
+        listing = ", ".join(agents) or "none yet"
+        raise ApiError(
+            404,
+            "not_found",
+            f"run {run['run_id']!r} has no agent {agent_id!r}{did_you_mean(agent_id, agents)}; "
+            f"its agents: {listing}",
+            "agent",
+        )
+    return agent_id
+
+
 async def get_run_resources(req: func.HttpRequest) -> func.HttpResponse:
     run_id = req.route_params["run_id"]
-    await _run_or_404(run_id)
-    resources = await _blocking(services().records.list_resources, run_id, req.params.get("agent"))
+    agent_id = await _agent_of(req, await _run_or_404(run_id))
+    resources = await _blocking(services().records.list_resources, run_id, agent_id)
     return json_response({"resources": resources})
 
 
 async def get_run_events(req: func.HttpRequest) -> func.HttpResponse:
+    """Events oldest first; `agent`, `phase` (deploy|operate|cleanup) and `since` filter."""
     run_id = req.route_params["run_id"]
-    await _run_or_404(run_id)
+    agent_id = await _agent_of(req, await _run_or_404(run_id))
+    phase = req.params.get("phase") or None
+    if phase is not None and phase not in AGENT_EVENT_PHASES:
+        choices = ", ".join(AGENT_EVENT_PHASES)
+        raise ApiError(400, "invalid_field", f"phase must be one of {choices}", "phase")
+    since = None
+    if req.params.get("since"):
+        try:
+            since = parse_iso_utc(req.params["since"])
+        except (ValueError, OverflowError):
+            raise ApiError(
+                400, "invalid_field", "since must be an ISO 8601 time", "since"
+            ) from None
     events, token = await _paged(
         services().records.list_events,
         run_id,
-        agent_id=req.params.get("agent") or None,
+        agent_id=agent_id,
         limit=query_int(req, "limit", 100, 1, 1000),
         continuation=req.params.get("continuation") or None,
+        since=since,
+        phase=phase,
     )
     return json_response({"events": events, "continuation": token})
 
@@ -222,7 +262,13 @@ async def list_scenarios(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(
         {
             "scenarios": [
-                {"id": s.id, "title": s.title, "area": s.area, "description": s.description}
+                {
+                    "id": s.id,
+                    "title": s.title,
+                    "area": s.area,
+                    "description": s.description,
+                    "cost_per_hour_usd": hourly_cost_usd(catalog, s.id),
+                }
                 for s in catalog.scenarios()
             ]
         }

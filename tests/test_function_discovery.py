@@ -46,6 +46,8 @@ HTTP_API = {
     "start_sweep": ("sweeps", ["POST"]),
     "list_scenarios": ("scenarios", ["GET"]),
     "health": ("health", ["GET"]),
+    "get_metrics": ("metrics", ["GET"]),
+    "get_dashboard": ("dashboard", ["GET"]),
 }
 TIMER_SCHEDULES = {
     "window_americas": "%HAYMAKER_SCHEDULE_AMERICAS%",
@@ -328,8 +330,8 @@ def test_a_decorator_moved_to_another_module_is_reported(tmp_path: Path) -> None
     script = app / SCRIPT_FILE
     script.write_text(
         script.read_text().replace(
-            "from starters import runs, schedules\n",
-            "from starters import health_http, runs, schedules  # noqa: F401\n",
+            "from starters import dashboard, metrics, runs, schedules\n",
+            "from starters import dashboard, health_http, metrics, runs, schedules  # noqa: F401\n",
         )
     )
     assert "health_http" in script.read_text()

@@ -1,0 +1,36 @@
+"""`GET /api/metrics?since=P7D`: fleet figures over a window, from the run records."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import azure.functions as func
+
+from haymaker.durations import parse_duration
+from haymaker.metrics import compute_metrics
+from haymaker.service import services
+from starters.responses import ApiError, json_response
+
+DEFAULT_WINDOW = "P7D"
+LONGEST_WINDOW = timedelta(days=366)
+
+
+def window(text: str) -> timedelta:
+    try:
+        since = parse_duration(text, "since")
+    except ValueError as error:
+        raise ApiError(400, "invalid_field", str(error), "since") from None
+    if not timedelta(0) < since <= LONGEST_WINDOW:
+        raise ApiError(400, "out_of_range", "since must be between PT1S and P366D", "since")
+    return since
+
+
+async def get_metrics(req: func.HttpRequest) -> func.HttpResponse:
+    since = window(req.params.get("since") or DEFAULT_WINDOW)
+    svc = services()
+    until = datetime.now(UTC)
+    figures = await asyncio.to_thread(
+        compute_metrics, svc.records, svc.catalog, until - since, until
+    )
+    return json_response(figures)
