@@ -1,5 +1,14 @@
 import sys
 
-from haymaker.cli import main
+try:
+    from haymaker.cli import main
+except ModuleNotFoundError as missing:
+    # The system Python without the project's packages: say how to run it instead.
+    sys.stderr.write(
+        f"haymaker: error: {missing.name!r} is not installed for {sys.executable}: run "
+        "`./dev haymaker ...` (it sets up .venv first), or `.venv/bin/haymaker ...` "
+        "after `./dev setup`\n"
+    )
+    sys.exit(2)
 
 sys.exit(main())

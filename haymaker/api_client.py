@@ -7,19 +7,47 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 
-class ApiError(Exception):
-    """An error answer from the API; the message is the API's own."""
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "error"
 
-    def __init__(self, status: int, body: Any):
+
+def error_message(status: int, body: Any) -> str:
+    """What an error answer says, in words: the API's own message, else the host's
+    (`{"Message": ...}`), else the HTTP reason for an empty or unreadable body."""
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        for name in ("message", "Message"):
+            if isinstance(body.get(name), str) and body[name]:
+                return str(body[name])
+    if isinstance(body, str) and body.strip() and len(body) < 300:
+        return body.strip()
+    return _reason(status)
+
+
+class ApiError(Exception):
+    """An error answer from the API; the message is the API's own.
+
+    `key_option` names where the key this client sent comes from, so a 401 can say which
+    one to fix (the function key and the master key are set differently).
+    """
+
+    def __init__(self, status: int, body: Any, key_option: str = "--key"):
         error = body.get("error", {}) if isinstance(body, dict) else {}
-        message = error.get("message") or str(body)
-        field = error.get("field")
+        field = error.get("field") if isinstance(error, dict) else None
+        message = error_message(status, body)
         super().__init__(f"HTTP {status}: {message}" + (f" (field: {field})" if field else ""))
         self.status = status
         self.body = body
+        self.key_option = key_option
 
 
 @dataclass
@@ -27,6 +55,7 @@ class ApiClient:
     base_url: str
     function_key: str | None = None
     timeout: float = 30.0
+    key_option: str = "--key"
 
     def _url(self, path: str, query: dict[str, Any] | None = None) -> str:
         params = {k: v for k, v in (query or {}).items() if v is not None}
@@ -55,7 +84,7 @@ class ApiClient:
                 parsed = json.loads(raw) if raw else None
             except ValueError:
                 parsed = raw.decode(errors="replace")
-            raise ApiError(error.code, parsed) from None
+            raise ApiError(error.code, parsed, self.key_option) from None
 
     def get(self, path: str, **query: Any) -> Any:
         return self.request("GET", path, query=query)[1]

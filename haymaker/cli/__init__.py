@@ -8,13 +8,21 @@ Errors are one line on stderr: what failed and what to do.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import urllib.error
 from collections.abc import Callable
 
 from haymaker.api_client import ApiError
-from haymaker.cli import doctor, host, orch, runs, scenarios, sweep
-from haymaker.cli.output import EXIT_FAILURE, EXIT_USAGE, CliError, error_line
+from haymaker.cli import dashboard, doctor, host, logs, metrics, orch, runs, scenarios, sweep
+from haymaker.cli.output import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    OutputClosed,
+    error_line,
+)
 from haymaker.cli.parser import build_parser
 from haymaker.cli.target import Target, TargetError, resolve_target
 
@@ -27,7 +35,7 @@ REMOTE: dict[str, Handler] = {
     "run list": runs.list_runs,
     "run agents": runs.agents,
     "run resources": runs.resources,
-    "run logs": runs.logs,
+    "run logs": logs.logs,
     "run report": runs.report,
     "run cancel": runs.cancel,
     "scenarios list": scenarios.list_scenarios,
@@ -35,6 +43,8 @@ REMOTE: dict[str, Handler] = {
     "orch status": orch.status,
     "orch health": orch.health,
     "sweep": sweep.sweep,
+    "metrics": metrics.metrics,
+    "dashboard": dashboard.dashboard,
 }
 LOCAL: dict[str, LocalHandler] = {
     "up": host.up,
@@ -57,6 +67,17 @@ def _local_run(args: argparse.Namespace) -> int:
     return run_locally(request, clock=args.clock)
 
 
+def _key_hint(error: ApiError) -> str:
+    if error.status != 401:
+        return ""
+    if error.key_option == "--master-key":
+        return (
+            ": check the host's master key (--master-key, HAYMAKER_MASTER_KEY, "
+            "or .devhost/keys.json locally)"
+        )
+    return ": check the function key (--key, HAYMAKER_KEY, or .devhost/keys.json locally)"
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     command = " ".join(part for part in (args.command, getattr(args, "action", None)) if part)
     if command == "local-run":
@@ -67,16 +88,17 @@ def _dispatch(args: argparse.Namespace) -> int:
     try:
         return REMOTE[command](args, target)
     except ApiError as error:
-        hint = ""
-        if error.status == 401:
-            hint = ": check the key (--key, HAYMAKER_KEY, or .devhost/keys.json locally)"
-        raise CliError(f"{command} failed: {error}{hint}") from None
+        raise CliError(f"{command} failed: {error}{_key_hint(error)}") from None
     except urllib.error.URLError as error:
         reason = getattr(error, "reason", error)
         raise CliError(
             f"cannot reach HayMaker at {target.url} ({reason}): start it with `haymaker up` "
             "or pass --url"
         ) from None
+    except OutputClosed:
+        raise
+    except BrokenPipeError:
+        raise OutputClosed() from None
     except (ConnectionError, TimeoutError) as error:
         raise CliError(f"{command}: lost the connection to {target.url} ({error})") from None
 
@@ -91,6 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as error:
         error_line(str(error))
         return error.code
+    except OutputClosed:
+        # The reader of a pipe went away (`| head`): it has what it wanted. Point stdout
+        # at /dev/null so the interpreter's final flush does not complain either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         error_line("interrupted")
         return 130

@@ -31,6 +31,8 @@ from haymaker.cli.target import UP_FILE
 from haymaker.local_run import SCHEDULED_FUNCTIONS, VIRTUAL_IDLE_SETTLE, host_environment
 
 SAMPLE_SETTINGS = "local.settings.sample.json"
+DEFAULT_PORT = 7071
+DEFAULT_CLOCK = "real"
 
 
 def _alive(pid: int) -> bool:
@@ -78,22 +80,41 @@ def _settings(app_dir: Path, port: int, clock: str) -> dict[str, str]:
     return {k: v for k, v in env.items() if k not in os.environ}
 
 
+def _same_host_or_refuse(record: dict[str, object], args: argparse.Namespace) -> None:
+    """A running host answers for `up` only if it is what was asked for (port, clock)."""
+    asked = {"port": args.port, "clock": args.clock}
+    differs = [
+        f"--{name} {value} (it runs with {record.get(name)})"
+        for name, value in asked.items()
+        if value is not None and str(value) != str(record.get(name))
+    ]
+    if differs:
+        raise CliError(
+            f"devhost already running at {record['url']} (pid {record['pid']}), not as asked: "
+            + ", ".join(differs)
+            + "; stop it with `haymaker down` first"
+        )
+
+
 def up(args: argparse.Namespace) -> int:
     app_dir = Path(args.app_dir).resolve()
     if not (app_dir / "function_app.py").is_file():
         raise CliError(f"{app_dir} has no function_app.py: pass the app folder with --app-dir")
     record = _record(app_dir)
     if record and _alive(int(str(record["pid"]))) and _status(str(record["url"])) == "Running":
+        _same_host_or_refuse(record, args)
         show(f"devhost already running at {record['url']} (pid {record['pid']})")
         return EXIT_OK
-    url = f"http://127.0.0.1:{args.port}"
+    port: int = args.port or DEFAULT_PORT
+    clock: str = args.clock or DEFAULT_CLOCK
+    url = f"http://127.0.0.1:{port}"
     if _status(url) is not None:
         raise CliError(f"something already answers at {url}: stop it or pass --port")
     log_path = app_dir / ".devhost" / "host.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "devhost", "start", str(app_dir)]
-    command += ["--port", str(args.port), "--clock", args.clock]
-    if args.clock == "virtual":
+    command += ["--port", str(port), "--clock", clock]
+    if clock == "virtual":
         command += ["--idle-settle", str(VIRTUAL_IDLE_SETTLE)]
     if args.hub:
         command += ["--hub", args.hub]
@@ -103,7 +124,7 @@ def up(args: argparse.Namespace) -> int:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, **_settings(app_dir, args.port, args.clock)},
+            env={**os.environ, **_settings(app_dir, port, clock)},
             cwd=app_dir,
             start_new_session=True,
         )
@@ -120,9 +141,9 @@ def up(args: argparse.Namespace) -> int:
         time.sleep(0.2)
     record = {
         "pid": process.pid,
-        "port": args.port,
+        "port": port,
         "url": url,
-        "clock": args.clock,
+        "clock": clock,
         "app_dir": str(app_dir),
         "log": str(log_path),
         "started_at": datetime.now(UTC).isoformat(),
@@ -132,7 +153,7 @@ def up(args: argparse.Namespace) -> int:
         print_json(record)
     else:
         show(
-            f"devhost running at {url} ({args.clock} clock, pid {process.pid})",
+            f"devhost running at {url} ({clock} clock, pid {process.pid})",
             f"log: {log_path}; stop it with `haymaker down`",
         )
     return EXIT_OK

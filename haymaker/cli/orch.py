@@ -69,6 +69,22 @@ def status(args: argparse.Namespace, target: Target) -> int:
     return EXIT_OK if ok else EXIT_FAILURE
 
 
+def detail_text(detail: Any) -> str:
+    """A check's detail in words: a provider's sub-checks as `name ok`/`name FAILED: why`,
+    a list of problems one per line, a number as it is."""
+    if detail is None:
+        return ""
+    if isinstance(detail, list):
+        return "\n".join(detail_text(item) for item in detail)
+    if isinstance(detail, dict):
+        if "name" in detail and "ok" in detail:
+            why = detail_text(detail.get("detail") or detail.get("error"))
+            verdict = "ok" if detail["ok"] else "FAILED"
+            return f"{detail['name']} {verdict}" + (f": {why}" if why else "")
+        return ", ".join(f"{key} {detail_text(value)}" for key, value in detail.items())
+    return str(detail)
+
+
 def health(args: argparse.Namespace, target: Target) -> int:
     try:
         answer = target.api.get("health", deep="true" if args.deep else None)
@@ -80,7 +96,7 @@ def health(args: argparse.Namespace, target: Target) -> int:
         print_json(answer)
     else:
         rows = (
-            (c["name"], "ok" if c["ok"] else "FAILED", c.get("detail", ""))
+            (c["name"], "ok" if c["ok"] else "FAILED", detail_text(c.get("detail")))
             for c in answer["checks"]
         )
         show(table(f"Health of {target.url}", ("check", "result", "detail"), rows))

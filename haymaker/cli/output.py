@@ -1,10 +1,16 @@
-"""Terminal output: rich tables for people, JSON for scripts, one-line errors."""
+"""Terminal output: rich tables for people, JSON for scripts, one-line errors.
+
+Status URLs carry the task hub's system key (`code=`); every output masks it unless the
+user asks for it with `--show-keys`. Writing to a pipe whose reader has gone (`| head`)
+raises `OutputClosed`, which the CLI ends quietly on.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
@@ -16,6 +22,9 @@ from devhost.keys import mask_key
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+# Width when the output is not a terminal (a pipe, a CI log): wide enough that a table or
+# progress line is never cut at the 80 columns rich would assume.
+PIPE_WIDTH = 200
 
 
 class CliError(Exception):
@@ -26,9 +35,25 @@ class CliError(Exception):
         self.code = code
 
 
+class OutputClosed(Exception):
+    """Standard output's reader went away (`haymaker run logs ... | head`)."""
+
+
+@contextmanager
+def writing() -> Iterator[None]:
+    """Turn a broken pipe on stdout into OutputClosed (not a lost connection)."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise OutputClosed() from None
+
+
 def console() -> Console:
     # Built per call so tests that swap sys.stdout see the output.
-    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    tty = sys.stdout.isatty()
+    return Console(
+        file=sys.stdout, highlight=False, soft_wrap=True, width=None if tty else PIPE_WIDTH
+    )
 
 
 def masked(value: Any) -> Any:
@@ -42,8 +67,22 @@ def masked(value: Any) -> Any:
     return value
 
 
-def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(masked(value), indent=2, default=str) + "\n")
+def print_json(value: Any, reveal: bool = False) -> None:
+    """Pretty JSON; keys in URLs masked unless `reveal` (`--show-keys`)."""
+    text = json.dumps(value if reveal else masked(value), indent=2, default=str)
+    line(text)
+
+
+def print_json_line(value: Any) -> None:
+    """One compact JSON object on one line (JSON Lines), keys masked."""
+    line(json.dumps(masked(value), separators=(",", ":"), default=str))
+
+
+def line(text: str) -> None:
+    """A plain line on stdout, flushed at once (progress in a pipe must not wait)."""
+    with writing():
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
@@ -58,8 +97,13 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
 def show(*renderables: Any) -> None:
     """Print tables and text; plain strings are never read as rich markup."""
     out = console()
-    for renderable in renderables:
-        out.print(Text(renderable) if isinstance(renderable, str) else renderable)
+    with writing():
+        for renderable in renderables:
+            out.print(Text(renderable) if isinstance(renderable, str) else renderable)
+
+
+def status_url(url: str, reveal: bool) -> str:
+    return url if reveal else mask_key(url)
 
 
 def error_line(message: str) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from haymaker.settings import REGIONS, RUN_SIZES
+from haymaker.suggest import did_you_mean
 
 EPILOG = (
     "Target: --url/--key, else HAYMAKER_URL/HAYMAKER_KEY, else ~/.config/haymaker/config.toml, "
@@ -13,14 +15,39 @@ EPILOG = (
 )
 
 
-def _common(json_help: str = "print JSON instead of tables") -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+class Parser(argparse.ArgumentParser):
+    """argparse, with "did you mean" for a mistyped command or choice."""
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        choices = action.choices
+        if choices is not None and value not in choices:
+            names = [str(choice) for choice in choices]
+            raise argparse.ArgumentError(
+                action,
+                f"invalid choice: {value!r}{did_you_mean(str(value), names)} "
+                f"(choose from {', '.join(names)})",
+            )
+
+
+def _common(json_help: str = "print JSON instead of tables") -> Parser:
+    common = Parser(add_help=False)
     common.add_argument("--json", action="store_true", help=json_help)
     return common
 
 
-def _target() -> argparse.ArgumentParser:
-    target = argparse.ArgumentParser(add_help=False)
+def _api() -> Parser:
+    api = _common()
+    api.add_argument(
+        "--show-keys",
+        action="store_true",
+        help="print status URLs with their key (masked as code=*** otherwise; "
+        "the key opens the task hub's management API)",
+    )
+    return api
+
+
+def _target() -> Parser:
+    target = Parser(add_help=False)
     group = target.add_argument_group("target")
     group.add_argument("--url", help="the function app's base URL (HAYMAKER_URL)")
     group.add_argument("--key", help="a function key (HAYMAKER_KEY)")
@@ -29,7 +56,7 @@ def _target() -> argparse.ArgumentParser:
     return target
 
 
-def _run_commands(commands: argparse._SubParsersAction, api: list[argparse.ArgumentParser]) -> None:
+def _run_commands(commands: argparse._SubParsersAction, api: list[Parser]) -> None:
     run = commands.add_parser("run", help="start, follow and inspect runs")
     actions = run.add_subparsers(dest="action", required=True, metavar="ACTION")
     start = actions.add_parser(
@@ -75,9 +102,25 @@ def _run_commands(commands: argparse._SubParsersAction, api: list[argparse.Argum
     resources.add_argument("run_id", metavar="RUN_ID")
     resources.add_argument("--agent", metavar="A")
 
-    logs = actions.add_parser("logs", parents=api, help="agent events, oldest first")
+    logs = actions.add_parser(
+        "logs",
+        parents=api,
+        help="agent events, oldest first",
+        description="One line per agent event: time, agent, phase, type, and what happened "
+        "(the command with its exit code and duration, the resource, the error). "
+        "--json prints JSON Lines: one event object a line.",
+    )
     logs.add_argument("run_id", metavar="RUN_ID")
-    logs.add_argument("--agent", metavar="A", help="one agent's events")
+    logs.add_argument("--agent", metavar="A", help="one agent's events (e.g. a01)")
+    logs.add_argument(
+        "--phase", choices=("deploy", "operate", "cleanup"), help="events of one agent phase"
+    )
+    logs.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="events at or after a time (ISO 8601, e.g. 2026-11-26T12:00:00Z) or within "
+        "a duration back from now (e.g. PT10M)",
+    )
     logs.add_argument("--follow", action="store_true", help="keep printing until the run ends")
     logs.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
 
@@ -87,23 +130,26 @@ def _run_commands(commands: argparse._SubParsersAction, api: list[argparse.Argum
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="haymaker",
         description="HayMaker keeps a cloud tenant looking lived-in: it runs agents that "
         "deploy, operate and clean up realistic workloads.",
         epilog=EPILOG,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    api = [_common(), _target()]
+    api = [_api(), _target()]
     _local_run_parser(commands)
 
     up = commands.add_parser(
         "up", parents=[_common()], help="start devhost (and Azurite) on this app, in the background"
     )
     up.add_argument(
-        "--clock", choices=("virtual", "real"), default="real", help="host clock (default real)"
+        "--clock",
+        choices=("virtual", "real"),
+        help="host clock (default real); virtual jumps to the next timer when idle, so an "
+        "8-hour run takes seconds",
     )
-    up.add_argument("--port", type=int, default=7071)
+    up.add_argument("--port", type=int, help="default 7071")
     up.add_argument("--hub", help="task hub name (default: host.json's)")
     up.add_argument("--app-dir", default=".", help="the app folder (default .)")
     up.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for the host")
@@ -147,6 +193,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the sweep")
     sweep.add_argument("--interval", type=float, default=0.5, help=argparse.SUPPRESS)
+
+    metrics = commands.add_parser(
+        "metrics",
+        parents=api,
+        help="runs, agents, durations, resources, failures and cost over a window",
+        description="Figures computed from the run records of runs created in the window: "
+        "runs by status, agents by outcome per scenario, provisioning and teardown durations "
+        "(p50/p95), resources created, removed and left, failures by step, estimated cost.",
+    )
+    metrics.add_argument(
+        "--since", default="P7D", metavar="DURATION", help="ISO 8601 window (default P7D)"
+    )
+
+    dashboard = commands.add_parser(
+        "dashboard",
+        parents=api,
+        help="print (or open) the web dashboard's address",
+        description="The dashboard is served by the app at /api/dashboard. The address "
+        "printed carries the function key once; the page keeps it in the browser's session "
+        "storage and removes it from the address bar.",
+    )
+    dashboard.add_argument("--open", action="store_true", help="open it in a browser")
 
     doctor = commands.add_parser(
         "doctor",

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
-from devhost.keys import mask_key
-from haymaker.cli.output import EXIT_FAILURE, EXIT_OK, print_json, show, table
+from haymaker.cli.output import EXIT_FAILURE, EXIT_OK, print_json, show, status_url, table
 from haymaker.cli.report import render_report
 from haymaker.cli.target import Target
-from haymaker.cli.watch import FINISHED, watch_run
-
-PHASE_ORDER = ("provisioning", "monitoring", "tearing_down", "done", "failed")
+from haymaker.cli.watch import FINISHED, phase_counts, watch_run
 
 
 def run_request(args: argparse.Namespace) -> dict[str, Any]:
@@ -37,26 +33,28 @@ def run_request(args: argparse.Namespace) -> dict[str, Any]:
 def start(args: argparse.Namespace, target: Target) -> int:
     answer = target.api.post("runs", run_request(args))
     run_id = answer["run_id"]
-    if not args.wait:
-        if args.json:
-            print_json(answer)
-        else:
-            show(f"Run {run_id} started", f"status: {mask_key(answer['statusQueryGetUri'])}")
+    reveal = args.show_keys
+    if args.json and not args.wait:
+        print_json(answer, reveal)
         return EXIT_OK
     if not args.json:
-        show(f"Run {run_id} started", f"status: {mask_key(answer['statusQueryGetUri'])}")
+        show(f"Run {run_id} started", f"status: {status_url(answer['statusQueryGetUri'], reveal)}")
+    if not args.wait:
+        return EXIT_OK
     run = watch_run(target, run_id, live=not args.json, interval=args.interval)
     report = target.api.get(f"runs/{run_id}/report") if run.get("status") in FINISHED else {}
     if args.json:
-        print_json({"run": run, "report": report})
+        print_json({"run": run, "report": report, "started": answer}, reveal)
     elif report:
         show(*render_report(report, "table"))
-    return EXIT_OK if _clean(report) else EXIT_FAILURE
+    return EXIT_OK if ended_well(report) else EXIT_FAILURE
 
 
-def _clean(report: dict[str, Any]) -> bool:
+def ended_well(report: dict[str, Any]) -> bool:
+    """Exit 0 for a run that finished (completed, or canceled on purpose) with every agent
+    torn down and nothing left; a failed run or anything left behind is exit 1."""
     return (
-        report.get("status") == "completed"
+        report.get("status") in ("completed", "canceled")
         and report.get("torn_down") == report.get("agents")
         and report.get("left_behind") == 0
     )
@@ -75,10 +73,8 @@ def status(args: argparse.Namespace, target: Target) -> int:
 
 
 def status_view(run: dict[str, Any]) -> list[Any]:
-    phases = run.get("phases", {})
-    counts = ", ".join(f"{phases[p]} {p}" for p in sorted(phases, key=_phase_rank))
     header = (
-        f"Run {run.get('run_id')}: {run.get('status')}  [{counts or 'no agents yet'}]\n"
+        f"Run {run.get('run_id')}: {run.get('status')}  [{phase_counts(run)}]\n"
         f"created {run.get('created_at')}, deadline {run.get('deadline') or '-'}"
     )
     agents = table(
@@ -96,10 +92,6 @@ def status_view(run: dict[str, Any]) -> list[Any]:
         ),
     )
     return [header, agents]
-
-
-def _phase_rank(phase: str) -> int:
-    return PHASE_ORDER.index(phase) if phase in PHASE_ORDER else len(PHASE_ORDER)
 
 
 def list_runs(args: argparse.Namespace, target: Target) -> int:
@@ -142,49 +134,13 @@ def resources(args: argparse.Namespace, target: Target) -> int:
     return EXIT_OK
 
 
-def _event_pages(target: Target, run_id: str, agent: str | None) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    token = None
-    while True:
-        page = target.api.get(f"runs/{run_id}/events", agent=agent, limit=1000, continuation=token)
-        events.extend(page["events"])
-        token = page.get("continuation")
-        if not token:
-            return events
-
-
-def logs(args: argparse.Namespace, target: Target) -> int:
-    """Agent events, oldest first; `--follow` keeps printing new ones until the run ends."""
-    seen: set[str] = set()
-    out = show
-    while True:
-        finished = (
-            not args.follow or target.api.get(f"runs/{args.run_id}").get("status") in FINISHED
-        )
-        for event in _event_pages(target, args.run_id, args.agent):
-            key = str(
-                event.get("event_id") or (event.get("ts"), event.get("agent_id"), event.get("type"))
-            )
-            if key in seen:
-                continue
-            seen.add(key)
-            if args.json:
-                print_json(event)
-            else:
-                agent, kind = event.get("agent_id") or "", event.get("type") or ""
-                out(f"{event.get('ts')}  {agent:<4} {kind:<16} {event.get('body', '')}")
-        if finished:
-            return EXIT_OK
-        time.sleep(args.interval)
-
-
 def report(args: argparse.Namespace, target: Target) -> int:
     answer = target.api.get(f"runs/{args.run_id}/report")
     if args.format == "json" or args.json:
         print_json(answer)
     else:
         show(*render_report(answer, args.format))
-    return EXIT_OK if _clean(answer) else EXIT_FAILURE
+    return EXIT_OK if ended_well(answer) else EXIT_FAILURE
 
 
 def cancel(args: argparse.Namespace, target: Target) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 from haymaker.catalog import validate_path
 from haymaker.cli.output import EXIT_FAILURE, EXIT_OK, CliError, print_json, show, table
 from haymaker.cli.target import Target
+from haymaker.suggest import did_you_mean
 
 
 def list_scenarios(args: argparse.Namespace, target: Target) -> int:
@@ -24,8 +25,9 @@ def show_scenario(args: argparse.Namespace, target: Target) -> int:
     scenarios = target.api.get("scenarios")["scenarios"]
     found = next((s for s in scenarios if s["id"] == args.scenario_id), None)
     if found is None:
+        hint = did_you_mean(args.scenario_id, [s["id"] for s in scenarios])
         raise CliError(
-            f"no scenario {args.scenario_id!r} in the catalog: `haymaker scenarios list` "
+            f"no scenario {args.scenario_id!r} in the catalog{hint}: `haymaker scenarios list` "
             "shows the ids"
         )
     if args.json:

@@ -10,6 +10,7 @@ from typing import Any
 
 from devhost.keys import mask_key
 from haymaker.cli.output import EXIT_FAILURE, EXIT_OK, CliError, print_json, show, table
+from haymaker.cli.output import status_url as shown_url
 from haymaker.cli.target import Target
 
 DONE = ("Completed", "Failed", "Terminated")
@@ -24,7 +25,7 @@ def sweep(args: argparse.Namespace, target: Target) -> int:
     started = target.api.post("sweeps", {"dry_run": args.dry_run})
     status_url = started["statusQueryGetUri"]
     if not args.json:
-        show(f"Sweep {started['id']} started; status: {mask_key(status_url)}")
+        show(f"Sweep {started['id']} started; status: {shown_url(status_url, args.show_keys)}")
     deadline = time.monotonic() + args.timeout
     instance = _instance(status_url)
     while instance.get("runtimeStatus") not in DONE:
@@ -38,7 +39,8 @@ def sweep(args: argparse.Namespace, target: Target) -> int:
     output = instance.get("output") or {}
     ok = instance["runtimeStatus"] == "Completed" and not output.get("failed")
     if args.json:
-        print_json({"id": started["id"], "status": instance["runtimeStatus"], **output})
+        body = {"id": started["id"], "status": instance["runtimeStatus"], **output}
+        print_json({**body, "statusQueryGetUri": status_url}, args.show_keys)
         return EXIT_OK if ok else EXIT_FAILURE
     if instance["runtimeStatus"] != "Completed":
         raise CliError(f"sweep {started['id']} {instance['runtimeStatus']}: {output}")

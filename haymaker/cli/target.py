@@ -41,11 +41,11 @@ class Target:
 
     @property
     def api(self) -> ApiClient:
-        return ApiClient(f"{self.url}/api", self.key)
+        return ApiClient(f"{self.url}/api", self.key, key_option="--key")
 
     @property
     def admin(self) -> ApiClient:
-        return ApiClient(self.url, self.master_key)
+        return ApiClient(self.url, self.master_key, key_option="--master-key")
 
 
 def _profile(environ: Mapping[str, str], name: str | None) -> dict[str, Any]:
@@ -90,6 +90,15 @@ def _loopback(url: str) -> bool:
     return urllib.parse.urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
 
 
+def _check_url(url: str) -> None:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise TargetError(
+            f"the URL {url!r} needs a scheme and a host, e.g. https://{url.split('://')[-1]} "
+            "(or http://127.0.0.1:7071 for a local devhost)"
+        )
+
+
 def resolve_target(
     url: str | None = None,
     key: str | None = None,
@@ -110,4 +119,5 @@ def resolve_target(
         key = key or local_key
         master_key = master_key or local_master
     url = url.rstrip("/").removesuffix("/api")
+    _check_url(url)
     return Target(url=url, key=key, master_key=master_key, source=source)

@@ -1,28 +1,36 @@
-"""`run status --watch`: one progress bar per agent through provision -> monitor -> teardown.
+"""`run status --watch` and `run start --wait`: follow a run until it ends.
 
-Polls GET /api/runs/{id} until the run finishes. Time comes from the host's clock
-(devhost's may be virtual) when the host offers /admin/host/clock, else from this
-machine. Agent errors are printed above the bars as they appear.
+On a terminal: one progress bar per agent through provision -> monitor -> teardown,
+redrawn in place; bars are green while healthy and red only for an agent that failed.
+Anywhere else (a pipe, a CI log, `| tee`): one plain line whenever something changes
+(the run's status, its agents per phase, an agent's error), with the elapsed and
+remaining time, never cut to a width. Time comes from the host's clock (devhost's may
+be virtual) when the host offers /admin/host/clock, else from this machine.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Group
 from rich.live import Live
-from rich.progress import BarColumn, Progress, TaskID, TextColumn
+from rich.progress import BarColumn, Progress, Task, TaskID, TextColumn
+from rich.progress_bar import ProgressBar
 from rich.text import Text
 
 from haymaker.api_client import ApiError
-from haymaker.cli.output import console
+from haymaker.cli.output import console, line, writing
 from haymaker.cli.target import Target
 from haymaker.naming import parse_iso_utc
 
 FINISHED = ("completed", "failed", "canceled")
 STEPS = {"provisioning": 1, "monitoring": 2, "tearing_down": 3, "done": 4, "failed": 4}
+PHASE_ORDER = ("provisioning", "monitoring", "tearing_down", "done", "failed")
+HEALTHY_BAR = "green"
+FAILED_BAR = "red"
 
 
 def _hours(seconds: float) -> str:
@@ -37,15 +45,35 @@ def host_now(target: Target) -> datetime:
         return datetime.now(UTC)
 
 
-def headline(run: dict[str, Any], now: datetime) -> str:
+def phase_counts(run: dict[str, Any]) -> str:
     phases = run.get("phases", {})
-    counts = ", ".join(f"{n} {p}" for p, n in sorted(phases.items())) or "no agents yet"
+    order = sorted(phases, key=lambda p: PHASE_ORDER.index(p) if p in PHASE_ORDER else 9)
+    return ", ".join(f"{phases[p]} {p}" for p in order) or "no agents yet"
+
+
+def headline(run: dict[str, Any], now: datetime) -> str:
     timing = ""
-    if run.get("started_at") and run.get("deadline"):
-        elapsed = (now - parse_iso_utc(run["started_at"])).total_seconds()
+    began = run.get("started_at") or run.get("created_at")
+    if began:
+        timing = f"  elapsed {_hours((now - parse_iso_utc(began)).total_seconds())}"
+    if run.get("deadline"):
         remaining = (parse_iso_utc(run["deadline"]) - now).total_seconds()
-        timing = f"  elapsed {_hours(elapsed)}, remaining {_hours(remaining)}"
-    return f"Run {run.get('run_id')}: {run.get('status')}  ({counts}){timing}"
+        timing += f", remaining {_hours(remaining)}"
+    return f"Run {run.get('run_id')}: {run.get('status')}  [{phase_counts(run)}]{timing}"
+
+
+def _failed(agent: dict[str, Any]) -> bool:
+    return agent.get("phase") == "failed"
+
+
+class PhaseBar(BarColumn):
+    """Green for a healthy agent (rich's default bar is red-pink), red for a failed one."""
+
+    def render(self, task: Task) -> ProgressBar:
+        bar = super().render(task)
+        if task.fields.get("failed"):
+            bar.complete_style = bar.finished_style = FAILED_BAR
+        return bar
 
 
 class AgentBars:
@@ -55,16 +83,15 @@ class AgentBars:
         self.progress = Progress(
             TextColumn("{task.fields[agent]:<4}"),
             TextColumn("{task.fields[scenario]:<32}"),
-            BarColumn(bar_width=24),
+            PhaseBar(bar_width=24, complete_style=HEALTHY_BAR, finished_style=HEALTHY_BAR),
             TextColumn("{task.fields[phase]:<13} {task.fields[outcome]}"),
             auto_refresh=False,
         )
         self.tasks: dict[str, TaskID] = {}
-        self.errors: dict[str, str] = {}
+        self.errors = AgentErrors()
 
     def update(self, run: dict[str, Any]) -> list[str]:
         """Move the bars; return the agent errors not reported before."""
-        new_errors = []
         for agent in run.get("agents", []):
             agent_id = str(agent.get("agent_id"))
             phase = str(agent.get("phase", "provisioning"))
@@ -77,28 +104,76 @@ class AgentBars:
             }
             if agent_id not in self.tasks:
                 self.tasks[agent_id] = self.progress.add_task("", total=4, **fields)
-            self.progress.update(self.tasks[agent_id], completed=STEPS.get(phase, 0), **fields)
-            error = agent.get("error")
-            if error and self.errors.get(agent_id) != error:
-                self.errors[agent_id] = str(error)
-                new_errors.append(f"{agent_id}: {error}")
-        return new_errors
+            self.progress.update(
+                self.tasks[agent_id], completed=STEPS.get(phase, 0), failed=_failed(agent), **fields
+            )
+        return self.errors.new(run)
+
+
+class AgentErrors:
+    """Agent errors, each reported once (until it changes)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, str] = {}
+
+    def new(self, run: dict[str, Any]) -> list[str]:
+        fresh = []
+        for agent in run.get("agents", []):
+            agent_id, error = str(agent.get("agent_id")), agent.get("error")
+            if error and self.seen.get(agent_id) != error:
+                self.seen[agent_id] = str(error)
+                fresh.append(f"{agent_id}: {error}")
+        return fresh
 
 
 def watch_run(
     target: Target, run_id: str, live: bool = True, interval: float = 1.0
 ) -> dict[str, Any]:
-    """Follow the run until it finishes; return its last state."""
-    bars = AgentBars()
-    out = console()
+    """Follow the run until it finishes; return its last state.
+
+    `live` False prints nothing (--json); otherwise bars on a terminal, lines elsewhere.
+    """
     run = target.api.get(f"runs/{run_id}")
     if not live:
         while run.get("status") not in FINISHED:
             time.sleep(interval)
             run = target.api.get(f"runs/{run_id}")
         return dict(run)
+    if not sys.stdout.isatty():
+        return _follow_in_lines(target, run_id, run, interval)
+    return _follow_with_bars(target, run_id, run, interval)
+
+
+def _follow_in_lines(
+    target: Target, run_id: str, run: dict[str, Any], interval: float
+) -> dict[str, Any]:
+    errors = AgentErrors()
+    last: tuple[Any, ...] = ()
+    while True:
+        state = (run.get("status"), tuple(sorted(run.get("phases", {}).items())))
+        if state != last:
+            last = state
+            line(headline(run, host_now(target)))
+        for error in errors.new(run):
+            line(f"error: {error}")
+        if run.get("status") in FINISHED:
+            for agent in run.get("agents", []):
+                line(
+                    f"  {agent.get('agent_id', ''):<4} {agent.get('phase', ''):<13} "
+                    f"{agent.get('status') or '':<18} {agent.get('scenario_id', '')}"
+                )
+            return dict(run)
+        time.sleep(interval)
+        run = target.api.get(f"runs/{run_id}")
+
+
+def _follow_with_bars(
+    target: Target, run_id: str, run: dict[str, Any], interval: float
+) -> dict[str, Any]:
+    bars = AgentBars()
+    out = console()
     title = Text(headline(run, host_now(target)))
-    with Live(Group(title, bars.progress), console=out, refresh_per_second=4) as view:
+    with writing(), Live(Group(title, bars.progress), console=out, refresh_per_second=4) as view:
         while True:
             for error in bars.update(run):
                 out.print(Text(f"error: {error}", style="red"))
@@ -108,6 +183,4 @@ def watch_run(
                 break
             time.sleep(interval)
             run = target.api.get(f"runs/{run_id}")
-    if not out.is_terminal:
-        out.print()  # Live leaves its last line open when the output is not a terminal
     return dict(run)

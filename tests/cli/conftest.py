@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from devhost.process import HostHandle, running_host
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,3 +38,53 @@ def _clean_env() -> dict[str, str]:
 
     skip = ("HAYMAKER_URL", "HAYMAKER_KEY", "HAYMAKER_MASTER_KEY", "HAYMAKER_PROFILE")
     return {k: v for k, v in os.environ.items() if k not in skip}
+
+
+SCHEDULED = (
+    "window_americas",
+    "window_asia",
+    "window_middle_east",
+    "window_europe",
+    "hourly_sweep",
+)
+
+
+def app_settings(state_dir: Path) -> dict[str, str]:
+    """Everything the app reads, so no local.settings.json changes the test."""
+    return {
+        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        "HAYMAKER_PROVIDER": "local",
+        "HAYMAKER_LOCAL_STATE_DIR": str(state_dir),
+        "HAYMAKER_AGENT_TIME_SCALE": "2000",
+        "HAYMAKER_AGENT_MAX_WALL_SECONDS": "5",
+        "HAYMAKER_AGENT_FAIL_AT": "",
+        "HAYMAKER_AGENT_SILENT": "",
+        "HAYMAKER_AGENT_CLOCK_URL": "",
+        "HAYMAKER_LOCAL_FAIL_LAUNCH": "",
+        **{f"AzureWebJobs.{name}.Disabled": "true" for name in SCHEDULED},
+    }
+
+
+@pytest.fixture(scope="module")
+def host(
+    private_storage_connection_string: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HostHandle]:
+    """The app on devhost (virtual clock), one per test module that asks for it.
+
+    On the session's private Azurite: the sweep test runs a real sweep, which on the
+    shared one would take what other sessions' tests are still using (objects of runs
+    with no record look finished)."""
+    folder = tmp_path_factory.mktemp("cli-host")
+    with running_host(
+        ROOT,
+        clock="virtual",
+        hub="cli" + uuid.uuid4().hex[:10],
+        env={
+            **app_settings(folder / "state"),
+            "AzureWebJobsStorage": private_storage_connection_string,
+        },
+        extra_args=["--idle-settle", "0.3"],
+        log_path=folder / "host.log",
+    ) as handle:
+        yield handle

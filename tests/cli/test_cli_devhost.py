@@ -11,70 +11,24 @@ import json
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devhost.process import HostHandle, free_port, running_host
+from devhost.process import HostHandle, free_port
 from haymaker.cli.target import UP_FILE
 from haymaker.naming import resource_group_name, run_short
 from haymaker.providers.local import LocalProvider
 from haymaker.records import RunRecords
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEDULED = (
-    "window_americas",
-    "window_asia",
-    "window_middle_east",
-    "window_europe",
-    "hourly_sweep",
-)
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 SCENARIO = "compute-linux-vm"
 
 pytestmark = pytest.mark.slow
-
-
-def app_settings(state_dir: Path) -> dict[str, str]:
-    """Everything the app reads, so no local.settings.json changes the test."""
-    return {
-        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
-        "FUNCTIONS_WORKER_RUNTIME": "python",
-        "HAYMAKER_PROVIDER": "local",
-        "HAYMAKER_LOCAL_STATE_DIR": str(state_dir),
-        "HAYMAKER_AGENT_TIME_SCALE": "2000",
-        "HAYMAKER_AGENT_MAX_WALL_SECONDS": "5",
-        "HAYMAKER_AGENT_FAIL_AT": "",
-        "HAYMAKER_AGENT_SILENT": "",
-        "HAYMAKER_AGENT_CLOCK_URL": "",
-        "HAYMAKER_LOCAL_FAIL_LAUNCH": "",
-        **{f"AzureWebJobs.{name}.Disabled": "true" for name in SCHEDULED},
-    }
-
-
-@pytest.fixture(scope="module")
-def host(
-    private_storage_connection_string: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[HostHandle]:
-    """On the session's private Azurite: the sweep test runs a real sweep, which on the
-    shared one would take what other sessions' tests are still using (objects of runs
-    with no record look finished)."""
-    folder = tmp_path_factory.mktemp("cli-host")
-    with running_host(
-        ROOT,
-        clock="virtual",
-        hub="cli" + uuid.uuid4().hex[:10],
-        env={
-            **app_settings(folder / "state"),
-            "AzureWebJobsStorage": private_storage_connection_string,
-        },
-        extra_args=["--idle-settle", "0.3"],
-        log_path=folder / "host.log",
-    ) as handle:
-        yield handle
 
 
 def as_json(result: subprocess.CompletedProcess[str]) -> Any:
@@ -131,7 +85,7 @@ def test_a_run_from_start_to_report(haymaker_cli: Cli, host: HostHandle):
     assert resources["resources"] and {r["action"] for r in resources["resources"]} == {"removed"}
     logs = haymaker_cli("run", "logs", run_id, "--agent", "a01", "--url", host.base_url)
     assert logs.returncode == 0, logs.stderr
-    assert " a01  finished" in logs.stdout and " a00 " not in logs.stdout
+    assert " a01  cleanup  finished" in logs.stdout and " a00 " not in logs.stdout
 
 
 def test_start_wait_and_watch_follow_a_run_to_its_end(haymaker_cli: Cli, host: HostHandle):
@@ -250,7 +204,23 @@ def test_an_api_error_is_one_line_and_exit_1(haymaker_cli: Cli, host: HostHandle
 def test_a_wrong_key_is_one_line_and_exit_1(haymaker_cli: Cli, host: HostHandle):
     result = haymaker_cli("run", "list", "--url", host.base_url, "--key", "wrong")
     assert result.returncode == 1 and len(result.stderr.splitlines()) == 1
-    assert "HTTP 401" in result.stderr and "check the key" in result.stderr
+    # The host's own message (or the HTTP reason when it sends none), then which key to fix.
+    assert result.stderr.startswith("haymaker: error: run list failed: HTTP 401: ")
+    assert result.stderr.endswith(
+        ": check the function key (--key, HAYMAKER_KEY, or .devhost/keys.json locally)\n"
+    )
+    assert "None" not in result.stderr and "{" not in result.stderr
+
+
+def test_a_wrong_master_key_names_the_master_key_option(haymaker_cli: Cli, host: HostHandle):
+    result = haymaker_cli("orch", "status", "--url", host.base_url, "--master-key", "wrong")
+    assert result.returncode == 1 and len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("haymaker: error: orch status failed: HTTP 401: ")
+    assert result.stderr.endswith(
+        ": check the host's master key (--master-key, HAYMAKER_MASTER_KEY, "
+        "or .devhost/keys.json locally)\n"
+    )
+    assert "{" not in result.stderr and "(--key" not in result.stderr
 
 
 def test_nothing_listening_is_one_line_and_exit_1(haymaker_cli: Cli):
@@ -295,6 +265,20 @@ def test_up_keeps_devhost_running_after_the_cli_exits_and_down_stops_it(
         assert status["url"] == f"http://127.0.0.1:{port}" and status["ok"] is True
         again = haymaker_cli("up", "--app-dir", str(app_copy), "--port", port)
         assert again.returncode == 0 and "already running" in again.stdout
+        other = str(free_port())
+        elsewhere = haymaker_cli("up", "--app-dir", str(app_copy), "--port", other)
+        assert elsewhere.returncode == 1
+        assert elsewhere.stderr == (
+            f"haymaker: error: devhost already running at http://127.0.0.1:{port} "
+            f"(pid {record['pid']}), not as asked: --port {other} (it runs with {port}); "
+            "stop it with `haymaker down` first\n"
+        )
+        # The README's walkthrough: on the virtual clock a two-hour run takes seconds.
+        walk = haymaker_cli(
+            "run", "start", "--count", "1", "--duration", "PT2H", "--wait", cwd=app_copy
+        )
+        assert walk.returncode == 0, walk.stdout + walk.stderr
+        assert "Nothing tagged for this run is left." in walk.stdout
     finally:
         down = haymaker_cli("down", "--app-dir", str(app_copy))
     assert down.returncode == 0, down.stderr

@@ -1,0 +1,86 @@
+"""How the CLI draws things, checked on the rendered text: no host needed."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from haymaker.cli.logs import event_line, since_time
+from haymaker.cli.orch import detail_text
+from haymaker.cli.watch import AgentBars
+
+RED = "\x1b[31m"
+GREEN = "\x1b[32m"
+
+
+def render_bars(agents: list[dict[str, str]]) -> str:
+    bars = AgentBars()
+    bars.update({"agents": agents})
+    out = io.StringIO()
+    Console(file=out, force_terminal=True, color_system="standard", width=120).print(bars.progress)
+    return out.getvalue()
+
+
+def test_healthy_bars_are_green_and_only_a_failed_agent_is_red():
+    healthy = render_bars(
+        [
+            {"agent_id": "a00", "scenario_id": "s", "phase": "monitoring"},
+            {"agent_id": "a01", "scenario_id": "s", "phase": "done", "status": "finished"},
+        ]
+    )
+    assert GREEN in healthy and RED not in healthy
+    failed = render_bars([{"agent_id": "a00", "scenario_id": "s", "phase": "failed"}])
+    assert RED in failed
+
+
+def test_a_log_line_names_the_command_its_exit_code_and_duration():
+    command = {
+        "ts": "2026-11-26T12:00:00.000Z",
+        "agent_id": "a01",
+        "type": "command",
+        "phase": "deploy",
+        "step": "create-vnet",
+        "command": "az network vnet create -n v",
+        "exit_code": 3,
+        "duration_s": 1.5,
+    }
+    assert event_line(command) == (
+        "2026-11-26T12:00:00.000Z  a01  deploy   command          "
+        "create-vnet: az network vnet create -n v -> exit 3 in 1.50s"
+    )
+    created = {
+        "ts": "t",
+        "agent_id": "a01",
+        "type": "resource_created",
+        "kind": "vnet",
+        "name": "v",
+    }
+    assert event_line(created).endswith("resource_created vnet v")
+
+
+def test_since_takes_a_time_or_a_duration_back():
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    assert since_time("PT10M", now) == "2026-11-26T11:50:00.000Z"
+    assert since_time("2026-11-26T10:00:00+01:00") == "2026-11-26T09:00:00.000Z"
+
+
+def test_health_details_are_words_not_python():
+    provider = [{"name": "state_dir", "ok": True}, {"name": "storage", "ok": False, "detail": "x"}]
+    assert detail_text(provider) == "state_dir ok\nstorage FAILED: x"
+    assert detail_text(["a: bad", "b: worse"]) == "a: bad\nb: worse"
+    assert detail_text(12) == "12"
+
+
+def test_an_error_answer_reads_as_words_whatever_its_body():
+    from haymaker.api_client import ApiError
+
+    assert str(ApiError(401, None)) == "HTTP 401: Unauthorized"  # Azure's empty 401
+    assert str(ApiError(401, {"Message": "Admin APIs need the master key."})) == (
+        "HTTP 401: Admin APIs need the master key."
+    )
+    api = {"error": {"code": "not_found", "message": "no run", "field": "run_id"}}
+    assert str(ApiError(404, api)) == "HTTP 404: no run (field: run_id)"
+    assert str(ApiError(502, "<html>" + "x" * 400)) == "HTTP 502: Bad Gateway"
