@@ -7,6 +7,7 @@
   const PHASES = ["provisioning", "monitoring", "tearing_down"];
   const LIVE_REFRESH_MS = 2000;
   const IDLE_REFRESH_MS = 30000;
+  const METRICS_REFRESH_MS = 60000;
   const api = location.pathname.replace(/\/dashboard\/?$/, "");
   const state = { run: null, agent: null, timer: null, details: {} };
 
@@ -103,7 +104,7 @@
     const runs = listing.runs || [];
     await Promise.all(runs.map(async (run) => {
       const known = state.details[run.run_id];
-      if (!known || LIVE.includes(known.status) || LIVE.includes(run.status)) {
+      if (!known || (LIVE.includes(known.status) && run.run_id !== state.run)) {
         state.details[run.run_id] = await get("/runs/" + encodeURIComponent(run.run_id));
       }
     }));
@@ -306,9 +307,15 @@
     $("main").hidden = false;
     let live = false;
     try {
-      live = await loadRuns();
-      if (state.run) live = (await loadRun(state.run)) || live;
-      await Promise.all([loadHealth(), loadMetrics(), state.catalogLoaded ? null : loadCatalog().then(() => { state.catalogLoaded = true; })]);
+      // The chosen run first: the runs table then shows the state its panel shows.
+      if (state.run) live = await loadRun(state.run);
+      live = (await loadRuns()) || live;
+      // The 7-day figures read every run of the week: fetched once a minute, not awaited.
+      if (Date.now() - (state.metricsAt || 0) > METRICS_REFRESH_MS) {
+        state.metricsAt = Date.now();
+        loadMetrics().catch(showError);
+      }
+      await Promise.all([loadHealth(), state.catalogLoaded ? null : loadCatalog().then(() => { state.catalogLoaded = true; })]);
       showError(null);
     } catch (error) {
       showError(error);

@@ -80,16 +80,8 @@ def _all_runs(records: RunRecords, since: datetime, until: datetime) -> list[dic
             return runs
 
 
-def _failure_events(records: RunRecords, run_id: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    token = None
-    while True:
-        page, token = records.list_events(
-            run_id, limit=1000, continuation=token, types=("error", "failed")
-        )
-        events.extend(page)
-        if not token:
-            return events
+FAILURE_EVENTS = "( type eq @error or type eq @failed )"
+FAILURE_TYPES = {"error": "error", "failed": "failed"}
 
 
 def resource_actions(rows: list[dict[str, Any]]) -> Counter[str]:
@@ -101,8 +93,8 @@ def resource_actions(rows: list[dict[str, Any]]) -> Counter[str]:
     )
 
 
-def run_failures(
-    records: RunRecords, run_id: str, agents: list[dict[str, Any]]
+def failures_of(
+    agents: list[dict[str, Any]], failure_events: list[dict[str, Any]]
 ) -> Counter[tuple[str, str, str]]:
     """(source, phase, step) -> failures: the agents' failed steps (their `error` and
     `failed` events) and the orchestrator's (from the agents' records)."""
@@ -110,49 +102,71 @@ def run_failures(
     for agent in agents:
         for phase, step in orchestrator_failures(agent):
             failures["orchestrator", phase, step] += 1
-    for event in _failure_events(records, run_id):
+    for event in failure_events:
         step = str(event.get("step") or "(agent failed)")
         failures["agent", str(event.get("phase") or ""), step] += 1
     return failures
 
 
+def run_failures(
+    records: RunRecords, run_id: str, agents: list[dict[str, Any]]
+) -> Counter[tuple[str, str, str]]:
+    """One run's failures by step (for its telemetry at finalize_run)."""
+    events: list[dict[str, Any]] = []
+    token = None
+    while True:
+        page, token = records.list_events(
+            run_id, limit=1000, continuation=token, types=tuple(FAILURE_TYPES)
+        )
+        events.extend(page)
+        if not token:
+            return failures_of(agents, events)
+
+
 def compute_metrics(
     records: RunRecords, catalog: Catalog, since: datetime, until: datetime
 ) -> dict[str, Any]:
+    """The figures for runs created in [since, until). Four queries in all, whatever the
+    number of runs: the runs, then every agent, resource and failure event written since
+    the window opened (rows of runs created in it were all written after), kept if their
+    run is one of those."""
     runs = _all_runs(records, since, until)
+    run_ids = {run["run_id"] for run in runs}
+    agents = [a for a in records.rows_since("Agents", since) if a.get("run_id") in run_ids]
+    resources = [r for r in records.rows_since("Resources", since) if r.get("run_id") in run_ids]
+    failure_events = [
+        e
+        for e in records.rows_since("Events", since, FAILURE_EVENTS, FAILURE_TYPES)
+        if e["run_id"] in run_ids
+    ]
     by_scenario: dict[str, Counter[str]] = defaultdict(Counter)
     provisioning: list[float] = []
     teardown: list[float] = []
-    resources: Counter[str] = Counter()
-    failures: Counter[tuple[str, str, str]] = Counter()
+    for agent in agents:
+        by_scenario[str(agent.get("scenario_id"))][agent_outcome(agent)] += 1
+        took = _between(agent, "provisioning_at", "monitoring_at")
+        if took is not None:
+            provisioning.append(took)
+        took = _between(agent, "tearing_down_at", "finished_at")
+        if took is not None:
+            teardown.append(took)
+    resource_counts = resource_actions(resources)
+    failures = failures_of(agents, failure_events)
     costs = [run_cost_usd(catalog, run) for run in runs]
-    for run in runs:
-        run_id = run["run_id"]
-        agents = records.list_agents(run_id)
-        for agent in agents:
-            by_scenario[str(agent.get("scenario_id"))][agent_outcome(agent)] += 1
-            took = _between(agent, "provisioning_at", "monitoring_at")
-            if took is not None:
-                provisioning.append(took)
-            took = _between(agent, "tearing_down_at", "finished_at")
-            if took is not None:
-                teardown.append(took)
-        resources.update(resource_actions(records.list_resources(run_id)))
-        failures.update(run_failures(records, run_id, agents))
     known = [cost for cost in costs if cost is not None]
     return {
         "since": iso_utc(since),
         "until": iso_utc(until),
         "runs": {"total": len(runs), "by_status": dict(Counter(str(r["status"]) for r in runs))},
         "agents": {
-            "total": sum(sum(c.values()) for c in by_scenario.values()),
+            "total": len(agents),
             "by_scenario": {s: dict(c) for s, c in sorted(by_scenario.items())},
         },
         "durations": {
             "provisioning": duration_summary(provisioning),
             "teardown": duration_summary(teardown),
         },
-        "resources": {action: resources[action] for action in ("created", "removed", "left")},
+        "resources": {k: resource_counts[k] for k in ("created", "removed", "left")},
         "failures_by_step": [
             {"source": source, "phase": phase, "step": step, "count": count}
             for (source, phase, step), count in failures.most_common()

@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -328,6 +328,30 @@ class RunRecords:
         )
         agents = [_decode_entity(row) for row in rows]
         return sorted(agents, key=lambda agent: int(agent["agent_id"][1:]))
+
+    # --- across runs ------------------------------------------------------------------
+
+    def rows_since(
+        self,
+        table: str,
+        since: datetime,
+        query: str = "",
+        parameters: Mapping[str, Any] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Rows of `Agents`, `Resources` or `Events` written at or after `since` (the
+        service's own Timestamp), every run's, in one paged query rather than one per run.
+        Events come decoded from their body; `query` narrows the filter further."""
+        if table not in ("Agents", "Resources", "Events"):
+            raise ValueError(f"rows_since reads Agents, Resources or Events, not {table!r}")
+        where = "Timestamp ge @since" + (f" and {query}" if query else "")
+        rows = self._table(table).query_entities(
+            where, parameters={"since": since, **(parameters or {})}, results_per_page=1000
+        )
+        for row in rows:
+            if table == "Events":
+                yield {"run_id": row["PartitionKey"], **json.loads(row["body"])}
+            else:
+                yield _decode_entity(row)
 
     # --- resources --------------------------------------------------------------------
 
