@@ -15,10 +15,12 @@ import shlex
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -192,10 +194,12 @@ def run_agent(
     image_root: Path,
     timeout: float = 90,
     stop_when: Callable[[list[dict[str, Any]]], bool] | None = None,
+    then: Callable[[subprocess.Popen[str]], None] = subprocess.Popen.terminate,
 ) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
     """Run the staged agent with a fake `az` (logging to work/az.jsonl) first on its PATH.
 
-    `stop_when(calls so far)` true: the agent is sent SIGTERM, as when its job is stopped.
+    `stop_when(calls so far)` true: `then(process)`, by default SIGTERM, as when its job
+    is stopped.
     """
     bin_dir = work / "bin"
     fake_az.install(bin_dir)
@@ -227,7 +231,7 @@ def run_agent(
             while process.poll() is None and not stop_when(calls()):
                 assert time.monotonic() < deadline, "the agent never got where it is stopped"
                 time.sleep(0.05)
-            process.terminate()
+            then(process)
         try:
             stdout, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -235,6 +239,54 @@ def run_agent(
             raise
     done = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     return done, calls()
+
+
+class StandingClock:
+    """A host clock for the agent to follow (HAYMAKER_AGENT_CLOCK_URL) that stands still
+    until the test moves it, so operate rounds end on a condition, not on how many fit in
+    some seconds of real time on a busy machine."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+        clock = self
+
+        class Answer(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = json.dumps({"now": iso_utc(clock.now)}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet: the agent asks many times."""
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/admin/host/clock"
+
+    def move_past(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def standing_clock() -> Iterator[StandingClock]:
+    clock = StandingClock()
+    yield clock
+    clock.close()
+
+
+def calls_of(calls: list[dict[str, Any]], command: str) -> int:
+    """How many fake `az` calls so far had `command` in their command line."""
+    return sum(command in " ".join(call["argv"]) for call in calls)
 
 
 @pytest.fixture
@@ -249,6 +301,8 @@ def run_live(
         rules: Sequence[Mapping[str, Any]] = (),
         leftovers: Callable[[str], Sequence[str]] = lambda run_id: (),
         stop_when: Callable[[list[dict[str, Any]]], bool] | None = None,
+        then: Callable[[subprocess.Popen[str]], None] = subprocess.Popen.terminate,
+        clock: StandingClock | None = None,
         **overrides: str,
     ) -> LiveRun:
         run_id = f"run-{unique_name}-{len(run_ids)}"
@@ -260,8 +314,10 @@ def run_live(
         (work / "leftovers.txt").write_text("".join(f"{item}\n" for item in leftovers(run_id)))
         env = live_env(run_id, scenario, seconds)
         env.update(HAYMAKER_EVENTS_QUEUE=queue, AzureWebJobsStorage=storage_connection_string)
+        if clock is not None:
+            env["HAYMAKER_AGENT_CLOCK_URL"] = clock.url
         env.update(overrides)
-        done, calls = run_agent(env, work, image_root, stop_when=stop_when)
+        done, calls = run_agent(env, work, image_root, stop_when=stop_when, then=then)
         receiver = EventReceiver(storage_connection_string, queue)
         events: list[dict[str, Any]] = []
         while batch := receiver.receive():
@@ -414,7 +470,7 @@ def test_failing_deploy_step_fails_the_agent_after_cleaning_up(
 
 
 def test_failing_operate_step_is_reported_and_the_agent_carries_on(
-    run_live: Callable[..., LiveRun],
+    run_live: Callable[..., LiveRun], standing_clock: StandingClock
 ) -> None:
     rules = [
         {
@@ -423,7 +479,16 @@ def test_failing_operate_step_is_reported_and_the_agent_carries_on(
             "stderr": "ERROR: The specified container does not exist.\n",
         }
     ]
-    run = run_live(rules=rules, seconds=3600, HAYMAKER_AGENT_TIME_SCALE="1200")  # 1 h in 3 s
+    # The clock stands until a second round has begun its last step, then passes the
+    # deadline: at least two rounds, then cleanup, whatever the machine's load.
+    run = run_live(
+        rules=rules,
+        seconds=3600,
+        HAYMAKER_AGENT_TIME_SCALE="1200",  # pauses between rounds of 0.25 s
+        clock=standing_clock,
+        stop_when=lambda calls: calls_of(calls, "webapp show") >= 2,
+        then=lambda _: standing_clock.move_past(3600),
+    )
     assert run.code == 0, run.stderr
     assert run.types()[-1] == "finished"
     errors = run.of_type("error")
@@ -438,13 +503,14 @@ def test_failing_operate_step_is_reported_and_the_agent_carries_on(
 
 
 def test_operate_rounds_that_fail_entirely_fail_the_agent(
-    run_live: Callable[..., LiveRun],
+    run_live: Callable[..., LiveRun], standing_clock: StandingClock
 ) -> None:
     rules = [
         {"match": "storage blob upload", "exit_code": 1, "stderr": "ERROR: forbidden\n"},
         {"match": "webapp show", "exit_code": 1, "stderr": "ERROR: forbidden\n"},
     ]
-    run = run_live(rules=rules, seconds=3600, HAYMAKER_AGENT_TIME_SCALE="600")  # rounds 0.5 s
+    # The clock never reaches the deadline: only the failed rounds can end operating.
+    run = run_live(rules=rules, seconds=3600, HAYMAKER_AGENT_TIME_SCALE="600", clock=standing_clock)
     assert run.code == 1
     failed = run.events[-1]
     assert failed["type"] == "failed" and failed["phase"] == "operate"
