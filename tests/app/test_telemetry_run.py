@@ -78,13 +78,14 @@ def collector() -> Iterator[tuple[Collector, str]]:
 
 @pytest.fixture(scope="module")
 def traced_app(
-    storage_connection_string: str,
+    private_storage_connection_string: str,
     tmp_path_factory: pytest.TempPathFactory,
     collector: tuple[Collector, str],
 ) -> Iterator[App]:
     with app_host(
         tmp_path_factory.mktemp("telemetry"),
-        storage_connection_string,
+        private_storage_connection_string,
+        AzureWebJobsStorage=private_storage_connection_string,
         OTEL_EXPORTER_OTLP_ENDPOINT=collector[1],
         OTEL_BSP_SCHEDULE_DELAY="200",
         OTEL_METRIC_EXPORT_INTERVAL="500",

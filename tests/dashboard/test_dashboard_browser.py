@@ -41,11 +41,14 @@ AGENT_WALL_SECONDS = "20"
 
 @pytest.fixture(scope="module")
 def dashboard_app(
-    storage_connection_string: str, tmp_path_factory: pytest.TempPathFactory
+    private_storage_connection_string: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[App]:
+    # The session's private Azurite: the page's 7-day metrics then read this session's
+    # runs, not every run of every session on the shared one.
     with app_host(
         tmp_path_factory.mktemp("dashboard"),
-        storage_connection_string,
+        private_storage_connection_string,
+        AzureWebJobsStorage=private_storage_connection_string,
         HAYMAKER_AGENT_MAX_WALL_SECONDS=AGENT_WALL_SECONDS,
     ) as app:
         yield app
