@@ -3,6 +3,7 @@ copies of the app to break or to run with a changed host.json."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -13,6 +14,22 @@ import pytest
 from devhost import azurite
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def devhost_started_azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """An Azurite that a host under test starts is shared and outlives that host, by design:
+    keep its data in the session's temporary folder and stop it when the session ends."""
+    previous = os.environ.get(azurite.HOME_SETTING)
+    os.environ[azurite.HOME_SETTING] = str(tmp_path_factory.mktemp("azurite-home"))
+    try:
+        yield
+    finally:
+        azurite.stop_shared(azurite.PORTS)
+        if previous is None:
+            os.environ.pop(azurite.HOME_SETTING, None)
+        else:
+            os.environ[azurite.HOME_SETTING] = previous
 
 
 @pytest.fixture(scope="session")
