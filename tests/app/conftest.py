@@ -11,8 +11,8 @@ from tests.app.helpers import App, app_host
 
 @pytest.fixture(scope="module")
 def shared_app(
-    storage_connection_string: str, tmp_path_factory: pytest.TempPathFactory
+    private_storage_connection_string: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[App]:
     """One host with the default settings for every test of a module."""
-    with app_host(tmp_path_factory.mktemp("app"), storage_connection_string) as app:
+    with app_host(tmp_path_factory.mktemp("app"), private_storage_connection_string) as app:
         yield app

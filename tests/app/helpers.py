@@ -1,9 +1,11 @@
 """End-to-end helpers: the real app on devhost (virtual clock) on Azurite, over HTTP.
 
-Each host runs the app in place (app dir = the repo root) with its own task hub, its own
-local-provider state folder and log under a temporary folder, the timer triggers disabled
-(the virtual clock would otherwise reach their schedules and start extra runs), and the
-agents' time compressed so an 8-hour run takes seconds. Runs are independent by run id,
+Each host runs the app in place (app dir = the repo root) on the storage its test hands
+it (for most, the session's private Azurite: see tests/conftest.py), with its own task hub
+(deleted when the host stops), its own local-provider state folder and log under a
+temporary folder, the timer triggers disabled (the virtual clock would otherwise reach
+their schedules and start extra runs), and the agents' time compressed so an 8-hour run
+takes seconds. Runs are independent by run id,
 so one host serves every test of a module that needs no special app settings.
 """
 
@@ -334,8 +336,8 @@ def app_host(
     host_args: tuple[str, ...] = (),
     **settings: str,
 ) -> Iterator[App]:
-    """Run the app on devhost (virtual clock) with `settings` over the test defaults;
-    `host_args` go to devhost's command line."""
+    """Run the app on devhost (virtual clock) on the storage `connection` names, with
+    `settings` over the test defaults; `host_args` go to devhost's command line."""
     state_dir = folder / "state"
     hub = hub or new_hub()
     try:
@@ -343,7 +345,7 @@ def app_host(
             APP_DIR,
             clock="virtual",
             hub=hub,
-            env=host_env(state_dir, **settings),
+            env=host_env(state_dir, **{"AzureWebJobsStorage": connection, **settings}),
             extra_args=["--idle-settle", idle_settle, *host_args],
             log_path=folder / "host.log",
         ) as host:

@@ -19,11 +19,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def patient_app(
-    storage_connection_string: str, tmp_path_factory: pytest.TempPathFactory
+    private_storage_connection_string: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[App]:
     with app_host(
         tmp_path_factory.mktemp("patient"),
-        storage_connection_string,
+        private_storage_connection_string,
         HAYMAKER_AGENT_MAX_WALL_SECONDS="120",
         HAYMAKER_AGENT_SILENT="a02",
     ) as app:

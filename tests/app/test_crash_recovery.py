@@ -18,10 +18,13 @@ pytestmark = pytest.mark.slow
 
 
 def test_kill_9_mid_run_then_restart_completes_without_relaunching(
-    storage_connection_string: str, tmp_path: Path, unique_name: str
+    private_storage_connection_string: str, tmp_path: Path, unique_name: str
 ) -> None:
     with app_host(
-        tmp_path, storage_connection_string, hub=unique_name, HAYMAKER_AGENT_MAX_WALL_SECONDS="8"
+        tmp_path,
+        private_storage_connection_string,
+        hub=unique_name,
+        HAYMAKER_AGENT_MAX_WALL_SECONDS="8",
     ) as app:
         run_id = app.start_run({"count": 3})
         app.wait_for_phase(run_id, "monitoring", 3)

@@ -21,11 +21,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def faults_app(
-    storage_connection_string: str, tmp_path_factory: pytest.TempPathFactory
+    private_storage_connection_string: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[App]:
     with app_host(
         tmp_path_factory.mktemp("faults"),
-        storage_connection_string,
+        private_storage_connection_string,
         HAYMAKER_AGENT_FAIL_AT="a01:deploy",
         HAYMAKER_LOCAL_FAIL_LAUNCH="a02",
     ) as app:

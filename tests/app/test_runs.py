@@ -248,7 +248,7 @@ def test_a_start_that_died_after_its_record_is_finished_by_the_next(shared_app: 
 
 
 def test_no_client_secret_leaves_the_secret_store(
-    shared_app: App, secrets_seen: SecretWatcher, storage_connection_string: str
+    shared_app: App, secrets_seen: SecretWatcher
 ) -> None:
     """Canary: every client secret held during this module's runs (this test's own run
     included) is searched for in orchestration state, run records and logs."""
@@ -262,7 +262,7 @@ def test_no_client_secret_leaves_the_secret_store(
     assert len(ours) >= 2, "the watcher saw no client secrets while agents were monitoring"
     assert all(len(value) >= 32 for value in ours)
 
-    places = stored_texts(app, storage_connection_string, since)
+    places = stored_texts(app, app.connection, since)
     for name in RECORD_TABLES:
         assert run_id in places[f"HayMaker{name} table"], f"HayMaker{name} has no row of the run"
     assert f"status of {run_id}" in places

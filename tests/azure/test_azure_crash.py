@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_a_crash_before_the_secret_is_stored_leaves_one_application_and_nothing_after(
-    storage_connection_string: str,
+    private_storage_connection_string: str,
     tmp_path: Path,
     unique_name: str,
     fake_azure: FakeAzure,
@@ -28,7 +28,7 @@ def test_a_crash_before_the_secret_is_stored_leaves_one_application_and_nothing_
 ) -> None:
     baseline = fake_azure.snapshot()
     with azure_host(
-        tmp_path, storage_connection_string, fake_azure, host_clock, hub=unique_name
+        tmp_path, private_storage_connection_string, fake_azure, host_clock, hub=unique_name
     ) as app:
         release = fake_azure.faults.hang("keyvault.secrets.put")
         run_id = app.start_run({"scenarios": ["web-apps-storefront"], "duration": "PT1H"})

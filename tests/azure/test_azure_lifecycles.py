@@ -41,13 +41,13 @@ SCENARIO = "compute-linux-vm"
 
 @pytest.fixture(scope="module")
 def app(
-    storage_connection_string: str,
+    private_storage_connection_string: str,
     tmp_path_factory: pytest.TempPathFactory,
     fake_azure: FakeAzure,
     host_clock: HostClock,
 ) -> Iterator[App]:
     folder = tmp_path_factory.mktemp("azure-app")
-    with azure_host(folder, storage_connection_string, fake_azure, host_clock) as app:
+    with azure_host(folder, private_storage_connection_string, fake_azure, host_clock) as app:
         yield app
 
 
@@ -322,16 +322,14 @@ def test_the_sweep_removes_what_a_dead_run_left(
     assert fake_azure.snapshot() == baseline
 
 
-def test_no_client_secret_reaches_state_records_or_logs(
-    app: App, fake_azure: FakeAzure, storage_connection_string: str
-) -> None:
+def test_no_client_secret_reaches_state_records_or_logs(app: App, fake_azure: FakeAzure) -> None:
     """Canary: every client secret the fake Graph issued to this module's runs is searched
     for everywhere the app keeps or shows things."""
     since = datetime.now(UTC) - timedelta(hours=1)
     run_id, _, _ = run_once(app, count=2)
     issued = list(fake_azure.issued_secrets)
     assert len(issued) >= 2
-    places = stored_texts(app, storage_connection_string, since)
+    places = stored_texts(app, app.connection, since)
     # Positive control: the secrets' references do travel through history.
     assert f"/secrets/haymaker-{run_short(run_id)}-a00" in places[f"{app.hub}History table"]
     assert leaks(issued, places) == []
