@@ -25,11 +25,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from azure.functions import meta
-from azure.functions.durable_functions import (
-    OrchestrationTriggerConverter,
-)
-
 from .clock import Clock
 from .execution_log import Execution
 from .indexer import ACTIVITY, ORCHESTRATION, IndexedFunction
@@ -39,6 +34,7 @@ from .replay import (
     ActivityWork,
     Decision,
     EventType,
+    OrchestratorAnswer,
     SubOrchestrationWork,
     TimerWork,
     decide,
@@ -50,6 +46,7 @@ from .replay import (
     played_json,
     read_answer,
 )
+from .sessions import Session, SessionDiverged, Sessions
 from .speedups import memoize_history_timestamps
 from .store import ACTIVE_STATUSES, Store
 
@@ -92,6 +89,7 @@ class Engine:
         self.orchestrators = {f.name: f for f in functions if f.trigger_type == ORCHESTRATION}
         self.activities = {f.name: f for f in functions if f.trigger_type == ACTIVITY}
         self.live: dict[str, Live] = {}
+        self.sessions = Sessions()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._inflight = 0
         self._orchestrator_pool = ThreadPoolExecutor(1, thread_name_prefix="orchestrator")
@@ -369,7 +367,7 @@ class Engine:
                     ParentInstanceId=live.parent_id,
                 )
             )
-        answer = await self._call_orchestrator(live, started + new_events)
+        session, answer = await self._call_orchestrator(live, started + new_events)
         decision = decide(live.instance_id, live.history + started + new_events, answer, now)
         appended = started + new_events + decision.events
         if decision.outcome in ("Completed", "Failed"):
@@ -387,6 +385,9 @@ class Engine:
             appended.append(event(EventType.ContinueAsNew, now, Input=decision.continue_input))
         appended.append(event(EventType.OrchestratorCompleted, now))
         self._record(live, appended, consumed)
+        if session is not None and decision.outcome is None:
+            session.record(len(started) + len(new_events), appended, len(live.history))
+            self.sessions.keep(live.instance_id, session)
         if decision.custom_status is not None:
             live.custom_status = json.dumps(decision.custom_status)
         await self._after_episode(live, decision, now)
@@ -456,32 +457,49 @@ class Engine:
                 log.warning("Storage write failed; retrying", exc_info=True)
                 await asyncio.sleep(0.2 * 2**attempt)
 
-    async def _call_orchestrator(self, live: Live, new_events: list[dict[str, Any]]) -> Any:
+    async def _call_orchestrator(
+        self, live: Live, new_events: list[dict[str, Any]]
+    ) -> tuple[Session | None, OrchestratorAnswer]:
+        """Run the episode: resumed in the instance's session, or a full replay.
+
+        A resumed episode costs what the orchestrator does with the new events (tens of
+        microseconds for a step), less than a hand-over to a thread and back, so it runs on
+        the loop; full replays run on the orchestrator thread, keeping the loop responsive.
+        """
         function = self.orchestrators[live.name]
-        body = orchestrator_request(
-            live.instance_id, live.history_json, new_events, live.input, live.parent_id
-        )
-        context = OrchestrationTriggerConverter.decode(
-            meta.Datum(body, "json"), trigger_metadata=None
-        )
-        kwargs = {trigger_param(function): context}
+        session = self.sessions.take(live.instance_id, len(live.history))
+        history_json = live.history_json
+        played = len(history_json)
+
+        def body() -> str:
+            return orchestrator_request(
+                live.instance_id, history_json[:played], new_events, live.input, live.parent_id
+            )
+
         started = time.perf_counter()
 
-        def call() -> Any:
+        def call() -> tuple[Session | None, OrchestratorAnswer]:
             try:
-                return read_answer(returned=function.user_function(**kwargs))
-            except Exception as error:  # the SDK reports orchestrator failures by raising
-                return read_answer(raised=error)
+                return self.sessions.run(
+                    function.user_function, trigger_param(function), session, body, new_events
+                )
+            except SessionDiverged as error:
+                return None, read_answer(raised=error)
 
         with Execution(live.name, invocation=f"{live.instance_id}:{len(live.history)}") as run:
-            answer = await asyncio.get_running_loop().run_in_executor(self._orchestrator_pool, call)
+            if session is not None and not self.sessions.check:
+                session, answer = call()
+            else:
+                session, answer = await asyncio.get_running_loop().run_in_executor(
+                    self._orchestrator_pool, call
+                )
             run.failed = bool(answer.error)
         live.last_replay_seconds = time.perf_counter() - started
         if answer.error:
             log.error(
                 "Orchestration '%s' (%s) failed: %s", live.name, live.instance_id, answer.error
             )
-        return answer
+        return session, answer
 
     async def _after_episode(self, live: Live, decision: Decision, now: datetime) -> None:
         for event_id in decision.cancelled_timers:
@@ -546,6 +564,7 @@ class Engine:
         for entry in live.timers.values():
             Clock.cancel(entry)
         self.live.pop(live.instance_id, None)
+        self.sessions.drop(live.instance_id)
         # Whoever sees the final status can read the whole history.
         await self._flush(live)
         finished = self._finished.pop(live.instance_id, None)
@@ -621,6 +640,7 @@ class Engine:
             Clock.cancel(entry)
         live.timers.clear()
         live.completed_tasks.clear()
+        self.sessions.drop(live.instance_id)
         await self._flush(live)
         await self.store.delete_history(live.instance_id)
         live.history, live.history_json = [], []
