@@ -24,6 +24,7 @@ from .indexer import HTTP, IndexedFunction, index_app, is_disabled, require_serv
 from .invoke import InvocationContext
 from .keys import HostKeys, load_or_create_keys
 from .management import RPC_PREFIX, WEBHOOK_PREFIX, ManagementApi, UrlBuilder
+from .participants import Participants
 from .queues import QueueTriggers
 from .routing import Router
 from .storage import HostStorage, open_storage
@@ -80,6 +81,7 @@ class Host:
         self.engine: Engine | None = None
         self.writer: HistoryWriter | None = None
         self.clock: Clock | None = None
+        self.participants: Participants | None = None
         self.virtual_time: VirtualTimeKeeper | None = None
         self.runner: web.AppRunner | None = None
         self.storage: HostStorage | None = None
@@ -129,9 +131,10 @@ class Host:
         await self.store.open()
         self.clock = Clock(
             virtual=self.options.clock == "virtual",
-            is_idle=lambda: self.engine is not None and self.engine.is_idle(),
+            is_idle=self._is_idle,
             idle_settle=self.options.idle_settle,
         )
+        self.participants = Participants(self.clock)
         self.writer = HistoryWriter(connection, self.config.hub_name)
         await self.writer.start()
         self.engine = Engine(
@@ -151,6 +154,7 @@ class Host:
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[*cors, self._auth])
         app.add_routes(ManagementApi(self.engine, self.urls, rpc=False).routes(WEBHOOK_PREFIX))
         app.add_routes(ManagementApi(self.engine, self.urls, rpc=True).routes(RPC_PREFIX))
+        app.add_routes(self.participants.routes())
         app.add_routes(
             [
                 web.get("/admin/host/status", self.host_status),
@@ -197,6 +201,11 @@ class Host:
             self.config.hub_name,
             self.options.clock,
         )
+
+    def _is_idle(self) -> bool:
+        """Nothing runnable here, and no clock participant busy: time may jump."""
+        engine_idle = self.engine is not None and self.engine.is_idle()
+        return engine_idle and (self.participants is None or self.participants.idle())
 
     async def stop(self) -> None:
         self.state = "Stopping"
@@ -270,6 +279,7 @@ class Host:
                 "now": self.clock.now().isoformat(),
                 "virtual": self.clock.virtual,
                 "jumps": self.clock.jumps,
+                "participants": self.participants.counts() if self.participants else {},
             }
         )
 
