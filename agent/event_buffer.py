@@ -12,10 +12,12 @@ and is repeated does no harm.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from azure.core.exceptions import AzureError
@@ -26,6 +28,8 @@ FIRST_RETRY_SECONDS = 0.5
 MAX_RETRY_SECONDS = 15.0
 # Events held at most; past this the oldest are dropped (and the gap report counts them).
 MAX_HELD = 5_000
+# Events looked at for one message (a message holds as many of them as fit).
+BATCH_MAX = 100
 # How long closing waits for held events to go out before giving up on them.
 CLOSE_PATIENCE_SECONDS = 60.0
 
@@ -49,6 +53,7 @@ class BufferedSender:
         self._next_try = 0.0
         self._pause = FIRST_RETRY_SECONDS
         self._outage: dict[str, Any] | None = None
+        self._holding = False
         self.dropped = 0
 
     @property
@@ -62,8 +67,20 @@ class BufferedSender:
             self._held.popleft()
             self.dropped += 1
         self._held.append(full)
-        self._flush(give_up_at=None)
+        if not self._holding:
+            self._flush(give_up_at=None)
         return full
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Hold what is sent inside the block, then send it together (few messages, one
+        delete each for the receiver): an operate round's steps and its heartbeat."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+            self._flush(give_up_at=None)
 
     def close(self, patience: float = CLOSE_PATIENCE_SECONDS) -> int:
         """Wait up to `patience` seconds for held events to go out; returns how many did not."""
@@ -86,11 +103,12 @@ class BufferedSender:
                 self._sleep(min(self._next_try, give_up_at) - now)
                 continue
             try:
-                self._sender.deliver(self._held[0])
+                sent = self._sender.deliver_many(list(itertools.islice(self._held, BATCH_MAX)))
             except AzureError as error:
                 self._failed(error, now)
                 continue
-            self._held.popleft()
+            for _ in range(sent):
+                self._held.popleft()
             self._pause = FIRST_RETRY_SECONDS
         if self._outage is not None:
             self._report_gap()

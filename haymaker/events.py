@@ -21,12 +21,12 @@ import itertools
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from azure.core.credentials import TokenCredential
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
 from haymaker.naming import iso_utc, parse_iso_utc, run_short, validate_run_id
@@ -50,6 +50,7 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
 COMMON_FIELDS = ("type", "run_id", "agent_id", "id", "ts")
 # A queue message holds 64 KiB; leave room for the XML envelope and escaping.
 MAX_MESSAGE_CHARS = 32_000
+BATCH_PREFIX = '{"events":['
 RUN_METADATA_KEY = "haymaker_run"
 
 
@@ -195,11 +196,29 @@ class EventSender:
         """Put a stamped event on the queue; raises what the SDK raises."""
         self._queue.send_message(fit_event(full, MAX_MESSAGE_CHARS))
 
+    def deliver_many(self, events: Sequence[Mapping[str, Any]]) -> int:
+        """Put the first of `events` (stamped, in order) on the queue as one message, as
+        many as fit in it; returns how many went. Raises what the SDK raises.
 
-def parse_message(content: Any) -> dict[str, Any]:
-    """The event in a message: plain JSON, or base64 JSON as Functions output bindings send.
+        One message per event costs the receiver a delete each: a round of an agent's
+        steps goes as one `{"events": [...]}` message instead.
+        """
+        texts = [fit_event(event, MAX_MESSAGE_CHARS) for event in events]
+        taken, size = 0, len(BATCH_PREFIX) + 2
+        while taken < len(texts) and size + len(texts[taken]) + 1 <= MAX_MESSAGE_CHARS:
+            size += len(texts[taken]) + 1
+            taken += 1
+        if taken <= 1:
+            self._queue.send_message(texts[0])
+            return 1
+        self._queue.send_message(BATCH_PREFIX + ",".join(texts[:taken]) + "]}")
+        return taken
 
-    Raises ValueError saying why the message holds no valid event.
+
+def parse_message(content: Any) -> list[dict[str, Any]]:
+    """The events in a message: one event, or a batch `{"events": [...]}` (see
+    `EventSender.deliver_many`); plain JSON, or base64 JSON as Functions output bindings
+    send. Raises ValueError saying why the message holds no valid event.
     """
     if not isinstance(content, str):
         raise ValueError("message has no text content")
@@ -209,12 +228,18 @@ def parse_message(content: Any) -> dict[str, Any]:
     reason = "message is not JSON"
     for text in texts:
         try:
-            event = json.loads(text)
+            body = json.loads(text)
         except ValueError:
             continue
-        problems = event_problems(event)
+        batch = body.get("events") if isinstance(body, dict) and "type" not in body else None
+        events = batch if isinstance(batch, list) and batch else [body]
+        problems = [
+            problem
+            for event in events
+            for problem in (event_problems(event) if isinstance(event, dict) else ["not an object"])
+        ]
         if not problems:
-            return dict(event)
+            return [dict(event) for event in events]
         reason = "; ".join(problems)
     raise ValueError(reason)
 
@@ -231,7 +256,10 @@ class EventReceiver:
     ) -> None:
         self._queue = _queue(storage, queue_name)
         self._visibility_timeout = visibility_timeout
-        self._unacknowledged: dict[str, list[QueueMessage]] = {}
+        # Message ids by event id; the received messages and their unacknowledged events.
+        self._unacknowledged: dict[str, set[str]] = {}
+        self._messages: dict[str, QueueMessage] = {}
+        self._waiting: dict[str, set[str]] = {}
         self.malformed = 0
 
     def receive(self, max_messages: int = 32) -> list[dict[str, Any]]:
@@ -251,14 +279,19 @@ class EventReceiver:
         events: list[dict[str, Any]] = []
         for message in messages:
             try:
-                event = parse_message(message.content)
+                parsed = parse_message(message.content)
             except ValueError as problem:
                 self.malformed += 1
                 log.warning("skipped malformed event message %s: %s", message.id, problem)
                 self._queue.delete_message(message)
                 continue
-            self._unacknowledged.setdefault(str(event["id"]), []).append(message)
-            events.append(event)
+            # A batch message is deleted once all of its events are acknowledged, with the
+            # pop receipt of its latest delivery.
+            self._messages[message.id] = message
+            self._waiting[message.id] = {str(event["id"]) for event in parsed}
+            for event in parsed:
+                self._unacknowledged.setdefault(str(event["id"]), set()).add(message.id)
+            events.extend(parsed)
         events.sort(key=_send_order)
         return events
 
@@ -270,12 +303,23 @@ class EventReceiver:
         """
         deleted = 0
         for event in events:
-            for message in self._unacknowledged.pop(str(event.get("id")), []):
+            event_id = str(event.get("id"))
+            for message_id in self._unacknowledged.pop(event_id, set()):
+                waiting = self._waiting.get(message_id, set())
+                waiting.discard(event_id)
+                if waiting:
+                    continue
+                self._waiting.pop(message_id, None)
+                message = self._messages.pop(message_id)
                 try:
                     self._queue.delete_message(message)
                     deleted += 1
                 except ResourceNotFoundError:
-                    log.info("event %s was redelivered before it was acknowledged", event.get("id"))
+                    log.info("event %s was redelivered before it was acknowledged", event_id)
+                except HttpResponseError as error:
+                    if getattr(error, "error_code", None) != "PopReceiptMismatch":
+                        raise
+                    log.info("event %s was redelivered before it was acknowledged", event_id)
         return deleted
 
 

@@ -110,3 +110,40 @@ def test_receiving_from_a_missing_queue_is_empty(
 
 def test_event_queues_are_listed_with_their_run(storage_connection_string: str, queue: str) -> None:
     assert list_events_queues(storage_connection_string)[queue].startswith("run-")
+
+
+def test_a_batch_message_is_deleted_once_every_event_in_it_is_acknowledged(
+    storage_connection_string: str, queue: str
+) -> None:
+    sender = EventSender(storage_connection_string, queue)
+    stamped = [sender.stamp({**BASE, "type": "heartbeat", "rounds": n}) for n in range(3)]
+    assert sender.deliver_many(stamped) == 3  # one message
+    client = QueueClient.from_connection_string(storage_connection_string, queue)
+    assert client.get_queue_properties().approximate_message_count == 1
+
+    receiver = EventReceiver(storage_connection_string, queue, visibility_timeout=1)
+    received = receiver.receive()
+    assert [event["rounds"] for event in received] == [0, 1, 2]
+    # Two of three recorded: the message stays, and comes back with all three.
+    assert receiver.acknowledge(received[:2]) == 0
+    again = wait_until(receiver.receive, timeout=60, message="the batch to come back")
+    assert [event["id"] for event in again] == [event["id"] for event in stamped]
+    assert receiver.acknowledge(again) == 1
+    assert receiver.receive() == []
+
+
+def test_a_batch_larger_than_a_message_goes_as_several(
+    storage_connection_string: str, queue: str
+) -> None:
+    sender = EventSender(storage_connection_string, queue)
+    big = "x" * 9_000
+    stamped = [sender.stamp({**BASE, "type": "error", "message": big}) for _ in range(5)]
+    sent = 0
+    while sent < len(stamped):
+        sent += sender.deliver_many(stamped[sent:])
+    client = QueueClient.from_connection_string(storage_connection_string, queue)
+    assert client.get_queue_properties().approximate_message_count == 2
+    receiver = EventReceiver(storage_connection_string, queue)
+    received = receiver.receive()
+    assert sorted(event["id"] for event in received) == sorted(e["id"] for e in stamped)
+    assert all(event["message"] == big for event in received)
