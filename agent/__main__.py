@@ -12,6 +12,7 @@ from pathlib import Path
 from types import FrameType
 
 from agent.actions import Actions
+from agent.clock_participant import ClockParticipant, participant_name
 from agent.contract import Contract, ContractError
 from agent.event_buffer import BufferedSender
 from agent.lifecycle import Lifecycle
@@ -82,11 +83,30 @@ def main(env: Mapping[str, str]) -> int:
         return 2
     code = 1
     try:
-        code = stay_silent(contract) if contract.silent else run_agent(contract, env)
+        if contract.silent:
+            leave_host_clock(contract)  # it never waits on the clock: it must not hold it
+            code = stay_silent(contract)
+        else:
+            code = run_agent(contract, env)
     finally:
         if contract.exit_file is not None:
             write_exit_file(contract.exit_file, code)
+        # Only now: the host's clock must not jump to the deadline before the exit file
+        # says this agent finished on its own.
+        leave_host_clock(contract)
     return code
+
+
+def leave_host_clock(contract: Contract) -> None:
+    """No longer a participant of the host's clock (see agent/clock_participant.py)."""
+    if contract.clock_url is None:
+        return
+    try:
+        ClockParticipant(
+            contract.clock_url, participant_name(contract.run_id, contract.agent_id)
+        ).leave()
+    except OSError as error:  # the host is gone: nothing holds its clock any more
+        print(f"could not leave the host clock: {error}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ cleanup every step is still attempted, then the agent fails. Where the mode asks
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import sys
 import time
@@ -23,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from agent.actions import EFFECTS, Actions, Created, Outcome, Step
+from agent.clock_participant import ClockParticipant, NoParticipants, participant_name
 from agent.contract import Contract
 from agent.host_clock import HostClock
 from agent.scrub import Scrubber
@@ -67,6 +69,14 @@ class Lifecycle:
         # The phase every event is stamped with (deploy, operate, cleanup), so events can be
         # read by phase; None before the first one.
         self._phase: str | None = None
+        # With a host clock the agent waits on it between rounds (the host may jump).
+        self._participant = (
+            ClockParticipant(
+                contract.clock_url, participant_name(contract.run_id, contract.agent_id)
+            )
+            if contract.clock_url
+            else None
+        )
         self._started = time.monotonic()
         self._deadline_at: float | None = None
         self._placeholders = {
@@ -146,18 +156,46 @@ class Lifecycle:
         """Operate rounds until `until` (at least one), a heartbeat after each round."""
         rounds = failed_in_a_row = 0
         while True:
-            failed_in_a_row = failed_in_a_row + 1 if self._operate_round() else 0
-            rounds += 1
-            self._report("heartbeat", rounds=rounds)
+            with self._batch():
+                failed_in_a_row = failed_in_a_row + 1 if self._operate_round() else 0
+                rounds += 1
+                self._report("heartbeat", rounds=rounds)
             self._fail_if_asked("operate")
             if failed_in_a_row >= MAX_FAILED_ROUNDS:
                 raise StepFailed(f"{failed_in_a_row} operate rounds in a row failed entirely")
             remaining = until - time.monotonic()
             if remaining <= 0 or self._host_deadline_near():
                 return
-            time.sleep(min(OPERATE_INTERVAL / self._contract.time_scale, remaining))
+            self._pause(until)
             if time.monotonic() >= until:
                 return
+
+    def _pause(self, until: float) -> None:
+        """Until the next round: idle on the host's clock when it takes participants (it
+        may jump there at once), else asleep for the interval scaled to real time.
+
+        Rounds fall on the host clock's multiples of the interval, so agents wake
+        together and work side by side while the clock waits for them all.
+        """
+        now = self._host_clock.now() if self._host_clock is not None else None
+        if self._participant is not None and now is not None:
+            cleanup_at = self._contract.deadline - timedelta(seconds=CLEANUP_RESERVE)
+            try:
+                self._participant.wait_until(
+                    min(_next_multiple(now, OPERATE_INTERVAL), cleanup_at), give_up_at=until
+                )
+                return
+            except NoParticipants:
+                self._participant = None  # an older host: follow its clock by polling
+            except OSError as error:  # the host is away: sleep, the clock estimates
+                print(f"could not wait on the host clock: {error}", file=sys.stderr, flush=True)
+        interval = OPERATE_INTERVAL / self._contract.time_scale
+        time.sleep(max(0.0, min(interval, until - time.monotonic())))
+
+    def _batch(self) -> contextlib.AbstractContextManager[Any]:
+        """A round's events go out together when the sender can batch them."""
+        batch = getattr(self._sender, "batch", None)
+        return batch() if batch is not None else contextlib.nullcontext()
 
     def _operate_round(self) -> bool:
         """One pass over the operate steps; True when it had steps and every one failed."""
@@ -297,6 +335,12 @@ class Lifecycle:
             scenario_id=contract.scenario_id,
         )
         self._sender.send(event)
+
+
+def _next_multiple(moment: datetime, seconds: float) -> datetime:
+    """The first multiple of `seconds` since the epoch after `moment`."""
+    stamp = moment.timestamp()
+    return datetime.fromtimestamp((stamp // seconds + 1) * seconds, UTC)
 
 
 def _step_name(raw: Mapping[str, Any]) -> str:

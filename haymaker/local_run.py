@@ -38,7 +38,7 @@ AGENT_MAX_WALL_SECONDS = 600
 FINISHED = ("completed", "failed", "canceled")
 # Real seconds the virtual clock waits with nothing runnable before it jumps: long enough
 # for agents (real processes, following the host's clock) to act between polls.
-VIRTUAL_IDLE_SETTLE = 0.3
+VIRTUAL_IDLE_SETTLE = 0.02
 
 
 def host_environment(state_dir: Path, port: int) -> dict[str, str]:

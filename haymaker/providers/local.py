@@ -13,6 +13,7 @@ resources (see local_cloud.py). POSIX only: process groups and file locks.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -27,6 +28,12 @@ from typing import Any
 
 from azure.core.exceptions import AzureError
 
+from agent.clock_participant import (
+    CLOCK_URL_VARIABLE,
+    ClockParticipant,
+    NoParticipants,
+    participant_name,
+)
 from haymaker.events import events_queue_exists
 from haymaker.naming import (
     IDENTITY_NAME_PATTERN,
@@ -198,19 +205,31 @@ class LocalProvider:
             "HAYMAKER_LOCATION": self._location,
             "AzureWebJobsStorage": self._connection_string,
         }
-        pid, already_running = self._processes.launch(
-            key,
-            [sys.executable, "-m", "agent"],
-            PROJECT_ROOT,
-            {**self._base_env(), **contract},
-            run_id,
-        )
+        env = {**self._base_env(), **contract}
+        clock = self._host_clock(env, run_id, agent_id)
+        if clock is not None:
+            # Joined before it starts: the host's clock does not jump while it starts up.
+            _best_effort(clock.join)
+        try:
+            pid, already_running = self._processes.launch(
+                key, [sys.executable, "-m", "agent"], PROJECT_ROOT, env, run_id
+            )
+        except BaseException:
+            if clock is not None:
+                _best_effort(clock.leave)
+            raise
         return {
             "handle": key,
             "pid": pid,
             "already_running": already_running,
             "log": str(self._processes.log_path(key)),
         }
+
+    @staticmethod
+    def _host_clock(env: Mapping[str, str], run_id: str, agent_id: str) -> ClockParticipant | None:
+        """The host clock the agent follows, when it follows one (devhost's virtual clock)."""
+        url = env.get(CLOCK_URL_VARIABLE)
+        return ClockParticipant(url, participant_name(run_id, agent_id), timeout=5) if url else None
 
     def _base_env(self) -> dict[str, str]:
         env = {key: os.environ[key] for key in _ENV_PASSTHROUGH if key in os.environ}
@@ -226,6 +245,9 @@ class LocalProvider:
 
     def stop_agent(self, run_id: str, agent_id: str) -> StopResult:
         was_running = self._processes.stop(_key(run_id, agent_id))
+        clock = self._host_clock(self._base_env(), run_id, agent_id)
+        if clock is not None:
+            _best_effort(clock.leave)  # a stopped agent no longer holds the clock
         return {"was_running": was_running, "state": self.agent_status(run_id, agent_id)["state"]}
 
     # --- resources --------------------------------------------------------------------
@@ -421,3 +443,9 @@ def _probe_writable(directory: Path) -> None:
 def _check_agent_program() -> None:
     if not (PROJECT_ROOT / "agent" / "__main__.py").is_file():
         raise FileNotFoundError(f"agent/__main__.py is missing under {PROJECT_ROOT}")
+
+
+def _best_effort(call: Any) -> None:
+    """Tell the host clock something; a host that cannot hear it only runs slower."""
+    with contextlib.suppress(OSError, ValueError, NoParticipants):
+        call()

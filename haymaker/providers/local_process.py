@@ -100,9 +100,11 @@ class AgentProcesses:
         record = read_record(self._path(key, ".json"))
         if record is None:
             return {"state": "missing"}
-        if _alive(record):
-            return {"state": "running"}
+        # The exit file is the agent's last act (launch removes an old one): once it is
+        # there the agent has ended, even if its process is still on its way out.
         written = read_record(self._path(key, ".exit.json"))
+        if written is None and _alive(record):
+            return {"state": "running"}
         child = _CHILDREN.get(int(record["pid"]))
         if written is not None:
             code: int | None = int(written["exit_code"])
