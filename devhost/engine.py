@@ -9,14 +9,14 @@ the work the orchestrator asked for. Completions that arrive while an episode ru
 wait for the next one, so a burst of activity results costs one replay, not hundreds.
 
 Crash safety: history is written before work starts and before consumed messages are
-deleted, so a restarted host derives all unfinished work from history (`recover`).
+deleted, so a restarted host derives all unfinished work from history (recovery.py).
+Dispatch of work and results is in dispatch.py, history writes in write_behind.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import time
@@ -26,29 +26,26 @@ from datetime import datetime
 from typing import Any
 
 from .clock import Clock
+from .dispatch import Dispatch
+from .errors import EngineError
 from .execution_log import Execution
 from .indexer import ACTIVITY, ORCHESTRATION, IndexedFunction
 from .instance import Live
-from .invoke import call_user_function, invoke_activity, trigger_param
+from .invoke import trigger_param
+from .recovery import Recovery
 from .replay import (
-    ActivityWork,
     Decision,
     EventType,
     OrchestratorAnswer,
-    SubOrchestrationWork,
-    TimerWork,
     decide,
     event,
-    iso,
     orchestrator_request,
-    parse_iso,
-    pending_work,
-    played_json,
     read_answer,
 )
 from .sessions import Session, SessionDiverged, Sessions
 from .speedups import memoize_history_timestamps
 from .store import ACTIVE_STATUSES, Store
+from .write_behind import WriteBehind
 
 log = logging.getLogger("devhost")
 # An episode that changes neither status nor custom status refreshes the Instances row's
@@ -61,15 +58,9 @@ COALESCE_MAX_WAIT = 0.010
 EPISODE_RETRY_SECONDS = 1.0
 
 
-class EngineError(Exception):
-    """A request the engine refuses; `status` is the HTTP status the API answers with."""
+class Engine(Recovery, Dispatch, WriteBehind):
+    """Starting, messaging and episodes; recovery, dispatch and write-behind are mixins."""
 
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-
-
-class Engine:
     def __init__(
         self,
         store: Store,
@@ -392,71 +383,6 @@ class Engine:
             live.custom_status = json.dumps(decision.custom_status)
         await self._after_episode(live, decision, now)
 
-    def _record(self, live: Live, events: list[dict[str, Any]], consumed: list[str]) -> None:
-        """Append events to the history and write them behind, in order per instance.
-
-        Work the episode asked for starts without waiting for the write: if the host
-        dies first, the replay on restart asks for it again (activities run at least
-        once, as in Azure), and loading keeps only whole episodes. Messages consumed by
-        the episode are deleted only once its events are stored.
-        """
-        live.unwritten.append((live.execution_id, len(live.history), events, consumed))
-        live.history.extend(events)
-        live.history_json.extend(played_json(e) for e in events)
-        if live.last_write is None or live.last_write.done():
-            live.last_write = asyncio.get_running_loop().create_task(self._write_behind(live))
-            self._inflight += 1
-            live.last_write.add_done_callback(self._write_done)
-
-    async def _write_behind(self, live: Live) -> None:
-        """Store what was recorded, many episodes per write when the host is busy.
-
-        While one write is in flight, later episodes' events gather and go together in the
-        next one (a group commit: fewer, larger requests). A write that fails for good is
-        logged and the next goes on: loading stops at the gap it leaves.
-        """
-        while live.unwritten:
-            pending, live.unwritten = live.unwritten, []
-            # Continue-as-new flushes before it changes the execution, so one execution.
-            execution_id, start = pending[0][0], pending[0][1]
-            events = [e for _, _, batch, _ in pending for e in batch]
-            consumed = [m for _, _, _, messages in pending for m in messages]
-            try:
-                if events:
-                    await self._with_retries(
-                        self.writer.append_history, live.instance_id, execution_id, start, events
-                    )
-                if consumed:
-                    await self._with_retries(
-                        self.writer.delete_messages, live.instance_id, consumed
-                    )
-            except Exception:
-                log.exception("Writing the history of %s to storage failed", live.instance_id)
-
-    def _write_done(self, task: asyncio.Task[None]) -> None:
-        self._inflight -= 1
-        self.clock.poke()
-
-    async def _flush(self, live: Live) -> None:
-        """Wait until everything recorded for the instance is in storage."""
-        if live.last_write is not None:
-            await asyncio.shield(live.last_write)
-
-    async def _update_row(self, instance_id: str, fields: dict[str, Any]) -> None:
-        await self._with_retries(self.writer.update_instance, instance_id, fields)
-
-    @staticmethod
-    async def _with_retries(operation: Any, *args: Any, attempts: int = 5) -> None:
-        for attempt in range(attempts):
-            try:
-                await operation(*args)
-                return
-            except Exception:
-                if attempt == attempts - 1:
-                    raise
-                log.warning("Storage write failed; retrying", exc_info=True)
-                await asyncio.sleep(0.2 * 2**attempt)
-
     async def _call_orchestrator(
         self, live: Live, new_events: list[dict[str, Any]]
     ) -> tuple[Session | None, OrchestratorAnswer]:
@@ -535,23 +461,6 @@ class Engine:
             live.row_custom_status = live.custom_status
             live.row_written_at = time.monotonic()
 
-    def _start_work(
-        self,
-        live: Live,
-        activities: list[ActivityWork],
-        timers: list[TimerWork],
-        subs: list[SubOrchestrationWork],
-    ) -> None:
-        for work in activities:
-            live.activities_running += 1
-            self._spawn(self._run_activity(live, work))
-        for timer in timers:
-            live.timers[timer.event_id] = self.clock.call_at(
-                timer.fire_at, functools.partial(self._fire_timer, live, timer)
-            )
-        for sub in subs:
-            self._spawn(self._start_child(live, sub))
-
     async def _finish(
         self,
         live: Live,
@@ -590,35 +499,6 @@ class Engine:
         finished = self._finished.setdefault(instance_id, asyncio.Event())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(finished.wait(), timeout)
-
-    def _notify_parent(
-        self, parent_id: str, task_id: int, status: str, output: str | None, error: str | None
-    ) -> None:
-        parent = self.live.get(parent_id)
-        if parent is None:
-            return
-        now = self.clock.now()
-        if status == "Completed":
-            self._deliver(
-                parent,
-                event(
-                    EventType.SubOrchestrationInstanceCompleted,
-                    now,
-                    TaskScheduledId=task_id,
-                    Result=output,
-                ),
-            )
-        else:
-            self._deliver(
-                parent,
-                event(
-                    EventType.SubOrchestrationInstanceFailed,
-                    now,
-                    TaskScheduledId=task_id,
-                    Reason=error or f"Sub-orchestration {status.lower()}",
-                    Details=error,
-                ),
-            )
 
     async def _terminate(self, live: Live) -> None:
         now = self.clock.now()
@@ -659,182 +539,3 @@ class Engine:
         )
         # The new generation starts with an episode of its own, even with no new events.
         live.inbox = [e for e in live.inbox if e["EventType"] == EventType.EventRaised]
-
-    # -- work -------------------------------------------------------------------------
-
-    def _fire_timer(self, live: Live, timer: TimerWork) -> None:
-        live.timers.pop(timer.event_id, None)
-        if self.live.get(live.instance_id) is not live:
-            return
-        self._deliver(
-            live,
-            event(
-                EventType.TimerFired,
-                self.clock.now(),
-                TimerId=timer.event_id,
-                FireAt=iso(timer.fire_at),
-            ),
-        )
-
-    async def _run_activity(self, live: Live, work: ActivityWork) -> None:
-        execution_id = live.execution_id
-        function = self.activities.get(work.name)
-        async with self._activity_slots:
-            if function is None:
-                known = ", ".join(sorted(self.activities)) or "none"
-                reason = (
-                    f"The activity function '{work.name}' doesn't exist: no function with an "
-                    f"activityTrigger has that name. Activity functions: {known}."
-                )
-                result = event(
-                    EventType.TaskFailed,
-                    self.clock.now(),
-                    TaskScheduledId=work.event_id,
-                    Reason=reason,
-                    Details=reason,
-                )
-            else:
-                result = await self._invoke_activity(function, work)
-        live.activities_running -= 1
-        if self.live.get(live.instance_id) is live and live.execution_id == execution_id:
-            self._deliver(live, result)
-
-    async def _invoke_activity(
-        self, function: IndexedFunction, work: ActivityWork
-    ) -> dict[str, Any]:
-        return await invoke_activity(
-            function, work, self.clock.now, self.client_binding, self.app_dir, self._activity_pool
-        )
-
-    async def call_user_function(self, fn: Any, kwargs: dict[str, Any]) -> Any:
-        return await call_user_function(fn, kwargs, self._activity_pool)
-
-    async def _start_child(self, parent: Live, work: SubOrchestrationWork) -> None:
-        existing = self.live.get(work.instance_id)
-        if existing is not None:
-            return
-        row = await self.store.get_instance(work.instance_id)
-        if row is not None and row.get("ParentInstanceId") == parent.instance_id:
-            status = row.get("RuntimeStatus")
-            if status in ACTIVE_STATUSES:
-                return
-            if row.get("ParentTaskId") == work.event_id:
-                # Finished before a crash hid its result from the parent: deliver it now.
-                self._notify_parent(
-                    parent.instance_id,
-                    work.event_id,
-                    str(status),
-                    row.get("Output"),
-                    _error_text(row.get("Output")),
-                )
-                return
-        try:
-            await self.start_new(
-                work.name, work.instance_id, work.input, parent=(parent.instance_id, work.event_id)
-            )
-        except EngineError as error:
-            self._notify_parent(parent.instance_id, work.event_id, "Failed", None, str(error))
-
-    # -- recovery ---------------------------------------------------------------------
-
-    async def recover(self) -> int:
-        """Load every unfinished instance and resume the work its history shows pending."""
-        rows = [r async for r in self.store.query_instances(statuses=ACTIVE_STATUSES)]
-        loaded: list[Live] = []
-        for row in rows:
-            live = await self._load(row)
-            if live is not None:
-                loaded.append(live)
-        latest = [
-            parse_iso(e["Timestamp"])
-            for live in loaded
-            for e in live.history[-2:]
-            if e.get("Timestamp")
-        ]
-        if latest:
-            self.clock.advance_to(max(latest))
-        for live in loaded:
-            async for message in self.store.list_messages(live.instance_id):
-                if any(e.get("MessageId") == message["RowKey"] for e in live.history):
-                    await self.store.delete_messages(live.instance_id, [message["RowKey"]])
-                    continue
-                self._accept_message(live, message["RowKey"], message)
-            activities, timers, subs = pending_work(live.instance_id, live.history)
-            self._start_work(live, activities, timers, subs)
-            if not live.history:
-                self._schedule_episode(live)
-        return len(loaded)
-
-    async def _load(self, row: dict[str, Any]) -> Live | None:
-        instance_id = row["PartitionKey"]
-        if row.get("Name") not in self.orchestrators:
-            log.warning(
-                "Instance %s runs orchestrator '%s', which this app no longer defines; left as is",
-                instance_id,
-                row.get("Name"),
-            )
-            return None
-        history = await self.store.load_history(instance_id)
-        last_complete = max(
-            (i for i, e in enumerate(history) if e["EventType"] == EventType.OrchestratorCompleted),
-            default=-1,
-        )
-        if last_complete + 1 < len(history):
-            # An episode the crash cut short: forget it; its inputs are derived again.
-            await self.store.delete_history(instance_id, last_complete + 1)
-            history = history[: last_complete + 1]
-        created = row.get("CreatedTime") or self.clock.now()
-        live = Live(
-            instance_id=instance_id,
-            name=row["Name"],
-            execution_id=row.get("ExecutionId") or uuid.uuid4().hex,
-            input=row.get("Input"),
-            created_time=created,
-            parent_id=row.get("ParentInstanceId"),
-            parent_task_id=row.get("ParentTaskId"),
-            history=history,
-            history_json=[played_json(e) for e in history],
-            status=row.get("RuntimeStatus", "Running"),
-            custom_status=row.get("CustomStatus"),
-            suspended=row.get("RuntimeStatus") == "Suspended",
-        )
-        terminal = next(
-            (e for e in reversed(history) if e["EventType"] == EventType.ExecutionCompleted), None
-        )
-        if terminal is not None:
-            # History finished but the row was not updated before the crash.
-            status = terminal.get("OrchestrationStatus", "Completed")
-            result = terminal.get("Result")
-            self.live[instance_id] = live
-            await self._finish(
-                live,
-                status,
-                self.clock.now(),
-                output=result if status == "Completed" else None,
-                error=None if status == "Completed" else result,
-            )
-            return None
-        live.completed_tasks = {
-            int(e.get("TaskScheduledId", e.get("TimerId", -1)))
-            for e in history
-            if e["EventType"]
-            in (
-                EventType.TaskCompleted,
-                EventType.TaskFailed,
-                EventType.TimerFired,
-                EventType.SubOrchestrationInstanceCompleted,
-                EventType.SubOrchestrationInstanceFailed,
-            )
-        }
-        self.live[instance_id] = live
-        return live
-
-
-def _error_text(output: str | None) -> str | None:
-    if output is None:
-        return None
-    try:
-        value = json.loads(output)
-    except ValueError:
-        return output
-    return value if isinstance(value, str) else output

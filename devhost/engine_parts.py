@@ -1,0 +1,85 @@
+"""What the engine's parts (recovery, dispatch, write-behind) see of the engine.
+
+`Engine` is assembled from mixins, each in its own module; their methods take `self` as
+this protocol, so each part names what it uses of the others and mypy checks it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, Protocol
+
+from .clock import Clock
+from .indexer import IndexedFunction
+from .instance import Live
+from .replay import ActivityWork, SubOrchestrationWork, TimerWork
+from .store import Store
+
+
+class EngineParts(Protocol):
+    store: Store
+    writer: Any
+    clock: Clock
+    app_dir: str
+    live: dict[str, Live]
+    orchestrators: dict[str, IndexedFunction]
+    activities: dict[str, IndexedFunction]
+    client_binding: str | None
+    _inflight: int
+    _activity_pool: ThreadPoolExecutor
+    _activity_slots: asyncio.Semaphore
+
+    # engine.py
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None: ...
+    def _deliver(
+        self, live: Live, new_event: dict[str, Any], message_id: str | None = None
+    ) -> None: ...
+    def _schedule_episode(self, live: Live, force: bool = False) -> None: ...
+    def _accept_message(self, live: Live, message_id: str, message: dict[str, Any]) -> None: ...
+    async def start_new(
+        self,
+        name: str,
+        instance_id: str | None,
+        input_json: str | None,
+        parent: tuple[str, int] | None = None,
+    ) -> str: ...
+    async def _finish(
+        self,
+        live: Live,
+        status: str,
+        now: datetime,
+        output: str | None = None,
+        error: str | None = None,
+    ) -> None: ...
+
+    # dispatch.py
+    def _start_work(
+        self,
+        live: Live,
+        activities: list[ActivityWork],
+        timers: list[TimerWork],
+        subs: list[SubOrchestrationWork],
+    ) -> None: ...
+    def _notify_parent(
+        self, parent_id: str, task_id: int, status: str, output: str | None, error: str | None
+    ) -> None: ...
+    def _fire_timer(self, live: Live, timer: TimerWork) -> None: ...
+    async def _run_activity(self, live: Live, work: ActivityWork) -> None: ...
+    async def _invoke_activity(
+        self, function: IndexedFunction, work: ActivityWork
+    ) -> dict[str, Any]: ...
+    async def _start_child(self, parent: Live, work: SubOrchestrationWork) -> None: ...
+
+    # recovery.py
+    async def _load(self, row: dict[str, Any]) -> Live | None: ...
+
+    # write_behind.py
+    async def _write_behind(self, live: Live) -> None: ...
+    def _write_done(self, task: asyncio.Task[None]) -> None: ...
+    @staticmethod
+    async def _with_retries(
+        operation: Callable[..., Awaitable[Any]], *args: Any, attempts: int = 5
+    ) -> None: ...

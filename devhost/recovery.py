@@ -1,0 +1,119 @@
+"""Recovery: a restarted host loads every unfinished instance and resumes its work.
+
+History is written before the work it asks for starts and before the messages an episode
+consumed are deleted, so everything unfinished can be derived from storage: an episode
+that a crash cut short is dropped (its inputs come again), scheduled work with no
+completion in history is started again (activities run at least once, completions are
+recorded once), and stored messages not yet in history are delivered.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from .instance import Live
+from .replay import EventType, parse_iso, pending_work, played_json
+from .store import ACTIVE_STATUSES
+
+if TYPE_CHECKING:
+    from .engine_parts import EngineParts
+
+log = logging.getLogger("devhost")
+
+
+class Recovery:
+    """The engine's recovery (a mixin of `Engine`)."""
+
+    async def recover(self: EngineParts) -> int:
+        """Load every unfinished instance and resume the work its history shows pending."""
+        rows = [r async for r in self.store.query_instances(statuses=ACTIVE_STATUSES)]
+        loaded: list[Live] = []
+        for row in rows:
+            live = await self._load(row)
+            if live is not None:
+                loaded.append(live)
+        latest = [
+            parse_iso(e["Timestamp"])
+            for live in loaded
+            for e in live.history[-2:]
+            if e.get("Timestamp")
+        ]
+        if latest:
+            self.clock.advance_to(max(latest))
+        for live in loaded:
+            async for message in self.store.list_messages(live.instance_id):
+                if any(e.get("MessageId") == message["RowKey"] for e in live.history):
+                    await self.store.delete_messages(live.instance_id, [message["RowKey"]])
+                    continue
+                self._accept_message(live, message["RowKey"], message)
+            activities, timers, subs = pending_work(live.instance_id, live.history)
+            self._start_work(live, activities, timers, subs)
+            if not live.history:
+                self._schedule_episode(live)
+        return len(loaded)
+
+    async def _load(self: EngineParts, row: dict[str, Any]) -> Live | None:
+        instance_id = row["PartitionKey"]
+        if row.get("Name") not in self.orchestrators:
+            log.warning(
+                "Instance %s runs orchestrator '%s', which this app no longer defines; left as is",
+                instance_id,
+                row.get("Name"),
+            )
+            return None
+        history = await self.store.load_history(instance_id)
+        last_complete = max(
+            (i for i, e in enumerate(history) if e["EventType"] == EventType.OrchestratorCompleted),
+            default=-1,
+        )
+        if last_complete + 1 < len(history):
+            # An episode the crash cut short: forget it; its inputs are derived again.
+            await self.store.delete_history(instance_id, last_complete + 1)
+            history = history[: last_complete + 1]
+        created = row.get("CreatedTime") or self.clock.now()
+        live = Live(
+            instance_id=instance_id,
+            name=row["Name"],
+            execution_id=row.get("ExecutionId") or uuid.uuid4().hex,
+            input=row.get("Input"),
+            created_time=created,
+            parent_id=row.get("ParentInstanceId"),
+            parent_task_id=row.get("ParentTaskId"),
+            history=history,
+            history_json=[played_json(e) for e in history],
+            status=row.get("RuntimeStatus", "Running"),
+            custom_status=row.get("CustomStatus"),
+            suspended=row.get("RuntimeStatus") == "Suspended",
+        )
+        terminal = next(
+            (e for e in reversed(history) if e["EventType"] == EventType.ExecutionCompleted), None
+        )
+        if terminal is not None:
+            # History finished but the row was not updated before the crash.
+            status = terminal.get("OrchestrationStatus", "Completed")
+            result = terminal.get("Result")
+            self.live[instance_id] = live
+            await self._finish(
+                live,
+                status,
+                self.clock.now(),
+                output=result if status == "Completed" else None,
+                error=None if status == "Completed" else result,
+            )
+            return None
+        live.completed_tasks = {
+            int(e.get("TaskScheduledId", e.get("TimerId", -1)))
+            for e in history
+            if e["EventType"]
+            in (
+                EventType.TaskCompleted,
+                EventType.TaskFailed,
+                EventType.TimerFired,
+                EventType.SubOrchestrationInstanceCompleted,
+                EventType.SubOrchestrationInstanceFailed,
+            )
+        }
+        self.live[instance_id] = live
+        return live
