@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -27,39 +26,25 @@ from typing import Any
 
 from .clock import Clock
 from .dispatch import Dispatch
+from .episodes import Episodes
 from .errors import EngineError
-from .execution_log import Execution
 from .indexer import ACTIVITY, ORCHESTRATION, IndexedFunction
 from .instance import Live
-from .invoke import trigger_param
 from .recovery import Recovery
 from .replay import (
-    Decision,
     EventType,
-    OrchestratorAnswer,
-    decide,
     event,
-    orchestrator_request,
-    read_answer,
 )
-from .sessions import Session, SessionDiverged, Sessions
+from .sessions import Sessions
 from .speedups import memoize_history_timestamps
 from .store import ACTIVE_STATUSES, Store
 from .write_behind import WriteBehind
 
 log = logging.getLogger("devhost")
-# An episode that changes neither status nor custom status refreshes the Instances row's
-# LastUpdatedTime at most this often: one table write saved per step of a busy instance.
-ROW_REFRESH_SECONDS = 1.0
-# Replays cheaper than this are never delayed to gather more results; none waits longer.
-COALESCE_MIN_REPLAY = 0.002
-COALESCE_MAX_WAIT = 0.010
-# After an unexpected failure (storage down for longer than the write retries last).
-EPISODE_RETRY_SECONDS = 1.0
 
 
-class Engine(Recovery, Dispatch, WriteBehind):
-    """Starting, messaging and episodes; recovery, dispatch and write-behind are mixins."""
+class Engine(Episodes, Recovery, Dispatch, WriteBehind):
+    """Starting and messaging; episodes, recovery, dispatch and write-behind are mixins."""
 
     def __init__(
         self,
@@ -278,189 +263,6 @@ class Engine(Recovery, Dispatch, WriteBehind):
         live.episode_scheduled = True
         self._spawn(self._run_episodes(live))
 
-    # -- episodes ---------------------------------------------------------------------
-
-    async def _run_episodes(self, live: Live) -> None:
-        try:
-            while self.live.get(live.instance_id) is live and not self.stopping:
-                if live.terminate_reason is not None:
-                    await self._terminate(live)
-                    return
-                control = [
-                    e
-                    for e in live.inbox
-                    if e["EventType"] in (EventType.ExecutionSuspended, EventType.ExecutionResumed)
-                ]
-                if control:
-                    await self._apply_control(live, control)
-                    continue
-                if live.suspended or (not live.inbox and live.history):
-                    return
-                await self._coalesce(live)
-                await self._episode(live)
-        except Exception:
-            log.exception("Episode of %s failed in devhost; retrying shortly", live.instance_id)
-            await asyncio.sleep(EPISODE_RETRY_SECONDS)
-        finally:
-            live.episode_scheduled = False
-        if live.inbox and self.live.get(live.instance_id) is live and not live.suspended:
-            self._schedule_episode(live)
-
-    async def _coalesce(self, live: Live) -> None:
-        """Let more results arrive before a replay when more are on their way.
-
-        Each episode replays the whole history, so when activities of this instance are
-        still running or requests are arriving, waiting a fraction of the last replay's
-        cost lets one replay take many results. A lone result (a step of a sequence)
-        is never delayed.
-        """
-        if not live.history or live.last_replay_seconds < COALESCE_MIN_REPLAY:
-            return
-        if live.activities_running or self.pressure():
-            await asyncio.sleep(min(COALESCE_MAX_WAIT, live.last_replay_seconds / 2))
-
-    async def _apply_control(self, live: Live, control: list[dict[str, Any]]) -> None:
-        """Suspend/resume: recorded in history, never shown to the orchestrator."""
-        live.inbox = [e for e in live.inbox if e not in control]
-        consumed = [e["MessageId"] for e in control]
-        live.inbox_messages = [m for m in live.inbox_messages if m not in consumed]
-        live.status = "Suspended" if live.suspended else "Running"
-        if live.history:
-            now = self.clock.now()
-            events = [
-                event(EventType.OrchestratorStarted, now),
-                *control,
-                event(EventType.OrchestratorCompleted, now),
-            ]
-            self._record(live, events, consumed)
-        else:
-            self._record(live, [], consumed)
-        await self._flush(live)
-        await self._update_row(
-            live.instance_id,
-            {"RuntimeStatus": live.status, "LastUpdatedTime": self.clock.now()},
-        )
-
-    async def _episode(self, live: Live) -> None:
-        now = self.clock.now()
-        new_events = live.inbox
-        consumed = live.inbox_messages
-        live.inbox, live.inbox_messages = [], []
-        started = [event(EventType.OrchestratorStarted, now)]
-        if not live.history:
-            started.append(
-                event(
-                    EventType.ExecutionStarted,
-                    now,
-                    Name=live.name,
-                    Input=live.input,
-                    Version="",
-                    ParentInstanceId=live.parent_id,
-                )
-            )
-        session, answer = await self._call_orchestrator(live, started + new_events)
-        decision = decide(live.instance_id, live.history + started + new_events, answer, now)
-        appended = started + new_events + decision.events
-        if decision.outcome in ("Completed", "Failed"):
-            appended.append(
-                event(
-                    EventType.ExecutionCompleted,
-                    now,
-                    OrchestrationStatus=decision.outcome,
-                    Result=json.dumps(decision.output)
-                    if decision.outcome == "Completed"
-                    else decision.error,
-                )
-            )
-        elif decision.outcome == "ContinuedAsNew":
-            appended.append(event(EventType.ContinueAsNew, now, Input=decision.continue_input))
-        appended.append(event(EventType.OrchestratorCompleted, now))
-        self._record(live, appended, consumed)
-        if session is not None and decision.outcome is None:
-            session.record(len(started) + len(new_events), appended, len(live.history))
-            self.sessions.keep(live.instance_id, session)
-        if decision.custom_status is not None:
-            live.custom_status = json.dumps(decision.custom_status)
-        await self._after_episode(live, decision, now)
-
-    async def _call_orchestrator(
-        self, live: Live, new_events: list[dict[str, Any]]
-    ) -> tuple[Session | None, OrchestratorAnswer]:
-        """Run the episode: resumed in the instance's session, or a full replay.
-
-        A resumed episode costs what the orchestrator does with the new events (tens of
-        microseconds for a step), less than a hand-over to a thread and back, so it runs on
-        the loop; full replays run on the orchestrator thread, keeping the loop responsive.
-        """
-        function = self.orchestrators[live.name]
-        session = self.sessions.take(live.instance_id, len(live.history))
-        history_json = live.history_json
-        played = len(history_json)
-
-        def body() -> str:
-            return orchestrator_request(
-                live.instance_id, history_json[:played], new_events, live.input, live.parent_id
-            )
-
-        started = time.perf_counter()
-
-        def call() -> tuple[Session | None, OrchestratorAnswer]:
-            try:
-                return self.sessions.run(
-                    function.user_function, trigger_param(function), session, body, new_events
-                )
-            except SessionDiverged as error:
-                return None, read_answer(raised=error)
-
-        with Execution(live.name, invocation=f"{live.instance_id}:{len(live.history)}") as run:
-            if session is not None and not self.sessions.check:
-                session, answer = call()
-            else:
-                session, answer = await asyncio.get_running_loop().run_in_executor(
-                    self._orchestrator_pool, call
-                )
-            run.failed = bool(answer.error)
-        live.last_replay_seconds = time.perf_counter() - started
-        if answer.error:
-            log.error(
-                "Orchestration '%s' (%s) failed: %s", live.name, live.instance_id, answer.error
-            )
-        return session, answer
-
-    async def _after_episode(self, live: Live, decision: Decision, now: datetime) -> None:
-        for event_id in decision.cancelled_timers:
-            entry = live.timers.pop(event_id, None)
-            if entry is not None:
-                Clock.cancel(entry)
-        if decision.outcome == "ContinuedAsNew":
-            await self._continue_as_new(live, decision, now)
-            return
-        if decision.outcome in ("Completed", "Failed"):
-            await self._finish(
-                live,
-                decision.outcome,
-                now,
-                output=json.dumps(decision.output) if decision.outcome == "Completed" else None,
-                error=decision.error,
-            )
-            return
-        # Work starts at once (history is written behind, see _record); the Instances
-        # row is only a view, refreshed when it changes.
-        self._start_work(live, decision.activities, decision.timers, decision.sub_orchestrations)
-        changed = live.status != "Running" or live.custom_status != live.row_custom_status
-        if changed or time.monotonic() - live.row_written_at > ROW_REFRESH_SECONDS:
-            live.status = "Running"
-            await self._update_row(
-                live.instance_id,
-                {
-                    "RuntimeStatus": "Running",
-                    "LastUpdatedTime": now,
-                    "CustomStatus": live.custom_status,
-                },
-            )
-            live.row_custom_status = live.custom_status
-            live.row_written_at = time.monotonic()
-
     async def _finish(
         self,
         live: Live,
@@ -499,43 +301,3 @@ class Engine(Recovery, Dispatch, WriteBehind):
         finished = self._finished.setdefault(instance_id, asyncio.Event())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(finished.wait(), timeout)
-
-    async def _terminate(self, live: Live) -> None:
-        now = self.clock.now()
-        reason = live.terminate_reason or ""
-        events = [
-            event(EventType.OrchestratorStarted, now),
-            event(EventType.ExecutionTerminated, now, Input=reason),
-            event(
-                EventType.ExecutionCompleted, now, OrchestrationStatus="Terminated", Result=reason
-            ),
-            event(EventType.OrchestratorCompleted, now),
-        ]
-        self._record(live, events, live.inbox_messages)
-        await self._finish(live, "Terminated", now, error=reason)
-        log.info("Orchestration '%s' (%s) terminated: %s", live.name, live.instance_id, reason)
-
-    async def _continue_as_new(self, live: Live, decision: Decision, now: datetime) -> None:
-        for entry in live.timers.values():
-            Clock.cancel(entry)
-        live.timers.clear()
-        live.completed_tasks.clear()
-        self.sessions.drop(live.instance_id)
-        await self._flush(live)
-        await self.store.delete_history(live.instance_id)
-        live.history, live.history_json = [], []
-        live.execution_id = uuid.uuid4().hex
-        live.input = decision.continue_input
-        live.status = "Running"
-        await self._update_row(
-            live.instance_id,
-            {
-                "RuntimeStatus": "Running",
-                "Input": live.input,
-                "ExecutionId": live.execution_id,
-                "LastUpdatedTime": now,
-                "CustomStatus": live.custom_status,
-            },
-        )
-        # The new generation starts with an episode of its own, even with no new events.
-        live.inbox = [e for e in live.inbox if e["EventType"] == EventType.EventRaised]

@@ -1,4 +1,4 @@
-"""What the engine's parts (recovery, dispatch, write-behind) see of the engine.
+"""What the engine's parts (episodes, recovery, dispatch, write-behind) see of the engine.
 
 `Engine` is assembled from mixins, each in its own module; their methods take `self` as
 this protocol, so each part names what it uses of the others and mypy checks it.
@@ -15,7 +15,8 @@ from typing import Any, Protocol
 from .clock import Clock
 from .indexer import IndexedFunction
 from .instance import Live
-from .replay import ActivityWork, SubOrchestrationWork, TimerWork
+from .replay import ActivityWork, Decision, OrchestratorAnswer, SubOrchestrationWork, TimerWork
+from .sessions import Session, Sessions
 from .store import Store
 
 
@@ -28,7 +29,11 @@ class EngineParts(Protocol):
     orchestrators: dict[str, IndexedFunction]
     activities: dict[str, IndexedFunction]
     client_binding: str | None
+    stopping: bool
+    pressure: Callable[[], int]
+    sessions: Sessions
     _inflight: int
+    _orchestrator_pool: ThreadPoolExecutor
     _activity_pool: ThreadPoolExecutor
     _activity_slots: asyncio.Semaphore
 
@@ -73,11 +78,26 @@ class EngineParts(Protocol):
     ) -> dict[str, Any]: ...
     async def _start_child(self, parent: Live, work: SubOrchestrationWork) -> None: ...
 
+    # episodes.py
+    async def _run_episodes(self, live: Live) -> None: ...
+    async def _coalesce(self, live: Live) -> None: ...
+    async def _apply_control(self, live: Live, control: list[dict[str, Any]]) -> None: ...
+    async def _episode(self, live: Live) -> None: ...
+    async def _call_orchestrator(
+        self, live: Live, new_events: list[dict[str, Any]]
+    ) -> tuple[Session | None, OrchestratorAnswer]: ...
+    async def _after_episode(self, live: Live, decision: Decision, now: datetime) -> None: ...
+    async def _terminate(self, live: Live) -> None: ...
+    async def _continue_as_new(self, live: Live, decision: Decision, now: datetime) -> None: ...
+
     # recovery.py
     async def _load(self, row: dict[str, Any]) -> Live | None: ...
 
     # write_behind.py
+    def _record(self, live: Live, events: list[dict[str, Any]], consumed: list[str]) -> None: ...
     async def _write_behind(self, live: Live) -> None: ...
+    async def _flush(self, live: Live) -> None: ...
+    async def _update_row(self, instance_id: str, fields: dict[str, Any]) -> None: ...
     def _write_done(self, task: asyncio.Task[None]) -> None: ...
     @staticmethod
     async def _with_retries(
