@@ -110,7 +110,8 @@ def test_an_edit_restarts_the_host_and_orchestrations_resume(
         assert raised.status_code == 202, requests.get(instance, timeout=10).text
         done = wait_for_status(instance, timeout=60)
     finally:
-        os.killpg(watcher.pid, signal.SIGINT)
+        if watcher.poll() is None:
+            os.killpg(watcher.pid, signal.SIGINT)
         watcher.wait(timeout=60)
     output = log_path.read_text()
 
