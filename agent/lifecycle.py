@@ -27,6 +27,7 @@ from agent.actions import EFFECTS, Actions, Created, Outcome, Step
 from agent.clock_participant import ClockParticipant, NoParticipants, participant_name
 from agent.contract import Contract
 from agent.host_clock import HostClock
+from agent.operate_plan import OperatePlan
 from agent.scrub import Scrubber
 from haymaker.naming import name_prefix
 
@@ -38,6 +39,8 @@ CLEANUP_RESERVE = 300.0
 COMMAND_TIMEOUT = 20 * 60.0
 MIN_COMMAND_TIMEOUT = 120.0
 MAX_FAILED_ROUNDS = 3
+# Local mode has no subscription; resource ids there only need the right shape.
+LOCAL_SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
 
 
 class EventSink(Protocol):
@@ -86,7 +89,11 @@ class Lifecycle:
             "tags": " ".join(f"{key}={value}" for key, value in contract.tags.items()),
             "run_id": contract.run_id,
             "agent_id": contract.agent_id,
+            "subscription_id": (
+                contract.principal.subscription_id if contract.principal else LOCAL_SUBSCRIPTION_ID
+            ),
         }
+        self._plan = OperatePlan(contract.scenario["operate"], contract.run_id, contract.agent_id)
 
     def run(self) -> int:
         """0 when the scenario ran to the end; 1 after reporting `failed`."""
@@ -157,7 +164,7 @@ class Lifecycle:
         rounds = failed_in_a_row = 0
         while True:
             with self._batch():
-                failed_in_a_row = failed_in_a_row + 1 if self._operate_round() else 0
+                failed_in_a_row = failed_in_a_row + 1 if self._operate_round(until) else 0
                 rounds += 1
                 self._report("heartbeat", rounds=rounds)
             self._fail_if_asked("operate")
@@ -197,18 +204,27 @@ class Lifecycle:
         batch = getattr(self._sender, "batch", None)
         return batch() if batch is not None else contextlib.nullcontext()
 
-    def _operate_round(self) -> bool:
-        """One pass over the operate steps; True when it had steps and every one failed."""
-        steps = self._contract.scenario["operate"]
+    def _operate_round(self, until: float) -> bool:
+        """One round of the operate plan; True when it had actions and every one failed."""
+        actions = self._plan.next_round()
         failures = 0
-        for index, raw in enumerate(steps):
-            outcome = self._run_step("operate", raw)
+        for index, action in enumerate(actions):
+            name = _step_name(action.step)
+            outcome = self._run_step("operate", action.step)
             if not outcome.ok:
                 failures += 1
-                self._report_error("operate", _step_name(raw), _failure(_step_name(raw), outcome))
+                self._report_error("operate", name, _failure(name, outcome))
             if index == 0:
                 self._fail_if_asked("operate")
-        return bool(steps) and failures == len(steps)
+            if index < len(actions) - 1:
+                self._think(action.think_seconds, until)
+        return bool(actions) and failures == len(actions)
+
+    def _think(self, seconds: float, until: float) -> None:
+        """A person's pause between two actions, never past the end of operating."""
+        pause = min(seconds / self._contract.time_scale, until - time.monotonic())
+        if pause > 0:
+            time.sleep(pause)
 
     def _cleanup(self) -> None:
         """Every cleanup step, then the leftovers; fails afterwards if anything went wrong."""

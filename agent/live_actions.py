@@ -45,7 +45,6 @@ TAGGABLE_GROUPS = frozenset(
         "eventhubs namespace",
         "relay namespace",
         "identity",
-        "storagesync",
     }
 )
 # Scenario seconds (divided by the time scale) between sign-in attempts: a new client

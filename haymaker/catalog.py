@@ -2,28 +2,55 @@
 
 A scenario file ``scenarios/<id>.yaml`` holds one mapping:
 
-``id``            kebab-case, equal to the file stem
-``title``         one line for people
-``area``          one of ``AREAS``
-``description``   what the scenario imitates and why a tenant would have it
-``duration_hint`` optional ISO 8601 duration the scenario needs to look real
-``resources``     list of ``{kind, name}``: every resource the deploy phase creates;
-                  ``kind`` is a key of ``RESOURCE_KINDS``, ``name`` a template
+``id``                 kebab-case, equal to the file stem
+``title``              one line for people
+``area``               one of ``AREAS``
+``description``        what the scenario imitates and why a tenant would have it
+``cost_per_hour_usd``  what its resources cost per hour while they exist, in US dollars
+                       (list prices of the SKUs it asks for); runs add these up
+                       (haymaker.run_cost) and ``HAYMAKER_MAX_RUN_COST_USD`` caps them
+``duration_hint``      optional ISO 8601 duration the scenario needs to look real
+``resources``          list of ``{kind, name}``: every resource the deploy phase creates;
+                       ``kind`` is a key of ``RESOURCE_KINDS``, ``name`` a template
 ``deploy``, ``operate``, ``cleanup``
-                  non-empty lists of steps ``{name, command, creates?, deletes?, uses?}``
+                       lists of steps ``{name, command, creates?, deletes?, uses?,
+                       weight?, untagged?}``
 
 ``command`` is the Azure CLI command the step stands for. The agent fills the
 placeholders with ``str.format`` and splits the result with ``shlex.split`` (no shell), so
-write literal braces as ``{{`` and ``}}`` and quote arguments with spaces. A step names its
-effect on a declared resource with exactly one of ``creates`` (deploy only), ``deletes``
-(cleanup only) or ``uses``; operate steps must have ``uses``, because they repeat during
-the monitor window and the local provider acts each one out on the resource's local kind:
-a blob upload to a ``blob_container``, an entity upsert to a ``table``, a message to a
-``queue``. A resource that sits directly in the resource group (``top_level`` in its
-kind) must be created by a command that passes ``{tags}`` and must have ``{prefix}`` in its
+write literal braces as ``{{`` and ``}}`` and quote arguments with spaces. Every command
+must be one the core Azure CLI (the version pinned in requirements-azure-cli.txt) parses;
+``haymaker scenarios validate`` and the tests check that with the CLI's own parser.
+
+A step names its effect on a declared resource with at most one of ``creates`` (deploy
+only), ``deletes`` (cleanup only) or ``uses``; the value is ``{kind, name}`` or just the
+name of a declared resource. Operate steps must have ``uses``, because the local provider
+acts each one out on the resource's local kind: a blob upload to a ``blob_container``, an
+entity upsert to a ``table``, a message to a ``queue``.
+
+**Operate weights.** The operate phase is a list of actions, each with a ``weight`` (a
+whole number, 1-100). The agent runs rounds until its deadline; each round it draws a
+weighted random subset of the actions, without repeats, in the order drawn, with a
+jittered think time between them (agent.operate_plan). An action of weight 6 comes up
+about three times as often as one of weight 2. Reads (``show``, ``list``, ``query``, ...)
+must outweigh writes in total, as in real use. The draw is seeded with the run id and the
+agent id: an agent replays the same sequence, two agents of one scenario differ.
+
+**Guardrails** (catalog_rules.py): every command acts inside ``{resource_group}``: no
+directory, role, subscription or policy commands, ``--resource-group`` is always
+``{resource_group}``, ids point inside it, and each command names the group or a
+``{prefix}`` resource. SKUs, sizes and tiers come from ``CHEAP_SKUS``. Every create step
+passes ``--tags {tags}``; where the CLI takes no tags for it, the step says why with
+``untagged`` (the resource still lives in the tagged group). A resource that sits
+directly in the resource group (``top_level`` in its kind) must have ``{prefix}`` in its
 name, so sweeps find it and overlapping runs never collide.
 
-Loading reads YAML node by node, so each problem is reported as ``file:line: reason``.
+**Depth.** Each scenario has at least 4 resources, 4 deploy steps and 8 distinct operate
+actions, and its cleanup deletes every resource it declares.
+
+Loading reads YAML node by node, so each problem is reported as ``file:line: field:
+reason``. A broken file is left out of the catalog (the others still load) and its
+problems are kept: no run can pick it, and health and ``scenarios validate`` report it.
 """
 
 from __future__ import annotations
@@ -33,17 +60,19 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from enum import StrEnum
 from itertools import zip_longest
 from pathlib import Path
 from string import Formatter
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-import yaml
-
+from haymaker.catalog_rules import command_problems, fill_sample, is_create, is_read, passes_tags
+from haymaker.catalog_yaml import EFFECTS, PHASES, FieldPath, NodeChecker, compose, construct
 from haymaker.durations import format_duration, parse_duration
+from haymaker.resource_kinds import RESOURCE_KINDS, LocalKind, ResourceKind
 from haymaker.suggest import did_you_mean
+
+__all__ = ["RESOURCE_KINDS", "LocalKind", "ResourceKind"]
 
 AREAS = (
     "ai-ml",
@@ -57,7 +86,6 @@ AREAS = (
     "security",
     "web-apps",
 )
-PHASES = ("deploy", "operate", "cleanup")
 PLACEHOLDERS: Mapping[str, str] = MappingProxyType(
     {
         "resource_group": "the agent's own resource group, created before deploy",
@@ -67,77 +95,17 @@ PLACEHOLDERS: Mapping[str, str] = MappingProxyType(
         "tags": "the HayMaker tags as space-separated key=value pairs, as --tags takes them",
         "run_id": "the run id, e.g. run-20261126-113000-ab12cd",
         "agent_id": "the agent id within the run",
+        "subscription_id": "the subscription the agent works in, for resource ids",
     }
 )
-
-
-class LocalKind(StrEnum):
-    """What the local provider materializes in Azure Storage in place of a cloud resource."""
-
-    BLOB_CONTAINER = "blob_container"
-    TABLE = "table"
-    QUEUE = "queue"
-
-
-@dataclass(frozen=True)
-class ResourceKind:
-    """An Azure resource type and its local stand-in.
-
-    The stand-in follows what the resource mostly holds: files, images and site content
-    become a blob container; records, settings and configuration a table; work, messages
-    and compute that consumes work a queue.
-    """
-
-    azure_type: str
-    local_kind: LocalKind
-    top_level: bool
-
-
-_BLOB, _TABLE, _QUEUE = LocalKind.BLOB_CONTAINER, LocalKind.TABLE, LocalKind.QUEUE
-RESOURCE_KINDS: Mapping[str, ResourceKind] = MappingProxyType(
-    {
-        kind: ResourceKind(azure_type, local_kind, top_level)
-        for kind, azure_type, local_kind, top_level in (
-            ("storage_account", "Microsoft.Storage/storageAccounts", _BLOB, True),
-            ("blob_container", "storageAccounts/blobServices/containers", _BLOB, False),
-            ("storage_table", "storageAccounts/tableServices/tables", _TABLE, False),
-            ("storage_queue", "storageAccounts/queueServices/queues", _QUEUE, False),
-            ("cognitive_account", "Microsoft.CognitiveServices/accounts", _QUEUE, True),
-            ("eventhubs_namespace", "Microsoft.EventHub/namespaces", _QUEUE, True),
-            ("event_hub", "Microsoft.EventHub/namespaces/eventhubs", _QUEUE, False),
-            ("log_analytics_workspace", "Microsoft.OperationalInsights/workspaces", _TABLE, True),
-            ("virtual_network", "Microsoft.Network/virtualNetworks", _TABLE, True),
-            ("vnet_peering", "virtualNetworks/virtualNetworkPeerings", _TABLE, False),
-            ("network_security_group", "Microsoft.Network/networkSecurityGroups", _TABLE, True),
-            ("nsg_rule", "networkSecurityGroups/securityRules", _TABLE, False),
-            ("private_dns_zone", "Microsoft.Network/privateDnsZones", _TABLE, True),
-            ("virtual_machine", "Microsoft.Compute/virtualMachines", _QUEUE, True),
-            ("function_app", "Microsoft.Web/sites (kind functionapp)", _QUEUE, True),
-            ("container_registry", "Microsoft.ContainerRegistry/registries", _BLOB, True),
-            ("container_apps_environment", "Microsoft.App/managedEnvironments", _TABLE, True),
-            ("container_app", "Microsoft.App/containerApps", _QUEUE, True),
-            ("container_group", "Microsoft.ContainerInstance/containerGroups", _QUEUE, True),
-            ("cosmosdb_account", "Microsoft.DocumentDB/databaseAccounts", _TABLE, True),
-            ("cosmosdb_sql_database", "databaseAccounts/sqlDatabases", _TABLE, False),
-            ("cosmosdb_sql_container", "databaseAccounts/sqlDatabases/containers", _TABLE, False),
-            ("relay_namespace", "Microsoft.Relay/namespaces", _QUEUE, True),
-            ("relay_hybrid_connection", "Relay/namespaces/hybridConnections", _QUEUE, False),
-            ("storage_sync_service", "Microsoft.StorageSync/storageSyncServices", _BLOB, True),
-            ("storage_sync_group", "storageSyncServices/syncGroups", _BLOB, False),
-            ("managed_identity", "Microsoft.ManagedIdentity/userAssignedIdentities", _TABLE, True),
-            ("federated_credential", "identities/federatedIdentityCredentials", _TABLE, False),
-            ("key_vault", "Microsoft.KeyVault/vaults", _TABLE, True),
-            ("key_vault_key", "Microsoft.KeyVault/vaults/keys", _TABLE, False),
-            ("app_service_plan", "Microsoft.Web/serverfarms", _TABLE, True),
-            ("web_app", "Microsoft.Web/sites", _BLOB, True),
-        )
-    }
-)
+MIN_RESOURCES = 4
+MIN_DEPLOY_STEPS = 4
+MIN_OPERATE_ACTIONS = 8
+MAX_WEIGHT = 100
+MAX_COST_PER_HOUR_USD = 2.0
 
 _KEBAB = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-_EFFECTS = ("creates", "deletes", "uses")
 _UNQUOTED_PLACEHOLDER = re.compile(r":\s+\{(" + "|".join(PLACEHOLDERS) + r")\}")
-FieldPath = tuple[str | int, ...]
 
 
 class CatalogError(ValueError):
@@ -176,19 +144,33 @@ class Step:
     creates: ResourceRef | None = None
     deletes: ResourceRef | None = None
     uses: ResourceRef | None = None
+    # Operate actions only: how often the agent picks this one relative to the others.
+    weight: int | None = None
+    # Create steps the CLI cannot tag: why.
+    untagged: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"name": self.name, "command": self.command}
-        for effect in _EFFECTS:
+        for effect in EFFECTS:
             ref = getattr(self, effect)
             if ref is not None:
                 data[effect] = ref.to_dict()
+        if self.weight is not None:
+            data["weight"] = self.weight
+        if self.untagged is not None:
+            data["untagged"] = self.untagged
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Step:
-        refs = {e: ResourceRef.from_dict(data[e]) for e in _EFFECTS if data.get(e) is not None}
-        return cls(name=data["name"], command=data["command"], **refs)
+        refs = {e: ResourceRef.from_dict(data[e]) for e in EFFECTS if data.get(e) is not None}
+        return cls(
+            name=data["name"],
+            command=data["command"],
+            weight=data.get("weight"),
+            untagged=data.get("untagged"),
+            **refs,
+        )
 
 
 @dataclass(frozen=True)
@@ -203,10 +185,31 @@ class Scenario:
     deploy: tuple[Step, ...]
     operate: tuple[Step, ...]
     cleanup: tuple[Step, ...]
+    cost_per_hour_usd: float = 0.0
     duration_hint: timedelta | None = field(default=None)
 
     def phases(self) -> dict[str, tuple[Step, ...]]:
         return {phase: getattr(self, phase) for phase in PHASES}
+
+    def depth(self) -> dict[str, int]:
+        """The figures the catalog promises per scenario."""
+        return {
+            "resources": len(self.resources),
+            "deploy_steps": len(self.deploy),
+            "operate_actions": len({step.command for step in self.operate}),
+            "cleanup_steps": len(self.cleanup),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """What a listing shows: who it is, what it costs, how deep it goes."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "area": self.area,
+            "description": self.description,
+            "cost_per_hour_usd": self.cost_per_hour_usd,
+            **self.depth(),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -214,6 +217,7 @@ class Scenario:
             "title": self.title,
             "area": self.area,
             "description": self.description,
+            "cost_per_hour_usd": self.cost_per_hour_usd,
             "duration_hint": format_duration(self.duration_hint) if self.duration_hint else None,
             "resources": [ref.to_dict() for ref in self.resources],
             **{phase: [step.to_dict() for step in steps] for phase, steps in self.phases().items()},
@@ -227,6 +231,7 @@ class Scenario:
             title=data["title"],
             area=data["area"],
             description=data["description"],
+            cost_per_hour_usd=float(data.get("cost_per_hour_usd", 0.0)),
             duration_hint=parse_duration(hint, "duration_hint") if hint else None,
             resources=tuple(ResourceRef.from_dict(ref) for ref in data["resources"]),
             **{phase: tuple(Step.from_dict(step) for step in data[phase]) for phase in PHASES},
@@ -234,14 +239,18 @@ class Scenario:
 
 
 class Catalog:
-    """The scenarios a run can pick from, by id."""
+    """The scenarios a run can pick from, by id, and the files that could not be loaded."""
 
-    def __init__(self, scenarios: Iterable[Scenario]) -> None:
+    def __init__(
+        self, scenarios: Iterable[Scenario], broken: Mapping[str, list[str]] | None = None
+    ) -> None:
         self._by_id: dict[str, Scenario] = {}
         for scenario in scenarios:
             if scenario.id in self._by_id:
                 raise CatalogError([f"duplicate scenario id {scenario.id!r}"])
             self._by_id[scenario.id] = scenario
+        # Scenario id (the file stem) -> its problems: never picked, never run.
+        self.broken: Mapping[str, list[str]] = MappingProxyType(dict(broken or {}))
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -253,6 +262,11 @@ class Catalog:
         return [self._by_id[scenario_id] for scenario_id in self.ids()]
 
     def get(self, scenario_id: str) -> Scenario:
+        if scenario_id in self.broken:
+            problems = self.broken[scenario_id]
+            raise CatalogError(
+                [f"scenario {scenario_id!r} cannot run: {problems[0]}", *problems[1:]]
+            )
         try:
             return self._by_id[scenario_id]
         except KeyError:
@@ -271,7 +285,7 @@ class Catalog:
         if count < 1:
             raise ValueError(f"count must be at least 1, got {count}")
         if not self._by_id:
-            raise CatalogError(["the catalog has no scenarios"])
+            raise CatalogError(["the catalog has no scenarios", *self.problems()])
         by_area: dict[str, list[Scenario]] = {}
         for scenario in sorted(self._by_id.values(), key=lambda s: _rank(seed, s.id)):
             by_area.setdefault(scenario.area, []).append(scenario)
@@ -279,9 +293,14 @@ class Catalog:
         order = [s for turn in zip_longest(*(by_area[a] for a in areas)) for s in turn if s]
         return [order[index % len(order)] for index in range(count)]
 
+    def problems(self) -> list[str]:
+        """The problems of the files that could not be loaded."""
+        return [problem for problems in self.broken.values() for problem in problems]
+
     def validate(self) -> list[str]:
-        """Problems with scenarios that did not come from files (files are checked on load)."""
+        """Every problem: broken files, and scenarios that did not come from files."""
         problems = [] if self._by_id else ["the catalog has no scenarios"]
+        problems += self.problems()
         for scenario in self.scenarios():
             for path, reason in scenario_problems(scenario):
                 problems.append(f"{scenario.id}: {_dotted(path)}: {reason}")
@@ -289,32 +308,32 @@ class Catalog:
 
 
 def load_catalog(directory: Path) -> Catalog:
-    """Load every ``*.yaml`` file in ``directory``; raise ``CatalogError`` listing all problems."""
+    """Load every ``*.yaml`` file in ``directory``; broken files are kept apart in ``broken``.
+
+    Raises ``CatalogError`` only when there is no catalog at all (no folder, no files).
+    """
     if not directory.is_dir():
         raise CatalogError([f"{directory}: not a directory"])
     files = sorted(path for path in directory.iterdir() if path.suffix in (".yaml", ".yml"))
     if not files:
         raise CatalogError([f"{directory}: no scenario files (*.yaml)"])
-    problems: list[str] = []
+    broken: dict[str, list[str]] = {}
     found: dict[str, Path] = {}
     scenarios = []
     for path in files:
         parsed = _load_file(path)
-        problems += parsed.problems
-        if parsed.scenario is None:
+        if parsed.problems or parsed.scenario is None:
+            broken.setdefault(path.stem, []).extend(parsed.problems)
             continue
         scenario_id = parsed.scenario.id
         if scenario_id in found:
             other = found[scenario_id]
-            problems.append(
-                f"{path}:{parsed.id_line}: duplicate id {scenario_id!r} (also in {other})"
-            )
+            problem = f"{path}:{parsed.id_line}: id: duplicate id {scenario_id!r} (also in {other})"
+            broken.setdefault(path.stem, []).append(problem)
             continue
         found[scenario_id] = path
         scenarios.append(parsed.scenario)
-    if problems:
-        raise CatalogError(problems)
-    return Catalog(scenarios)
+    return Catalog(scenarios, broken)
 
 
 def validate_path(path: Path) -> list[str]:
@@ -322,10 +341,9 @@ def validate_path(path: Path) -> list[str]:
     if path.is_file():
         return _load_file(path).problems
     try:
-        load_catalog(path)
+        return load_catalog(path).problems()
     except CatalogError as error:
         return error.problems
-    return []
 
 
 def scenario_problems(scenario: Scenario) -> list[tuple[FieldPath, str]]:
@@ -335,6 +353,9 @@ def scenario_problems(scenario: Scenario) -> list[tuple[FieldPath, str]]:
         problems.append((("id",), f"{scenario.id!r} is not kebab-case (e.g. storage-backup)"))
     if scenario.area not in AREAS:
         problems.append((("area",), f"unknown area {scenario.area!r}; known: {', '.join(AREAS)}"))
+    if not 0 < scenario.cost_per_hour_usd <= MAX_COST_PER_HOUR_USD:
+        reason = f"must be more than 0 and at most {MAX_COST_PER_HOUR_USD} (US dollars per hour)"
+        problems.append((("cost_per_hour_usd",), reason))
     declared: dict[ResourceRef, int] = {}
     for index, ref in enumerate(scenario.resources):
         problems += [(("resources", index, *where), why) for where, why in _ref_problems(ref)]
@@ -342,12 +363,13 @@ def scenario_problems(scenario: Scenario) -> list[tuple[FieldPath, str]]:
             problems.append((("resources", index), f"{_describe(ref)} is declared twice"))
         declared.setdefault(ref, index)
     created: set[ResourceRef] = set()
+    deleted: set[ResourceRef] = set()
     for phase, steps in scenario.phases().items():
         if not steps:
             problems.append(((phase,), f"{phase} has no steps; every phase needs at least one"))
         for index, step in enumerate(steps):
             problems += [((phase, index, *w), why) for w, why in _step_problems(phase, step)]
-            for effect in _EFFECTS:
+            for effect in EFFECTS:
                 ref = getattr(step, effect)
                 if ref is not None and ref not in declared:
                     reason = f"{_describe(ref)} is not declared under resources"
@@ -357,9 +379,44 @@ def scenario_problems(scenario: Scenario) -> list[tuple[FieldPath, str]]:
                 problems.append(((phase, index, "creates"), reason))
             if step.creates is not None:
                 created.add(step.creates)
+            if step.deletes is not None:
+                deleted.add(step.deletes)
     for ref, index in declared.items():
         if ref not in created:
             problems.append((("resources", index), f"{_describe(ref)} is never created in deploy"))
+        elif ref not in deleted:
+            problems.append((("resources", index), f"{_describe(ref)} is never deleted in cleanup"))
+    return problems + _depth_problems(scenario)
+
+
+def _depth_problems(scenario: Scenario) -> list[tuple[FieldPath, str]]:
+    """Enough to look lived-in, and more reading than writing while it operates."""
+    problems: list[tuple[FieldPath, str]] = []
+    depth = scenario.depth()
+    for key, where, least in (
+        ("resources", "resources", MIN_RESOURCES),
+        ("deploy_steps", "deploy", MIN_DEPLOY_STEPS),
+        ("operate_actions", "operate", MIN_OPERATE_ACTIONS),
+    ):
+        if depth[key] < least:
+            what = key.replace("_", " ")
+            problems.append(
+                ((where,), f"has {depth[key]} {what}; a scenario needs at least {least}")
+            )
+    reads = writes = 0
+    for step in scenario.operate:
+        if _template_problems(step.command) or step.weight is None:
+            continue
+        if is_read(fill_sample(step.command)):
+            reads += step.weight
+        else:
+            writes += step.weight
+    if scenario.operate and reads <= writes:
+        reason = (
+            f"reads weigh {reads} and writes {writes}: reads must outweigh writes "
+            "(raise the weights of show/list steps)"
+        )
+        problems.append((("operate",), reason))
     return problems
 
 
@@ -371,31 +428,46 @@ def _ref_problems(ref: ResourceRef) -> list[tuple[FieldPath, str]]:
     problems: list[tuple[FieldPath, str]] = [
         (("name",), reason) for reason in _template_problems(ref.name)
     ]
-    if kind.top_level and "{prefix}" not in ref.name:
+    # Private endpoint DNS zones must carry Azure's exact name; each agent has a group
+    # of its own, so the name cannot collide.
+    fixed_by_azure = ref.name.startswith("privatelink.")
+    if kind.top_level and "{prefix}" not in ref.name and not fixed_by_azure:
         problems.append((("name",), f"{ref.kind} names must include {{prefix}} to stay unique"))
     return problems
 
 
 def _step_problems(phase: str, step: Step) -> list[tuple[FieldPath, str]]:
-    problems: list[tuple[FieldPath, str]] = [
-        (("command",), reason) for reason in _template_problems(step.command)
-    ]
-    if not step.command.startswith("az "):
-        problems.append((("command",), "must be an Azure CLI command starting with 'az '"))
-    effects = [effect for effect in _EFFECTS if getattr(step, effect) is not None]
+    template = _template_problems(step.command)
+    problems: list[tuple[FieldPath, str]] = [(("command",), reason) for reason in template]
+    effects = [effect for effect in EFFECTS if getattr(step, effect) is not None]
     if len(effects) > 1:
         problems.append(((effects[1],), f"a step has one effect; got {' and '.join(effects)}"))
     if step.creates is not None and phase != "deploy":
         problems.append((("creates",), "only deploy steps may create resources"))
     if step.deletes is not None and phase != "cleanup":
         problems.append((("deletes",), "only cleanup steps may delete resources"))
-    if phase == "operate" and step.uses is None:
-        problems.append(((), "operate steps need 'uses' naming the resource they work on"))
-    kind = RESOURCE_KINDS.get(step.creates.kind) if step.creates else None
-    if kind is not None and kind.top_level and "{tags}" not in step.command:
-        problems.append(
-            (("command",), "must pass --tags {tags} so sweeps can find what it creates")
-        )
+    if phase == "operate":
+        if step.uses is None:
+            problems.append(((), "operate steps need 'uses' naming the resource they work on"))
+        if step.weight is None:
+            problems.append(((), "operate steps need a 'weight' (1-100): how often it is picked"))
+        elif not 1 <= step.weight <= MAX_WEIGHT:
+            problems.append((("weight",), f"must be 1-{MAX_WEIGHT}, got {step.weight}"))
+    elif step.weight is not None:
+        problems.append((("weight",), "only operate steps have a weight"))
+    if template:
+        return problems
+    try:
+        argv = fill_sample(step.command)
+    except ValueError as error:
+        return [*problems, (("command",), f"cannot be split into words: {error}")]
+    problems += [(("command",), reason) for reason in command_problems(argv)]
+    creating = step.creates is not None or is_create(argv)
+    if creating and "{tags}" not in step.command and step.untagged is None:
+        reason = "must pass --tags {tags}, or say why it cannot with 'untagged'"
+        problems.append((("command",), reason))
+    if step.untagged is not None and (not creating or passes_tags(argv)):
+        problems.append((("untagged",), "only for create steps that cannot pass --tags"))
     return problems
 
 
@@ -432,152 +504,61 @@ def _rank(seed: str, value: str) -> bytes:
     return hashlib.sha256(f"{seed}\0{value}".encode()).digest()
 
 
-class _Parsed(NamedTuple):
+class ParsedFile(NamedTuple):
+    """One scenario file read: the scenario (None when unreadable), its problems, and
+    ``line_of`` a field path such as ``("deploy", 2, "command")``."""
+
     scenario: Scenario | None
     problems: list[str]
     id_line: int
+    line_of: Callable[[FieldPath], int]
 
 
-def _load_file(path: Path) -> _Parsed:
-    """Read one file into a Scenario, reporting every problem as ``file:line: reason``.
+def load_file(path: Path) -> ParsedFile:
+    """One scenario file, checked; see ``ParsedFile``."""
+    return _load_file(path)
+
+
+def _load_file(path: Path) -> ParsedFile:
+    """Read one file into a Scenario, reporting every problem as ``file:line: field: reason``.
 
     The YAML node tree is checked first because only nodes know their line; the checked
     document is then built into the model.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as error:
-        line = error.problem_mark.line + 1 if error.problem_mark else 1
-        source = text.splitlines()[line - 1] if line <= len(text.splitlines()) else ""
-        unquoted = _UNQUOTED_PLACEHOLDER.search(source)
-        hint = " (quote values that start with a {placeholder})" if unquoted else ""
-        return _Parsed(None, [f"{path}:{line}: invalid YAML: {error.problem}{hint}"], 1)
-    except (yaml.YAMLError, OSError, UnicodeDecodeError) as error:
-        return _Parsed(None, [f"{path}:1: cannot read: {error}"], 1)
-    checker = _NodeChecker(path)
-    checker.scenario(root)
+    composed = compose(path, lambda line: bool(_UNQUOTED_PLACEHOLDER.search(line)))
+    if composed.problems:
+        return ParsedFile(None, composed.problems, 1, lambda where: 1)
+    checker = NodeChecker(path)
+    checker.scenario(composed.root)
     if checker.problems:
-        return _Parsed(None, checker.problems, checker.line_of(("id",)))
-    scenario = Scenario.from_dict(yaml.safe_load(text))
+        return ParsedFile(None, checker.problems, checker.line_of(("id",)), checker.line_of)
+    data = construct(composed.root)  # a mapping: the checker said so
+    assert isinstance(data, dict)
+    _resolve_names(data, checker)
+    if checker.problems:
+        return ParsedFile(None, checker.problems, checker.line_of(("id",)), checker.line_of)
+    scenario = Scenario.from_dict(data)
     for where, reason in scenario_problems(scenario):
         checker.problem_at(where, reason)
     if scenario.id != path.stem:
         checker.problem_at(("id",), f"id {scenario.id!r} must equal the file stem {path.stem!r}")
-    return _Parsed(scenario, checker.problems, checker.line_of(("id",)))
+    return ParsedFile(scenario, checker.problems, checker.line_of(("id",)), checker.line_of)
 
 
-class _NodeChecker:
-    """Checks the shape of a scenario's YAML nodes, noting the line of every field."""
-
-    _TYPE_NAMES = {"int": "a number", "float": "a number", "bool": "true/false", "null": "null"}
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.problems: list[str] = []
-        self.lines: dict[FieldPath, int] = {}
-
-    def problem_at(self, where: FieldPath, reason: str) -> None:
-        self.problems.append(f"{self.path}:{self.line_of(where)}: {reason}")
-
-    def line_of(self, where: FieldPath) -> int:
-        while where not in self.lines and where:
-            where = where[:-1]
-        return self.lines.get(where, 1)
-
-    def scenario(self, root: yaml.Node | None) -> None:
-        if root is None:
-            self.problem_at((), "the file is empty; expected a scenario mapping")
-            return
-        required = ("id", "title", "area", "description", "resources", *PHASES)
-        fields = self._mapping(root, (), required, ("duration_hint",))
-        for key in ("id", "title", "area", "description"):
-            if key in fields:
-                self._text(fields[key], (key,))
-        hint = fields.get("duration_hint")
-        if hint is not None and self._text(hint, ("duration_hint",)):
-            self._duration(hint)
-        if "resources" in fields:
-            self._list(fields["resources"], ("resources",), self._ref)
-        for phase in PHASES:
-            if phase in fields:
-                self._list(fields[phase], (phase,), self._step)
-
-    def _step(self, node: yaml.Node, where: FieldPath) -> None:
-        fields = self._mapping(node, where, ("name", "command"), _EFFECTS)
-        for key, value in fields.items():
-            if key in _EFFECTS:
-                self._ref(value, (*where, key))
-            else:
-                self._text(value, (*where, key))
-
-    def _ref(self, node: yaml.Node, where: FieldPath) -> None:
-        for key, value in self._mapping(node, where, ("kind", "name"), ()).items():
-            self._text(value, (*where, key))
-
-    def _duration(self, node: yaml.Node) -> None:
-        try:
-            parse_duration(str(node.value), "duration_hint")
-        except ValueError as error:
-            self.problem_at(("duration_hint",), str(error))
-
-    def _mapping(
-        self,
-        node: yaml.Node,
-        where: FieldPath,
-        required: tuple[str, ...],
-        optional: tuple[str, ...],
-    ) -> dict[str, yaml.Node]:
-        """The known fields of a mapping node; unknown, duplicate and missing keys are problems."""
-        self.lines[where] = node.start_mark.line + 1
-        if not isinstance(node, yaml.MappingNode):
-            expected = ", ".join(required)
-            self.problem_at(where, f"expected a mapping with {expected}; got {self._kind(node)}")
-            return {}
-        fields: dict[str, yaml.Node] = {}
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            line = key_node.start_mark.line + 1
-            if key in fields:
-                self.problems.append(f"{self.path}:{line}: duplicate key {key!r}")
-            elif key not in required and key not in optional:
-                allowed = ", ".join((*required, *optional))
-                self.problems.append(
-                    f"{self.path}:{line}: unknown key {key!r} (allowed: {allowed})"
-                )
-            else:
-                fields[key] = value_node
-                self.lines[(*where, key)] = value_node.start_mark.line + 1
-        for key in required:
-            if key not in fields:
-                self.problem_at(where, f"missing key {key!r}")
-        return fields
-
-    def _list(
-        self, node: yaml.Node, where: FieldPath, check: Callable[[yaml.Node, FieldPath], None]
-    ) -> None:
-        if not isinstance(node, yaml.SequenceNode):
-            self.problem_at(where, f"expected a list; got {self._kind(node)}")
-            return
-        for index, item in enumerate(node.value):
-            self.lines[(*where, index)] = item.start_mark.line + 1
-            check(item, (*where, index))
-
-    def _text(self, node: yaml.Node, where: FieldPath) -> bool:
-        """Whether ``node`` is non-empty text; YAML reads unquoted ``yes`` or ``10`` otherwise."""
-        if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:str":
-            self.problem_at(
-                where, f"expected text; got {self._kind(node)} (quote it if it is text)"
-            )
-            return False
-        if not str(node.value).strip():
-            self.problem_at(where, "must not be empty")
-            return False
-        return True
-
-    def _kind(self, node: yaml.Node) -> str:
-        if isinstance(node, yaml.MappingNode):
-            return "a mapping"
-        if isinstance(node, yaml.SequenceNode):
-            return "a list"
-        return self._TYPE_NAMES.get(node.tag.rsplit(":", 1)[-1], "text")
+def _resolve_names(data: dict[str, Any], checker: NodeChecker) -> None:
+    """Turn ``uses: "{prefix}-web"`` into the declared resource of that name, in place."""
+    by_name: dict[str, dict[str, Any]] = {}
+    for ref in data["resources"]:
+        by_name.setdefault(ref["name"], ref)
+    for phase in PHASES:
+        for index, step in enumerate(data[phase]):
+            for effect in EFFECTS:
+                value = step.get(effect)
+                if not isinstance(value, str):
+                    continue
+                if value not in by_name:
+                    known = ", ".join(sorted(by_name)) or "none"
+                    reason = f"no resource named {value!r} is declared; declared: {known}"
+                    checker.problem_at((phase, index, effect), reason)
+                    continue
+                step[effect] = {"kind": by_name[value]["kind"], "name": value}

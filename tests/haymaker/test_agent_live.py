@@ -29,7 +29,8 @@ from azure.core.credentials import AccessToken
 
 from agent.azure_cli import TIMED_OUT, AzureCli, cli_environment
 from agent.contract import Contract, ContractError
-from agent.live_actions import TAGGABLE_GROUPS, command_group, resource_type, with_tags
+from agent.live_actions import command_group, resource_type, with_tags
+from agent.operate_plan import OperatePlan
 from agent.scrub import Scrubber
 from haymaker.catalog import load_catalog
 from haymaker.events import EventReceiver, EventSender, create_events_queue, delete_events_queue
@@ -102,21 +103,6 @@ SCENARIO: dict[str, Any] = {
         }
     ],
 }
-# Child resources the catalog creates that take no tags of their own (they go with their
-# parent, which is tagged): `with_tags` must leave these alone.
-UNTAGGED_CHILDREN = {
-    "storage container",
-    "storage queue",
-    "storage table",
-    "eventhubs eventhub",
-    "cosmosdb sql database",
-    "cosmosdb sql container",
-    "relay hyco",
-    "storagesync sync-group",
-    "identity federated-credential",
-    "network nsg rule",
-    "network vnet peering",
-}
 
 
 # --- running a live agent ---------------------------------------------------------------
@@ -157,6 +143,7 @@ def placeholders(run_id: str, scenario_id: str) -> dict[str, str]:
         "tags": " ".join(f"{key}={value}" for key, value in tags.items()),
         "run_id": run_id,
         "agent_id": "a00",
+        "subscription_id": SUBSCRIPTION,
     }
 
 
@@ -393,12 +380,18 @@ def test_live_agent_signs_in_runs_every_step_tags_creates_and_cleans_up(
     deploy = [shlex.split(run.fill(step["command"])) for step in SCENARIO["deploy"]]
     deploy[0] += ["--tags", *tags]
     assert argvs[:3] == deploy
-    operate = [shlex.split(run.fill(step["command"])) for step in SCENARIO["operate"]]
     rounds = len(run.of_type("heartbeat"))
-    assert rounds >= 1 and argvs[3 : 3 + 2 * rounds] == operate * rounds
-    assert operate[0][operate[0].index("--data") + 1] == "hello from a00"
-    assert operate[1][-1] == "{state: state}"
-    cleanup = argvs[3 + 2 * rounds :]
+    plan = OperatePlan(SCENARIO["operate"], run.run_id, "a00")
+    operate = [
+        shlex.split(run.fill(action.step["command"]))
+        for _ in range(rounds)
+        for action in plan.next_round()
+    ]
+    assert rounds >= 1 and argvs[3 : 3 + len(operate)] == operate
+    upload = next(argv for argv in operate if "upload" in argv)
+    assert upload[upload.index("--data") + 1] == "hello from a00"
+    assert next(argv for argv in operate if "show" in argv)[-1] == "{state: state}"
+    cleanup = argvs[3 + len(operate) :]
     assert cleanup[0] == shlex.split(run.fill(SCENARIO["cleanup"][0]["command"]))
     group = resource_group_name(run.run_id, "a00", SCENARIO["id"])
     assert cleanup[1] == [
@@ -596,12 +589,17 @@ def test_every_catalog_scenario_runs_live(
     assert run.types()[-1] == "finished"
     tags = tags_for(run.run_id, "a00", scenario_id)
 
-    def commands(phase: str) -> list[str]:
-        return [with_tags(run.fill(step["command"], scenario), tags) for step in scenario[phase]]
+    def commands(steps: list[Mapping[str, Any]]) -> list[str]:
+        return [with_tags(run.fill(step["command"], scenario), tags) for step in steps]
 
+    # Operate replays the agent's own plan: the same draw for the same run and agent.
+    plan = OperatePlan(scenario["operate"], run.run_id, "a00")
     rounds = len(run.of_type("heartbeat"))
+    operate = [action.step for _ in range(rounds) for action in plan.next_round()]
     ran = [event["command"] for event in run.of_type("command")]
-    assert ran[:-1] == commands("deploy") + commands("operate") * rounds + commands("cleanup")
+    assert ran[:-1] == commands(scenario["deploy"]) + commands(operate) + commands(
+        scenario["cleanup"]
+    )
     assert ran[-1].startswith("az resource list")
     assert [shlex.split(command) for command in ran] == run.argvs()[2:-1]
     assert_secret_never_left(run)
@@ -749,22 +747,23 @@ def test_with_tags_adds_tags_only_to_taggable_creates_without_them() -> None:
     ) == ("Microsoft.Network/virtualNetworks/subnets")
 
 
-def test_every_catalog_create_ends_up_tagged_unless_it_is_a_child_resource() -> None:
+def test_every_catalog_create_is_tagged_or_says_why_not() -> None:
+    """What the agent runs for a create: the scenario's --tags, the four tags the agent adds,
+    or, for a step that says the CLI cannot tag it, the command unchanged."""
     catalog = load_catalog(ROOT / "scenarios")
-    seen_groups = set()
     for scenario in catalog.scenarios():
         tags = tags_for("run-1", "a00", scenario.id)
         for steps in scenario.phases().values():
             for step in steps:
-                command = with_tags(step.command.format(**placeholders("run-1", scenario.id)), tags)
+                filled = step.command.format(**placeholders("run-1", scenario.id))
+                command = with_tags(filled, tags)
                 argv = shlex.split(command)
                 group_verb = command_group(argv)
                 assert group_verb is not None, command
-                if group_verb[1] != "create":
+                if group_verb[1] != "create" and step.creates is None:
                     continue
-                seen_groups.add(group_verb[0])
-                if group_verb[0] in UNTAGGED_CHILDREN:
-                    assert "--tags" not in argv, command
+                if step.untagged is not None:
+                    assert command == filled and "--tags" not in argv, command
                     continue
                 start = argv.index("--tags") + 1
                 assert argv[start : start + 4] == [
@@ -773,8 +772,6 @@ def test_every_catalog_create_ends_up_tagged_unless_it_is_a_child_resource() -> 
                     "azurehaymaker-agent=a00",
                     f"azurehaymaker-scenario={scenario.id}",
                 ], command
-    # The key vault key's create had no --tags in its scenario: the agent adds them.
-    assert "keyvault key" in seen_groups and "keyvault key" in TAGGABLE_GROUPS
 
 
 def test_azure_cli_times_out_kills_and_scrubs(tmp_path: Path) -> None:
@@ -897,8 +894,9 @@ def test_image_requirements_cover_the_imports_of_what_it_copies(image_root: Path
             )
 
 
-def test_scenarios_need_no_bicep_terraform_or_uninstalled_extensions() -> None:
-    """The image has neither Bicep nor Terraform: fail here once a scenario needs them."""
+def test_scenarios_need_no_bicep_terraform_or_extensions_and_the_cli_is_the_checked_one() -> None:
+    """The image has neither Bicep, Terraform nor CLI extensions, and its CLI is the version
+    every scenario command is parsed with (requirements-azure-cli.txt)."""
     dockerfile = agent_image.DOCKERFILE.read_text()
     commands = [
         step.command
@@ -910,12 +908,13 @@ def test_scenarios_need_no_bicep_terraform_or_uninstalled_extensions() -> None:
         assert re.search(r"^RUN .*az bicep install --version", dockerfile, re.M)
     if any(command.split()[0] == "terraform" for command in commands):
         assert re.search(r"^RUN .*terraform", dockerfile, re.M)
-    # Command groups served by CLI extensions, not the CLI itself.
-    extensions = {"storagesync": "storagesync"}
-    for command in commands:
-        group = command.split()[1]
-        if group in extensions:
-            assert f"az extension add --name {extensions[group]}" in dockerfile
+    assert "az extension add" not in dockerfile
+    pinned = re.search(
+        r"^azure-cli==(\S+)$", (ROOT / "requirements-azure-cli.txt").read_text(), re.M
+    )
+    assert pinned is not None
+    base = next(i.arguments for i in agent_image.instructions() if i.keyword == "FROM")
+    assert base.partition(":")[2].startswith(pinned.group(1) + "-")
 
 
 def _imports(path: Path) -> set[str]:

@@ -21,17 +21,10 @@ from haymaker.catalog import (
     load_catalog,
     validate_path,
 )
+from haymaker.catalog_rules import SAMPLE_PLACEHOLDERS
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 SAMPLE = "security-key-rotation"
-PLACEHOLDER_VALUES = {
-    "resource_group": "haymaker-1a2b3c4d-a00-sample",
-    "prefix": "hm1a2b3c4da00",
-    "location": "westeurope",
-    "tags": "azurehaymaker-managed=true azurehaymaker-run=run-1 azurehaymaker-agent=a00",
-    "run_id": "run-20261126-113000-ab12cd",
-    "agent_id": "a00",
-}
 
 
 @pytest.fixture(scope="module")
@@ -39,19 +32,57 @@ def catalog() -> Catalog:
     return load_catalog(SCENARIOS)
 
 
-def test_the_shipped_catalog_loads_and_covers_every_area(catalog: Catalog) -> None:
-    assert len(catalog) >= 10
-    assert {scenario.area for scenario in catalog.scenarios()} == set(AREAS)
+def test_the_shipped_catalog_has_fifty_scenarios_five_per_area(catalog: Catalog) -> None:
+    assert len(catalog) >= 50
+    per_area = Counter(scenario.area for scenario in catalog.scenarios())
+    assert set(per_area) == set(AREAS)
+    assert min(per_area.values()) >= 5, per_area
+    assert catalog.broken == {}
     assert catalog.validate() == []
     assert validate_path(SCENARIOS) == []
 
 
+def test_every_scenario_is_deep_and_the_catalog_deeper_on_average(catalog: Catalog) -> None:
+    depths = {scenario.id: scenario.depth() for scenario in catalog.scenarios()}
+    for scenario_id, depth in depths.items():
+        assert depth["resources"] >= 4, scenario_id
+        assert depth["deploy_steps"] >= 4, scenario_id
+        assert depth["operate_actions"] >= 8, scenario_id
+    assert sum(d["deploy_steps"] for d in depths.values()) / len(depths) >= 6
+    assert sum(d["operate_actions"] for d in depths.values()) / len(depths) >= 10
+
+
+def test_cleanup_deletes_every_resource_each_scenario_creates(catalog: Catalog) -> None:
+    for scenario in catalog.scenarios():
+        created = {step.creates for step in scenario.deploy if step.creates}
+        deleted = {step.deletes for step in scenario.cleanup if step.deletes}
+        assert created == deleted == set(scenario.resources), scenario.id
+
+
+def test_no_two_scenarios_are_near_copies(catalog: Catalog) -> None:
+    """Two scenarios sharing most of their command groups would be the same workload."""
+
+    def groups(scenario: Scenario) -> set[str]:
+        return {
+            " ".join(word for word in step.command.split()[1:4] if not word.startswith("-"))
+            for steps in scenario.phases().values()
+            for step in steps
+        }
+
+    scenarios = catalog.scenarios()
+    for index, first in enumerate(scenarios):
+        for second in scenarios[index + 1 :]:
+            a, b = groups(first), groups(second)
+            overlap = len(a & b) / len(a | b)
+            assert overlap < 0.8, (first.id, second.id, round(overlap, 2))
+
+
 def test_every_shipped_command_renders_into_an_az_invocation(catalog: Catalog) -> None:
-    assert set(PLACEHOLDERS) == set(PLACEHOLDER_VALUES)
+    assert set(PLACEHOLDERS) == set(SAMPLE_PLACEHOLDERS)
     for scenario in catalog.scenarios():
         for steps in scenario.phases().values():
             for step in steps:
-                argv = shlex.split(step.command.format(**PLACEHOLDER_VALUES))
+                argv = shlex.split(step.command.format(**SAMPLE_PLACEHOLDERS))
                 assert argv[0] == "az", (scenario.id, step.name)
                 assert "{" not in " ".join(argv[:3]), (scenario.id, step.name)
 
@@ -66,8 +97,10 @@ def test_scenarios_survive_a_json_round_trip(catalog: Catalog) -> None:
     for scenario in catalog.scenarios():
         data = json.loads(json.dumps(scenario.to_dict()))
         assert Scenario.from_dict(data) == scenario
-    first = catalog.scenarios()[0].to_dict()
+    first = catalog.get(SAMPLE).to_dict()
     assert first["resources"][0]["local_kind"] in {"blob_container", "table", "queue"}
+    assert first["cost_per_hour_usd"] == 0.01
+    assert all(isinstance(step["weight"], int) for step in first["operate"])
 
 
 def test_selection_is_the_same_for_the_same_run_id(catalog: Catalog) -> None:
@@ -91,8 +124,9 @@ def test_a_small_run_spans_distinct_areas(catalog: Catalog) -> None:
 
 
 def test_a_run_larger_than_the_catalog_repeats_scenarios_evenly(catalog: Catalog) -> None:
-    picked = catalog.select(30, seed="run-large")
-    assert len(picked) == 30
+    count = len(catalog) * 2 + 3
+    picked = catalog.select(count, seed="run-large")
+    assert len(picked) == count
     counts = Counter(s.id for s in picked)
     assert set(counts) == set(catalog.ids())
     assert max(counts.values()) - min(counts.values()) <= 1
@@ -127,33 +161,45 @@ def write_broken(
     return path, text
 
 
+VAULT_CREATE = "--enable-rbac-authorization true --retention-days 7 --tags {tags}"
+ROTATE = "    command: az keyvault key rotate --vault-name {prefix}kv --name signing-key\n"
+
+
 @pytest.mark.parametrize(
     ("old", "new", "marker", "reason"),
     [
         ("area: security", "area: security\nowner: secops", "owner:", "unknown key 'owner'"),
-        ("area: security", "area: [security]", "area:", "expected text; got a list"),
-        ("area: security", "area: iot", "area:", "unknown area 'iot'; known: ai-ml"),
+        ("area: security", "area: [security]", "area:", "area: expected text; got a list"),
+        ("area: security", "area: iot", "area:", "area: unknown area 'iot'; known: ai-ml"),
         ("area: security", "area: security\narea: security", "area: security\narea", ""),
         (
             "--kty RSA",
             "--kty {key_type}",
-            "Create the signing key\n    command",
-            "unknown placeholder {key_type}",
+            "--kty {key_type}",
+            "unknown placeholder",
         ),
-        ("--size 2048", "--size {2048", "Create the signing key\n    command", "malformed braces"),
-        ("duration_hint: PT30M", "duration_hint: 30 minutes", "duration_hint", "PT8H"),
-        ("name: signing-key}\noperate", "name: yes}\noperate", "name: yes", "got true/false"),
+        ("--size 2048", "--size {2048", "--size {2048", "malformed braces"),
+        ("duration_hint: PT2H", "duration_hint: 2 hours", "duration_hint", "PT8H"),
+        ("cost_per_hour_usd: 0.01", "cost_per_hour_usd: cheap", "cost_per_hour_usd", "a number"),
+        ("cost_per_hour_usd: 0.01", "cost_per_hour_usd: 0", "cost_per_hour_usd", "more than 0"),
+        ("cost_per_hour_usd: 0.01", "cost_per_hour_usd: 9.5", "cost_per_hour_usd", "at most 2.0"),
         (
-            'uses: {kind: key_vault, name: "{prefix}kv"}',
-            'uses: {kind: key_vault, name: "{prefix}vault"}',
-            "{prefix}vault",
-            "key_vault '{prefix}vault' is not declared under resources",
+            "name: signing-key}\n  - {kind: storage_account",
+            "name: yes}\n  - {kind: storage_account",
+            "name: yes",
+            "got true/false",
         ),
         (
-            "--retention-days 7\n      --tags {tags}",
+            '    uses: "{prefix}kv"\n',
+            '    uses: "{prefix}vault"\n',
+            'uses: "{prefix}vault"',
+            "operate[8].uses: no resource named '{prefix}vault' is declared",
+        ),
+        (
+            f"{VAULT_CREATE}\n",
+            "--enable-rbac-authorization true --retention-days 7\n",
             "--retention-days 7",
-            "Create the RBAC-mode Key Vault\n    command",
-            "must pass --tags {tags}",
+            "deploy[0].command: must pass --tags {tags}, or say why it cannot with 'untagged'",
         ),
         (
             "  - name: Rotate the signing key",
@@ -167,6 +213,55 @@ def write_broken(
             "name: {prefix}kv}",
             "quote values",
         ),
+        # Guardrails: where commands act, what they may cost, how they are tagged.
+        (
+            "--sku Standard_LRS --tags {tags}",
+            "--sku Premium_ZRS --tags {tags}",
+            "Premium_ZRS",
+            "--sku Premium_ZRS is not on the allowlist of cheap SKUs",
+        ),
+        (
+            "--name {prefix}kv --resource-group {resource_group} --location",
+            "--name {prefix}kv --resource-group shared-rg --location",
+            "shared-rg",
+            "--resource-group must be {resource_group}, got 'shared-rg'",
+        ),
+        (
+            ROTATE,
+            "    command: az keyvault key rotate --vault-name {prefix}kv -n k --subscription x\n",
+            "--subscription x",
+            "--subscription is not allowed",
+        ),
+        (
+            "    untagged: a queue takes metadata, not tags; it lives in the tagged account\n",
+            "",
+            "--name key-events --account-name",
+            "deploy[4].command: must pass --tags {tags}, or say why it cannot with 'untagged'",
+        ),
+        (
+            "    creates: signing-key\n",
+            "    creates: signing-key\n    untagged: keys cannot be tagged\n",
+            "untagged: keys",
+            "untagged: only for create steps that cannot pass --tags",
+        ),
+        (
+            "    uses: signing-key\n    weight: 1\n",
+            "    uses: signing-key\n",
+            "  - name: Rotate the signing key",
+            "operate steps need a 'weight'",
+        ),
+        (
+            "    uses: signing-key\n    weight: 1\n",
+            "    uses: signing-key\n    weight: 0\n",
+            "weight: 0",
+            "weight: must be 1-100, got 0",
+        ),
+        (
+            "    uses: signing-key\n    weight: 1\n",
+            "    uses: signing-key\n    weight: 40\n",
+            "operate:\n  - name",
+            "operate: reads weigh 21 and writes 41: reads must outweigh writes",
+        ),
     ],
 )
 def test_a_broken_scenario_reports_file_line_and_reason(
@@ -175,68 +270,105 @@ def test_a_broken_scenario_reports_file_line_and_reason(
     path, text = write_broken(tmp_path, old, new)
     problems = validate_path(path)
     assert len(problems) == 1, problems
-    expected_line = line_of(text, marker) + marker.count("\n")
+    expected_line = line_of(text, marker) + marker.count("\n") - marker.startswith("\n")
     assert problems[0].startswith(f"{path}:{expected_line}: "), problems
     assert reason in problems[0]
+
+
+def test_directory_and_subscription_commands_are_refused(tmp_path: Path) -> None:
+    command = "    command: az role assignment list --scope /subscriptions/0000\n"
+    path, text = write_broken(tmp_path, ROTATE, command)
+    line = line_of(text, "az role assignment")
+    assert validate_path(path) == [
+        f"{path}:{line}: operate[0].command: 'az role' acts outside the agent's resource group; "
+        "scenarios may not use it",
+        f"{path}:{line}: operate[0].command: --scope must point inside {{resource_group}}, got "
+        "'/subscriptions/0000'",
+        f"{path}:{line}: operate[0].command: must name {{resource_group}} or a resource of the "
+        "scenario ({prefix}...), so it cannot act on anything else",
+    ]
 
 
 def test_an_unknown_resource_kind_is_refused(tmp_path: Path) -> None:
     path, text = write_broken(tmp_path, "kind: key_vault_key", "kind: hsm_key", count=-1)
     problems = validate_path(path)
     assert len(problems) == 1
-    assert problems[0].startswith(f"{path}:{line_of(text, 'hsm_key')}: unknown resource kind")
+    assert problems[0].startswith(f"{path}:{line_of(text, 'hsm_key')}: resources[1].kind: unknown")
 
 
 def test_a_missing_key_is_reported_at_the_mapping(tmp_path: Path) -> None:
-    path, _ = write_broken(tmp_path, "title: Signing-key rotation in Azure Key Vault\n", "")
+    old = "title: Signing-key rotation in Key Vault with an event subscription\n"
+    path, _ = write_broken(tmp_path, old, "")
     assert validate_path(path) == [f"{path}:1: missing key 'title'"]
 
 
 def test_the_id_must_match_the_file_name(tmp_path: Path) -> None:
     path, _ = write_broken(tmp_path, "area: security", "area: security", stem="key-rotation")
     assert validate_path(path) == [
-        f"{path}:1: id '{SAMPLE}' must equal the file stem 'key-rotation'"
+        f"{path}:1: id: id '{SAMPLE}' must equal the file stem 'key-rotation'"
     ]
 
 
-def test_an_empty_phase_is_refused(tmp_path: Path) -> None:
+def test_a_shallow_scenario_is_refused(tmp_path: Path) -> None:
     original = (SCENARIOS / f"{SAMPLE}.yaml").read_text()
     operate = original[original.index("operate:") : original.index("cleanup:")]
-    path, text = write_broken(tmp_path, operate, "operate: []\n")
-    line = line_of(text, "operate: []")
+    kept = operate[: operate.index("  - name: Read the rotation policy")]
+    path, text = write_broken(tmp_path, operate, kept)
+    line = line_of(text, "operate:") + 1  # where the list starts
     assert validate_path(path) == [
-        f"{path}:{line}: operate has no steps; every phase needs at least one"
+        f"{path}:{line}: operate: has 2 operate actions; a scenario needs at least 8"
+    ]
+
+
+def test_every_created_resource_must_be_deleted_in_cleanup(tmp_path: Path) -> None:
+    old = (
+        "  - name: Delete the key-events queue\n"
+        "    command: az storage queue delete --name key-events --account-name {prefix}kvevents\n"
+        "    deletes: key-events\n"
+    )
+    path, text = write_broken(tmp_path, old, "")
+    line = line_of(text, "  - {kind: storage_queue, name: key-events}")
+    assert validate_path(path) == [
+        f"{path}:{line}: resources[3]: storage_queue 'key-events' is never deleted in cleanup"
     ]
 
 
 def test_operate_steps_must_say_what_they_work_on(tmp_path: Path) -> None:
-    old = '    uses: {kind: key_vault, name: "{prefix}kv"}\n'
+    old = '    uses: "{prefix}kv"\n'
     path, text = write_broken(tmp_path, old, "")
-    step_line = line_of(text, "  - name: Record when the last audit ran")
+    step_line = line_of(text, "  - name: Check the vault's soft-delete settings")
     assert validate_path(path) == [
-        f"{path}:{step_line}: operate steps need 'uses' naming the resource they work on"
+        f"{path}:{step_line}: operate[8]: operate steps need 'uses' naming the resource they "
+        "work on"
     ]
+
+
+def test_a_broken_file_is_left_out_while_the_others_load(tmp_path: Path) -> None:
+    for scenario_file in SCENARIOS.glob("*.yaml"):
+        (tmp_path / scenario_file.name).write_text(scenario_file.read_text())
+    (tmp_path / "compute-linux-vm.yaml").write_text("id: compute-linux-vm\n")
+    broken, _ = write_broken(tmp_path, "--sku Standard_LRS", "--sku Premium_LRS")
+    catalog = load_catalog(tmp_path)
+    assert len(catalog) == len(list(SCENARIOS.glob("*.yaml"))) - 2
+    assert set(catalog.broken) == {"compute-linux-vm", SAMPLE}
+    files = {problem.split(":", 1)[0] for problem in catalog.problems()}
+    assert files == {str(tmp_path / "compute-linux-vm.yaml"), str(broken)}
+    assert validate_path(tmp_path) == catalog.problems()
+    assert catalog.validate()[: len(catalog.problems())] == catalog.problems()
+    # Never picked, and asking for it by name says why.
+    picked = {s.id for s in catalog.select(len(catalog) * 3, seed="run-x")}
+    assert SAMPLE not in picked and "compute-linux-vm" not in picked
+    with pytest.raises(CatalogError, match=f"scenario '{SAMPLE}' cannot run: {broken}:"):
+        catalog.get(SAMPLE)
 
 
 def test_duplicate_ids_across_files_are_refused(tmp_path: Path) -> None:
     original, _ = write_broken(tmp_path, "area: security", "area: security")
     twin = tmp_path / f"{SAMPLE}.yml"
     twin.write_text(original.read_text())
-    with pytest.raises(CatalogError) as caught:
-        load_catalog(tmp_path)
-    assert caught.value.problems == [f"{twin}:1: duplicate id '{SAMPLE}' (also in {original})"]
-
-
-def test_loading_a_folder_reports_every_broken_file_at_once(tmp_path: Path) -> None:
-    for scenario_file in SCENARIOS.glob("*.yaml"):
-        (tmp_path / scenario_file.name).write_text(scenario_file.read_text())
-    (tmp_path / "compute-linux-vm.yaml").write_text("id: compute-linux-vm\n")
-    (tmp_path / f"{SAMPLE}.yaml").write_text("- not a mapping\n")
-    with pytest.raises(CatalogError) as caught:
-        load_catalog(tmp_path)
-    files = {problem.split(":", 1)[0] for problem in caught.value.problems}
-    assert files == {str(tmp_path / "compute-linux-vm.yaml"), str(tmp_path / f"{SAMPLE}.yaml")}
-    assert validate_path(tmp_path) == caught.value.problems
+    catalog = load_catalog(tmp_path)
+    assert catalog.ids() == [SAMPLE]
+    assert catalog.problems() == [f"{twin}:1: id: duplicate id '{SAMPLE}' (also in {original})"]
 
 
 def test_a_folder_without_scenarios_is_reported(tmp_path: Path) -> None:
@@ -251,6 +383,7 @@ def test_validate_checks_scenarios_built_in_code() -> None:
         title="Ad hoc",
         area="quantum",
         description="Built without a file.",
+        cost_per_hour_usd=0.5,
         resources=(vault,),
         deploy=(Step("Create", "az keyvault create --name shared-vault", creates=vault),),
         operate=(),
@@ -259,6 +392,13 @@ def test_validate_checks_scenarios_built_in_code() -> None:
     assert Catalog([scenario]).validate() == [
         "adhoc: area: unknown area 'quantum'; known: " + ", ".join(AREAS),
         "adhoc: resources[0].name: key_vault names must include {prefix} to stay unique",
-        "adhoc: deploy[0].command: must pass --tags {tags} so sweeps can find what it creates",
+        "adhoc: deploy[0].command: must name {resource_group} or a resource of the scenario "
+        "({prefix}...), so it cannot act on anything else",
+        "adhoc: deploy[0].command: must pass --tags {tags}, or say why it cannot with 'untagged'",
         "adhoc: operate: operate has no steps; every phase needs at least one",
+        "adhoc: cleanup[0].command: must name {resource_group} or a resource of the scenario "
+        "({prefix}...), so it cannot act on anything else",
+        "adhoc: resources: has 1 resources; a scenario needs at least 4",
+        "adhoc: deploy: has 1 deploy steps; a scenario needs at least 4",
+        "adhoc: operate: has 0 operate actions; a scenario needs at least 8",
     ]

@@ -1,0 +1,144 @@
+"""Every catalog scenario acted out by the agent's lifecycle on the local cloud (Azurite).
+
+The agent runs in-process here (the process wrapper is tested in test_agent.py), with
+its real local actions and its real event sender: each scenario's resources appear as
+tagged blob containers, tables and queues, its operate rounds follow the agent's own
+seeded plan, and cleanup leaves nothing tagged for the agent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.contract import Contract
+from agent.lifecycle import Lifecycle
+from agent.local_actions import LocalActions
+from agent.operate_plan import OperatePlan
+from agent.reporting import open_sender
+from agent.scrub import Scrubber
+from devhost import azurite
+from devhost.process import free_port
+from haymaker.catalog import load_catalog
+from haymaker.events import EventReceiver, create_events_queue, delete_events_queue
+from haymaker.naming import iso_utc, resource_group_name, tags_for
+from haymaker.providers.local_cloud import LocalCloud
+from haymaker.secret_store import LocalSecretStore
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOG = load_catalog(ROOT / "scenarios")
+
+
+@pytest.fixture(scope="module")
+def storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An Azurite of this module's own: its agents' objects live for minutes, and a sweep
+    run by another test session on a shared Azurite would take them for orphans."""
+    ports = {"blob": free_port(), "queue": free_port(), "table": free_port()}
+    process = azurite.start(tmp_path_factory.mktemp("azurite-scenarios"), ports, search_from=ROOT)
+    try:
+        yield azurite.dev_connection_string(ports=ports)
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def run_queue(storage: str) -> Iterator[tuple[str, str]]:
+    run_id = f"run-local-{datetime.now(UTC):%H%M%S%f}"
+    queue = create_events_queue(storage, run_id)
+    yield run_id, queue
+    delete_events_queue(storage, run_id)
+
+
+def act_out(
+    storage: str, state_dir: Path, run_id: str, queue: str, scenario_id: str, agent_id: str
+) -> list[dict[str, Any]]:
+    """Run one agent's whole lifecycle; its events, oldest first."""
+    secret_ref = f"secret-{agent_id}"
+    LocalSecretStore(state_dir).put(secret_ref, "not-a-real-secret")
+    env = {
+        "HAYMAKER_RUN_ID": run_id,
+        "HAYMAKER_AGENT_ID": agent_id,
+        "HAYMAKER_SCENARIO": json.dumps(CATALOG.get(scenario_id).to_dict()),
+        # A short operate window: at least one round, then cleanup.
+        "HAYMAKER_DEADLINE": iso_utc(datetime.now(UTC) + timedelta(seconds=1)),
+        "HAYMAKER_RESOURCE_GROUP": resource_group_name(run_id, agent_id, scenario_id),
+        "HAYMAKER_TAGS": json.dumps(tags_for(run_id, agent_id, scenario_id)),
+        "HAYMAKER_EVENTS_QUEUE": queue,
+        "HAYMAKER_SECRET_REF": secret_ref,
+        "HAYMAKER_STATE_DIR": str(state_dir),
+        "AzureWebJobsStorage": storage,
+    }
+    contract = Contract.from_env(env)
+    scrubber = Scrubber.for_contract(contract)
+    lifecycle = Lifecycle(
+        contract, LocalActions(contract, scrubber), open_sender(contract), scrubber
+    )
+    assert lifecycle.run() == 0
+    receiver = EventReceiver(storage, queue)
+    events: list[dict[str, Any]] = []
+    while batch := receiver.receive():
+        receiver.acknowledge(batch)
+        events += batch
+    mine = [event for event in events if event["agent_id"] == agent_id]
+    return sorted(mine, key=lambda event: event["seq"])
+
+
+def operate_steps(events: list[dict[str, Any]]) -> list[str]:
+    return [e["step"] for e in events if e["type"] == "command" and e["phase"] == "operate"]
+
+
+@pytest.mark.parametrize("scenario_id", CATALOG.ids())
+def test_every_scenario_deploys_operates_and_cleans_up_locally(
+    storage: str, tmp_path: Path, run_queue: tuple[str, str], scenario_id: str
+) -> None:
+    run_id, queue = run_queue
+    agent_id = f"a{CATALOG.ids().index(scenario_id):02d}"
+    events = act_out(storage, tmp_path, run_id, queue, scenario_id, agent_id)
+    scenario = CATALOG.get(scenario_id)
+    types = [event["type"] for event in events]
+    assert types[0] == "started" and types[-1] == "finished", types
+    assert "error" not in types
+
+    created = {(e["kind"], e["name"]) for e in events if e["type"] == "resource_created"}
+    deleted = {(e["kind"], e["name"]) for e in events if e["type"] == "resource_deleted"}
+    assert len(created) == len(scenario.resources) and created == deleted
+    assert (
+        LocalCloud(storage).list_tagged(
+            {"azurehaymaker-run": run_id, "azurehaymaker-agent": agent_id}
+        )
+        == []
+    )
+
+    # The rounds the agent ran are the ones its plan draws for this run and agent.
+    rounds = types.count("heartbeat")
+    plan = OperatePlan(scenario.to_dict()["operate"], run_id, agent_id)
+    drawn = [action.step["name"] for _ in range(rounds) for action in plan.next_round()]
+    assert rounds >= 1 and operate_steps(events) == drawn
+
+
+def test_an_agent_replays_its_sequence_and_two_agents_differ(storage: str, tmp_path: Path) -> None:
+    """Same run and agent: the same operate sequence; another agent of the same scenario
+    in the same run: a different one. (A fixed run id: the outcome must not be luck.)"""
+    run_id = "run-20261126-113000-replay"
+    queue = create_events_queue(storage, run_id)
+    scenario_id = "security-key-rotation"
+
+    def ran(agent_id: str) -> list[str]:
+        """The operate steps the agent ran, checked against its plan's draw."""
+        events = act_out(storage, tmp_path, run_id, queue, scenario_id, agent_id)
+        steps = operate_steps(events)
+        plan = OperatePlan(CATALOG.get(scenario_id).to_dict()["operate"], run_id, agent_id)
+        rounds = [event["type"] for event in events].count("heartbeat")
+        assert steps == [a.step["name"] for _ in range(rounds) for a in plan.next_round()]
+        return steps
+
+    first, again, other = ran("a90"), ran("a90"), ran("a91")
+    common = min(len(first), len(again), len(other))
+    assert common >= 3  # at least a round each
+    assert first[:common] == again[:common]
+    assert first[:common] != other[:common]
