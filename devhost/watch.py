@@ -49,7 +49,12 @@ def snapshot(app_dir: Path) -> Snapshot:
     """Every watched file under `app_dir`: its modification time and size."""
     files: Snapshot = {}
     for folder, subfolders, names in os.walk(app_dir):
-        subfolders[:] = [name for name in subfolders if name not in IGNORED_FOLDERS]
+        # `.venv-*`: more virtualenvs beside the app's (a project's tool environments).
+        subfolders[:] = [
+            name
+            for name in subfolders
+            if name not in IGNORED_FOLDERS and not name.startswith(".venv-")
+        ]
         for name in names:
             if name.endswith((".pyc", ".swp", "~")):
                 continue

@@ -66,6 +66,7 @@ def unique_name() -> str:
 NOT_COPIED = shutil.ignore_patterns(
     ".git",
     ".venv",
+    ".venv-azcli",
     "node_modules",
     "__pycache__",
     ".mypy_cache",

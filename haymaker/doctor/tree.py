@@ -24,6 +24,7 @@ NEVER_PUBLISHED = ("local.settings.json",)
 ALWAYS_SKIPPED = (
     ".git",
     ".venv",
+    ".venv-azcli",
     "venv",
     "node_modules",
     "__pycache__",

@@ -1,0 +1,134 @@
+"""Parse Azure CLI commands with the real CLI's command table and argument parser, offline.
+
+Run by haymaker.azcli_check with the Python that has azure-cli installed (the separate
+environment ./dev setup makes from requirements-azure-cli.txt): it imports nothing of
+HayMaker. Reads a JSON list of argument lists (the words after ``az``) on standard input
+and writes one JSON answer per command to standard output:
+``{"error": str | null, "command": str | null, "takes_tags": bool}``.
+
+Nothing is executed and no login is needed: the command table is loaded once (every
+core command module, no extensions), then for each command only its arguments are
+loaded and a parser for that one command parses the words. The parser reports an error
+by printing it and calling ``sys.exit``; the printed text is the CLI's own message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+import tempfile
+from typing import Any
+
+# Set before azure.cli is imported: a private config dir (never ~/.azure), no telemetry,
+# no command index on disk, no suggestions from the help examples (short messages).
+_CONFIG = tempfile.mkdtemp(prefix="haymaker-azcli-")
+os.environ.update(
+    {
+        "AZURE_CONFIG_DIR": _CONFIG,
+        "AZURE_CORE_COLLECT_TELEMETRY": "false",
+        "AZURE_CORE_ERROR_RECOMMENDATION": "off",
+        "AZURE_CORE_USE_COMMAND_INDEX": "false",
+        "AZURE_CORE_NO_COLOR": "true",
+        "AZURE_EXTENSION_DIR": os.path.join(_CONFIG, "no-extensions"),
+    }
+)
+
+from azure.cli.core import get_default_cli  # noqa: E402
+from azure.cli.core.parser import AzCliCommandParser  # noqa: E402
+
+_NOISE = ("aka.ms/", "Read more about the command")
+
+
+class Checker:
+    def __init__(self) -> None:
+        sys.argv[0] = "az"  # the parser's prog, as it appears in its messages
+        self._cli = get_default_cli()
+        self._cli.invocation = self._cli.invocation_cls(
+            cli_ctx=self._cli,
+            commands_loader_cls=self._cli.commands_loader_cls,
+            parser_cls=self._cli.parser_cls,
+            help_cls=self._cli.help_cls,
+        )
+        self._loader = self._cli.invocation.commands_loader
+        with contextlib.redirect_stderr(io.StringIO()):
+            self._loader.load_command_table(None)
+        self._table = dict(self._loader.command_table)
+
+    def check(self, words: list[str]) -> dict[str, Any]:
+        command = self._command(words)
+        answer: dict[str, Any] = {
+            "error": None,
+            "command": command,
+            "takes_tags": False,
+        }
+        if command is None:
+            group = " ".join(_leading(words))
+            answer["error"] = f"'az {group}' is not a command of the core Azure CLI"
+            return answer
+        loader = self._loader
+        loader.command_table = {command: self._table[command]}
+        loader.command_name = command
+        self._cli.invocation.data["command_string"] = command
+        with contextlib.redirect_stderr(io.StringIO()):
+            loader.load_arguments(command)
+        invocation = self._cli.invocation
+        parser = AzCliCommandParser(
+            cli_ctx=self._cli,
+            cli_help=invocation.help,
+            prog="az",
+            parents=[invocation._global_parser],  # --query, --output, --only-show-errors
+        )
+        parser.load_command_table(loader)
+        # What the parser accepts, not what the command declares: some declare `tags`
+        # and hide it.
+        options = parser.subparser_map[command]._option_string_actions
+        answer["takes_tags"] = "--tags" in options
+        printed = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(printed), contextlib.redirect_stdout(printed):
+                parser.parse_args(words)
+        except SystemExit:
+            answer["error"] = _message(printed.getvalue()) or "the CLI refused the command"
+            return answer
+        return answer
+
+    def _command(self, words: list[str]) -> str | None:
+        """The longest run of leading words that names a command."""
+        leading = _leading(words)
+        for length in range(len(leading), 0, -1):
+            name = " ".join(leading[:length])
+            if name in self._table:
+                return name
+        return None
+
+
+def _leading(words: list[str]) -> list[str]:
+    leading: list[str] = []
+    for word in words:
+        if word.startswith("-"):
+            break
+        leading.append(word)
+    return leading
+
+
+def _message(printed: str) -> str:
+    lines: list[str] = []
+    for line in printed.splitlines():
+        line = line.strip()
+        if line and line not in lines and not any(noise in line for noise in _NOISE):
+            lines.append(line)
+    return " ".join(lines)
+
+
+def main() -> int:
+    commands = json.load(sys.stdin)
+    checker = Checker()
+    json.dump([checker.check(list(words)) for words in commands], sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

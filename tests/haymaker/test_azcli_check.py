@@ -1,0 +1,119 @@
+"""Every scenario command, placeholders filled, parsed by the real Azure CLI (offline)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from haymaker.azcli_check import PYTHON_SETTING, azure_cli_python, check_with_azure_cli
+from haymaker.catalog import load_catalog
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ROOT / "scenarios"
+SAMPLE = SCENARIOS / "security-key-rotation.yaml"
+
+
+@pytest.fixture(scope="module")
+def cli_python() -> str:
+    python = azure_cli_python()
+    assert python is not None, (
+        "azure-cli is not installed: ./dev setup installs requirements-azure-cli.txt into "
+        f".venv-azcli (or set {PYTHON_SETTING})"
+    )
+    return python
+
+
+def test_every_catalog_command_parses_with_the_azure_cli(cli_python: str) -> None:
+    catalog = load_catalog(SCENARIOS)
+    steps = sum(len(s) for scenario in catalog.scenarios() for s in scenario.phases().values())
+    result = check_with_azure_cli(SCENARIOS, cli_python)
+    assert result.skipped is None
+    assert result.commands == steps
+    assert result.problems == []
+
+
+def line_of(text: str, needle: str) -> int:
+    return text[: text.index(needle)].count("\n") + 1
+
+
+def variant(directory: Path, name: str, old: str, new: str) -> tuple[Path, str]:
+    """The sample scenario with one change, as ``name``.yaml (its id follows the file)."""
+    text = (
+        SAMPLE.read_text()
+        .replace(old, new, 1)
+        .replace("id: security-key-rotation", f"id: {name}", 1)
+    )
+    path = directory / f"{name}.yaml"
+    path.write_text(text)
+    return path, text
+
+
+def test_what_the_cli_refuses_names_file_step_and_the_clis_own_message(
+    tmp_path: Path, cli_python: str
+) -> None:
+    key = "--kty RSA --size 2048 --ops sign verify --tags {tags}"
+    unknown, unknown_text = variant(tmp_path, "unknown-option", key, key + " --colour blue")
+    extension, extension_text = variant(
+        tmp_path,
+        "extension-command",
+        "az keyvault key rotate --vault-name {prefix}kv --name signing-key",
+        "az storagesync sync-group show --name g --storage-sync-service {prefix}sync "
+        "--resource-group {resource_group}",
+    )
+    choice, choice_text = variant(tmp_path, "bad-choice", "--kty RSA", "--kty RSB")
+    untagged, untagged_text = variant(
+        tmp_path,
+        "untagged-but-taggable",
+        key + "\n    creates: signing-key\n",
+        "--kty RSA --size 2048\n    creates: signing-key\n    untagged: keys have no tags\n",
+    )
+    problems = check_with_azure_cli(tmp_path, cli_python).problems
+
+    assert sorted(problems) == sorted(
+        [
+            f"{choice}:{line_of(choice_text, '--kty RSB')}: deploy[1] 'Create the signing key': "
+            "the Azure CLI refuses it: az keyvault key create: 'RSB' is not a valid value for "
+            "'--kty'. Allowed values: EC, EC-HSM, RSA, RSA-HSM, oct, oct-HSM.",
+            f"{extension}:{line_of(extension_text, 'az storagesync')}: operate[0] 'Rotate the "
+            "signing key': the Azure CLI refuses it: 'az storagesync sync-group show' is not a "
+            "command of the core Azure CLI",
+            f"{unknown}:{line_of(unknown_text, '--colour')}: deploy[1] 'Create the signing key': "
+            "the Azure CLI refuses it: unrecognized arguments: --colour blue",
+            f"{untagged}:{line_of(untagged_text, '--size 2048')}: deploy[1] 'Create the signing "
+            "key': az keyvault key create takes --tags: pass --tags {tags} (not 'untagged')",
+        ]
+    )
+
+
+def test_validate_runs_the_cli_check_and_says_when_it_skipped(tmp_path: Path) -> None:
+    path, _ = variant(tmp_path, "unknown-option", "--kty RSA", "--kty RSA --colour blue")
+
+    def validate(**env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "haymaker", "scenarios", "validate", str(path), "--json"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            cwd=ROOT,
+            check=False,
+        )
+
+    checked = validate()
+    assert checked.returncode == 1, checked.stderr
+    answer = json.loads(checked.stdout)
+    assert answer["azure_cli"]["skipped"] is None and answer["azure_cli"]["checked"] > 0
+    assert any("unrecognized arguments: --colour blue" in p for p in answer["problems"])
+
+    skipped = validate(**{PYTHON_SETTING: "off"})
+    assert skipped.returncode == 0, skipped.stderr
+    answer = json.loads(skipped.stdout)
+    assert answer["problems"] == [] and answer["azure_cli"]["checked"] == 0
+    assert (
+        "azure-cli is not installed or HAYMAKER_AZURE_CLI_PYTHON=off"
+        in answer["azure_cli"]["skipped"]
+    )
