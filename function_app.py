@@ -85,6 +85,11 @@ async def list_scenarios(req: func.HttpRequest) -> func.HttpResponse:
     return await answer(runs.list_scenarios, req)
 
 
+@app.route(route="scenarios/{scenario_id}", methods=["GET"])
+async def get_scenario(req: func.HttpRequest) -> func.HttpResponse:
+    return await answer(runs.get_scenario, req)
+
+
 @app.route(route="health", methods=["GET"])
 async def health(req: func.HttpRequest) -> func.HttpResponse:
     return await answer(runs.health, req)

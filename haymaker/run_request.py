@@ -28,7 +28,16 @@ from haymaker.settings import (
 )
 from haymaker.suggest import did_you_mean
 
-_FIELDS = ("size", "count", "scenarios", "duration", "poll_interval", "region", "run_id")
+_FIELDS = (
+    "size",
+    "count",
+    "scenarios",
+    "duration",
+    "poll_interval",
+    "region",
+    "run_id",
+    "dry_run",
+)
 _CHOICES = ("size", "count", "scenarios")
 _RUN_ID = re.compile(r"[a-z0-9][a-z0-9-]{2,39}")
 _TOKEN = re.compile(r"[a-z0-9]{1,16}")
@@ -59,6 +68,8 @@ class RunRequest:
     scenarios: tuple[str, ...] | None = None
     region: str | None = None
     run_id: str | None = None
+    # Plan only: answer with the plan and its estimated cost, start nothing (not recorded).
+    dry_run: bool = False
 
     @property
     def agent_count(self) -> int:
@@ -160,6 +171,7 @@ def parse_run_request(body: bytes, catalog: Catalog, defaults: Settings | None) 
         scenarios=scenarios,
         region=_region(fields),
         run_id=_run_id(fields),
+        dry_run=_dry_run(fields),
     )
 
 
@@ -240,6 +252,11 @@ def _scenarios(fields: dict[str, Any], catalog: Catalog) -> tuple[str, ...] | No
         if not isinstance(item, str):
             message = f"scenarios[{index}] must be a scenario id (text); got {json.dumps(item)}"
             raise RequestError("invalid_field", message, f"scenarios[{index}]")
+    broken = [item for item in dict.fromkeys(value) if item in catalog.broken]
+    if broken:
+        problems = "; ".join(catalog.broken[broken[0]])
+        message = f"scenario {broken[0]} cannot run: its file has problems: {problems}"
+        raise RequestError("invalid_scenario", message, "scenarios")
     known = set(catalog.ids())
     unknown = [item for item in dict.fromkeys(value) if item not in known]
     if unknown:
@@ -272,6 +289,15 @@ def _region(fields: dict[str, Any]) -> str | None:
     if value is not None and value not in REGIONS:
         message = f"region must be one of {', '.join(REGIONS)}; got {json.dumps(value)}"
         raise RequestError("invalid_field", message, "region")
+    return value
+
+
+def _dry_run(fields: dict[str, Any]) -> bool:
+    value = fields.get("dry_run", False)
+    if not isinstance(value, bool):
+        raise RequestError(
+            "invalid_field", f"dry_run must be true or false; got {json.dumps(value)}", "dry_run"
+        )
     return value
 
 

@@ -114,6 +114,8 @@ class Settings:
     scenarios_dir: Path
     local_state_dir: Path
     azure: AzureSettings | None
+    # The most a run may be estimated to cost (US dollars); None: no limit.
+    max_run_cost_usd: float | None = None
 
     @property
     def run_agent_count(self) -> int:
@@ -138,6 +140,9 @@ class Settings:
             "run_duration": format_duration(self.run_duration),
             "poll_interval": format_duration(self.poll_interval),
             "max_parallel_agents": str(self.max_parallel_agents),
+            "max_run_cost_usd": "none"
+            if self.max_run_cost_usd is None
+            else str(self.max_run_cost_usd),
             **{f"schedule_{region}": expr for region, expr in self.schedules().items()},
             "sweep_schedule": self.sweep_schedule,
             "storage": self.storage.describe(),
@@ -194,6 +199,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         scenarios_dir=reader.directory("HAYMAKER_SCENARIOS_DIR", DEFAULT_SCENARIOS_DIR),
         local_state_dir=Path(reader.optional("HAYMAKER_LOCAL_STATE_DIR") or ".haymaker").absolute(),
         azure=_azure_settings(reader) if provider == "azure" else None,
+        max_run_cost_usd=reader.amount("HAYMAKER_MAX_RUN_COST_USD"),
     )
     if reader.problems:
         raise SettingsError(reader.problems)
@@ -304,6 +310,16 @@ class _Reader:
             self.problem(name, f"{text} is out of range (allowed {low} to {high})")
             return default
         return int(text)
+
+    def amount(self, name: str) -> float | None:
+        """An optional positive amount of money, e.g. 25 or 12.50."""
+        text = self.optional(name)
+        if text is None:
+            return None
+        if not re.fullmatch(r"\d+(\.\d+)?", text) or float(text) <= 0:
+            self.problem(name, f"{text!r} is not a positive amount (e.g. 25 or 12.50)")
+            return None
+        return float(text)
 
     def duration(self, name: str, default: timedelta, allowed: DurationRange) -> timedelta:
         text = self.optional(name)

@@ -10,17 +10,21 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from haymaker.costs import hourly_cost_usd, run_cost_usd
+from haymaker.catalog import CatalogError
+from haymaker.costs import run_cost_usd
+from haymaker.durations import format_duration
 from haymaker.events import AGENT_PHASES as AGENT_EVENT_PHASES
 from haymaker.naming import parse_iso_utc, validate_run_id
 from haymaker.plans import RunPlan
 from haymaker.records import InvalidContinuation
+from haymaker.run_cost import CostEstimate, check_budget, estimate_run_cost
 from haymaker.run_request import RequestError, RunRequest, new_run_id, parse_run_request
 from haymaker.service import services
 from haymaker.suggest import did_you_mean
@@ -46,43 +50,93 @@ async def start_run(
     svc = services()
     try:
         request = parse_run_request(req.get_body(), svc.catalog, svc.settings)
+        run_id = request.run_id or new_run_id(datetime.now(UTC), secrets.token_hex(3))
+        request = request.with_run_id(run_id)
+        if request.dry_run:
+            return json_response(plan_run(request, check=False).to_dict(), 200)
+        launch = await launch_run(client, request)
     except RequestError as error:
         return json_response(error.to_dict(), 400)
-    run_id = request.run_id or new_run_id(datetime.now(UTC), secrets.token_hex(3))
-    if not await launch_run(client, request.with_run_id(run_id)):
+    body = {**_check_status(client, req, run_id), "plan": launch.plan.to_dict()}
+    if not launch.created:
         # Idempotent: the same run id answers with the run that already exists.
-        return json_response(_check_status(client, req, run_id), 200)
-    body = _check_status(client, req, run_id)
+        return json_response(body, 200)
     return json_response(body, 202, {"Location": body["statusQueryGetUri"], "Retry-After": "10"})
 
 
-async def launch_run(client: df.DurableOrchestrationClient, request: RunRequest) -> bool:
-    """Record the run, then start its orchestration; False if the run id exists already.
+@dataclass(frozen=True)
+class Plan:
+    """What a run request comes to: one scenario per agent, and what that costs."""
 
-    The record comes first and is created only once, so two starts with one id never
-    start two orchestrations. A start that died between the two (a host crash) is
-    finished by the next start with that id, from what the record holds.
+    run_id: str
+    scenario_ids: list[str]
+    duration: str
+    estimate: CostEstimate
+    budget_usd: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "agents": len(self.scenario_ids),
+            "scenario_ids": self.scenario_ids,
+            "duration": self.duration,
+            "estimated_cost_usd": round(self.estimate.usd, 2),
+            "budget_usd": self.budget_usd,
+            "within_budget": self.budget_usd is None or self.estimate.usd <= self.budget_usd,
+            "cost": self.estimate.to_dict(),
+        }
+
+
+def plan_run(request: RunRequest, check: bool = True) -> Plan:
+    """The plan of a request; with ``check``, a ``RequestError`` when it is over budget.
+
+    Both ways a run starts (``POST /api/runs`` and the regional timers) pass here first,
+    so ``HAYMAKER_MAX_RUN_COST_USD`` holds for every run.
     """
     svc = services()
     assert request.run_id is not None
     scenario_ids = request.scenario_ids(svc.catalog)
+    estimate = estimate_run_cost(svc.catalog, scenario_ids, request.duration)
+    if check:
+        check_budget(estimate, svc.settings.max_run_cost_usd)
+    duration = format_duration(request.duration)
+    return Plan(request.run_id, scenario_ids, duration, estimate, svc.settings.max_run_cost_usd)
+
+
+class Launch(NamedTuple):
+    created: bool
+    plan: Plan
+
+
+async def launch_run(client: df.DurableOrchestrationClient, request: RunRequest) -> Launch:
+    """Check the budget, record the run, then start its orchestration.
+
+    ``created`` is False if the run id exists already. Over budget, a ``RequestError``
+    is raised before anything is recorded or started. The record comes first and is
+    created only once, so two starts with one id never start two orchestrations. A start
+    that died between the two (a host crash) is finished by the next start with that id,
+    from what the record holds.
+    """
+    svc = services()
+    plan = plan_run(request)
+    scenario_ids = plan.scenario_ids
     created = await _blocking(
-        svc.records.create_run, request.run_id, request.to_dict(), scenario_ids, datetime.now(UTC)
+        svc.records.create_run, plan.run_id, request.to_dict(), scenario_ids, datetime.now(UTC)
     )
     if not created:
-        if not await _orchestration_missing(client, request.run_id):
-            return False
-        record = await _blocking(svc.records.get_run, request.run_id)
+        if not await _orchestration_missing(client, plan.run_id):
+            return Launch(False, plan)
+        record = await _blocking(svc.records.get_run, plan.run_id)
         request = RunRequest.from_dict(record["request"])
         scenario_ids = list(record["scenario_ids"])
-    plan = RunPlan.for_request(request, scenario_ids, svc.settings.max_parallel_agents)
+    run_plan = RunPlan.for_request(request, scenario_ids, svc.settings.max_parallel_agents)
     try:
-        await client.start_new(RUN_ORCHESTRATOR, plan.run_id, plan.to_dict())
+        await client.start_new(RUN_ORCHESTRATOR, run_plan.run_id, run_plan.to_dict())
     except Exception:
         # A concurrent start with the same id got there first: one orchestration either way.
-        if await _orchestration_missing(client, plan.run_id):
+        if await _orchestration_missing(client, run_plan.run_id):
             raise
-    return bool(created)
+    return Launch(bool(created), plan)
 
 
 async def _orchestration_missing(client: df.DurableOrchestrationClient, run_id: str) -> bool:
@@ -258,21 +312,22 @@ async def start_sweep(
 
 
 async def list_scenarios(req: func.HttpRequest) -> func.HttpResponse:
+    """Every scenario with its cost and depth; files that could not be loaded, apart."""
     catalog = services().catalog
+    broken = [{"id": sid, "problems": problems} for sid, problems in sorted(catalog.broken.items())]
     return json_response(
-        {
-            "scenarios": [
-                {
-                    "id": s.id,
-                    "title": s.title,
-                    "area": s.area,
-                    "description": s.description,
-                    "cost_per_hour_usd": hourly_cost_usd(catalog, s.id),
-                }
-                for s in catalog.scenarios()
-            ]
-        }
+        {"scenarios": [s.summary() for s in catalog.scenarios()], "broken": broken}
     )
+
+
+async def get_scenario(req: func.HttpRequest) -> func.HttpResponse:
+    """One scenario in full: resources, deploy, operate (with weights), cleanup and cost."""
+    scenario_id = req.route_params["scenario_id"]
+    try:
+        scenario = services().catalog.get(scenario_id)
+    except CatalogError as error:
+        raise ApiError(404, "not_found", str(error), "scenario_id") from None
+    return json_response({**scenario.to_dict(), **scenario.summary()})
 
 
 async def health(req: func.HttpRequest) -> func.HttpResponse:

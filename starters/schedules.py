@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import azure.durable_functions as df
 import azure.functions as func
 
-from haymaker.run_request import RunRequest
+from haymaker.run_request import RequestError, RunRequest
 from haymaker.service import services
 from starters.runs import launch_run
 
@@ -46,7 +46,13 @@ async def start_window_run(
 ) -> str:
     run_id = window_run_id(region, fired_occurrence(timer))
     request = RunRequest.scheduled(services().settings, region, run_id)
-    if await launch_run(client, request):
+    try:
+        launch = await launch_run(client, request)
+    except RequestError as error:
+        # Over budget (HAYMAKER_MAX_RUN_COST_USD): this window starts nothing.
+        log.warning("Skipping the %s window's run %s: %s", region, run_id, error.message)
+        return run_id
+    if launch.created:
         log.info("Started the %s window's run %s (past due: %s)", region, run_id, timer.past_due)
     else:
         log.info("The %s window's run %s exists already: not starting another", region, run_id)

@@ -81,6 +81,12 @@ def _run_commands(commands: argparse._SubParsersAction, api: list[Parser]) -> No
     start.add_argument(
         "--wait", action="store_true", help="follow the run to its end and print the report"
     )
+    start.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show the plan and its estimated cost (against HAYMAKER_MAX_RUN_COST_USD), "
+        "start nothing",
+    )
     start.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
 
     status = actions.add_parser("status", parents=api, help="a run's agents and phases")

@@ -27,18 +27,31 @@ def run_request(args: argparse.Namespace) -> dict[str, Any]:
         request["region"] = args.region
     if args.run_id:
         request["run_id"] = args.run_id
+    if args.dry_run:
+        request["dry_run"] = True
     return request
 
 
 def start(args: argparse.Namespace, target: Target) -> int:
     answer = target.api.post("runs", run_request(args))
+    if args.dry_run:
+        if args.json:
+            print_json(answer)
+        else:
+            show(*plan_view(answer))
+        return EXIT_OK if answer["within_budget"] else EXIT_FAILURE
     run_id = answer["run_id"]
     reveal = args.show_keys
     if args.json and not args.wait:
         print_json(answer, reveal)
         return EXIT_OK
     if not args.json:
-        show(f"Run {run_id} started", f"status: {status_url(answer['statusQueryGetUri'], reveal)}")
+        show(
+            f"Run {run_id} started",
+            f"status: {status_url(answer['statusQueryGetUri'], reveal)}",
+            f"plan: {answer['plan']['agents']} agents, "
+            f"estimated cost ${answer['plan']['estimated_cost_usd']:.2f}",
+        )
     if not args.wait:
         return EXIT_OK
     run = watch_run(target, run_id, live=not args.json, interval=args.interval)
@@ -48,6 +61,26 @@ def start(args: argparse.Namespace, target: Target) -> int:
     elif report:
         show(*render_report(report, "table"))
     return EXIT_OK if ended_well(report) else EXIT_FAILURE
+
+
+def plan_view(plan: dict[str, Any]) -> list[Any]:
+    """What a run would be: its agents' scenarios and its estimated cost against the budget."""
+    budget = plan.get("budget_usd")
+    if budget is None:
+        verdict = "no budget set (HAYMAKER_MAX_RUN_COST_USD)"
+    elif plan["within_budget"]:
+        verdict = f"within the budget of ${budget:.2f}"
+    else:
+        verdict = f"OVER the budget of ${budget:.2f}: the run would be refused"
+    header = (
+        f"Plan for run {plan['run_id']} (nothing started): {plan['agents']} agents for "
+        f"{plan['duration']}\nestimated cost ${plan['estimated_cost_usd']:.2f}, {verdict}"
+    )
+    rows = (
+        (s["id"], s["agents"], f"${s['cost_per_hour_usd']:.2f}", f"${s['usd']:.2f}")
+        for s in plan["cost"]["scenarios"]
+    )
+    return [header, table(None, ("scenario", "agents", "per hour", "estimate"), rows)]
 
 
 def ended_well(report: dict[str, Any]) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,14 +49,36 @@ def assert_clean_finish(app: App, run_id: str, run: dict[str, Any], agents: int)
     assert app.leftovers(run_id) == []
 
 
-def test_scenarios_list_every_area(shared_app: App) -> None:
+def test_scenarios_list_every_area_with_cost_and_depth(shared_app: App) -> None:
     response = shared_app.get("scenarios")
     assert response.status_code == 200, response.text
-    scenarios = response.json()["scenarios"]
-    assert len(scenarios) >= 10
-    assert {s["area"] for s in scenarios} == set(AREAS)
+    answer = response.json()
+    scenarios = answer["scenarios"]
+    assert len(scenarios) >= 50 and answer["broken"] == []
+    per_area = Counter(s["area"] for s in scenarios)
+    assert set(per_area) == set(AREAS) and min(per_area.values()) >= 5
     assert len({s["id"] for s in scenarios}) == len(scenarios)
-    assert all(s["title"] and s["description"] for s in scenarios)
+    assert all(s["title"] and s["description"] and s["cost_per_hour_usd"] > 0 for s in scenarios)
+    assert all(s["resources"] >= 4 and s["deploy_steps"] >= 4 for s in scenarios)
+    assert sum(s["operate_actions"] for s in scenarios) / len(scenarios) >= 10
+
+
+def test_one_scenario_shows_every_step_weights_and_cost(shared_app: App) -> None:
+    response = shared_app.get("scenarios/security-key-rotation")
+    assert response.status_code == 200, response.text
+    scenario = response.json()
+    expected = load_catalog(Path(__file__).resolve().parents[2] / "scenarios").get(
+        "security-key-rotation"
+    )
+    assert scenario["cost_per_hour_usd"] == expected.cost_per_hour_usd
+    assert [r["name"] for r in scenario["resources"]] == [r.name for r in expected.resources]
+    for phase, steps in expected.phases().items():
+        assert [(s["name"], s["command"]) for s in scenario[phase]] == [
+            (step.name, step.command) for step in steps
+        ]
+    assert [s["weight"] for s in scenario["operate"]] == [s.weight for s in expected.operate]
+    error = error_of(shared_app.get("scenarios/mainframe-batch"), 404)
+    assert error["field"] == "scenario_id" and "'mainframe-batch'" in error["message"]
 
 
 @pytest.mark.parametrize("deep", [False, True])

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from haymaker.catalog import Catalog, load_catalog
+from haymaker.run_cost import check_budget, estimate_run_cost
 from haymaker.run_request import RequestError, RunRequest, new_run_id, parse_run_request
 from haymaker.settings import Settings, load_settings
 
@@ -223,3 +224,38 @@ def test_new_run_ids_are_readable_sortable_and_valid_in_requests(catalog: Catalo
     assert parse({"run_id": RUN_ID}, catalog).run_id == RUN_ID
     with pytest.raises(ValueError, match="token"):
         new_run_id(datetime(2026, 11, 26), "AB/12")
+
+
+def test_the_estimate_adds_each_agents_cost_over_the_duration(catalog: Catalog) -> None:
+    first, second = catalog.scenarios()[:2]
+    ids = [first.id, first.id, second.id]
+    estimate = estimate_run_cost(catalog, ids, timedelta(hours=3))
+    expected = (2 * first.cost_per_hour_usd + second.cost_per_hour_usd) * 3
+    assert estimate.usd == pytest.approx(expected)
+    assert estimate.to_dict()["scenarios"][0]["agents"] in (1, 2)
+    check_budget(estimate, None)
+    check_budget(estimate, round(expected + 0.01, 2))
+    with pytest.raises(RequestError) as refused:
+        check_budget(estimate, 0.01)
+    assert refused.value.code == "over_budget" and refused.value.field is None
+    assert f"estimated cost of {expected:.2f} USD" in refused.value.message
+    assert "limit of 0.01 USD set by HAYMAKER_MAX_RUN_COST_USD" in refused.value.message
+
+
+def test_a_dry_run_is_a_flag_and_a_broken_scenario_cannot_be_asked_for(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    assert parse_run_request(b'{"count": 1, "dry_run": true}', catalog, None).dry_run
+    with pytest.raises(RequestError) as caught:
+        parse_run_request(b'{"dry_run": "yes"}', catalog, None)
+    assert (caught.value.code, caught.value.field) == ("invalid_field", "dry_run")
+    (tmp_path / "compute-linux-vm.yaml").write_text("id: compute-linux-vm\n")
+    (tmp_path / "security-key-rotation.yaml").write_text(
+        (SCENARIOS / "security-key-rotation.yaml").read_text()
+    )
+    broken = load_catalog(tmp_path)
+    with pytest.raises(RequestError) as caught:
+        parse_run_request(b'{"scenarios": ["compute-linux-vm"]}', broken, None)
+    assert (caught.value.code, caught.value.field) == ("invalid_scenario", "scenarios")
+    assert "compute-linux-vm.yaml:1: missing key 'title'" in caught.value.message
+    assert [s.id for s in broken.select(5, seed="run-x")] == ["security-key-rotation"] * 5

@@ -285,3 +285,14 @@ def test_the_agent_image_must_be_pinned(image: str, accepted: bool) -> None:
 def test_azure_values_of_the_wrong_shape_are_refused(name: str, value: str) -> None:
     problems = problems_for({"AzureWebJobsStorage": SECRET, **AZURE, name: value})
     assert [p.split(":", 1)[0] for p in problems] == [name]
+
+
+def test_the_run_cost_budget_is_an_optional_positive_amount() -> None:
+    base = {"AzureWebJobsStorage": SECRET}
+    assert load_settings(base).max_run_cost_usd is None
+    assert load_settings({**base, "HAYMAKER_MAX_RUN_COST_USD": "12.50"}).max_run_cost_usd == 12.5
+    for bad in ("ten", "-5", "0", "1e3"):
+        problems = problems_for({**base, "HAYMAKER_MAX_RUN_COST_USD": bad})
+        assert problems == [
+            f"HAYMAKER_MAX_RUN_COST_USD: {bad!r} is not a positive amount (e.g. 25 or 12.50)"
+        ]
