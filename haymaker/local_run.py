@@ -108,6 +108,12 @@ def _run(host: HostHandle, request: dict[str, Any], out: TextIO, timeout: float)
     started = api.post("runs", request)
     run_id = started["run_id"]
     print(f"Run {run_id} started; status: {mask_key(started['statusQueryGetUri'])}", file=out)
+    plan = started["plan"]
+    print(
+        f"{plan['agents']} agents; in Azure this run would cost about "
+        f"${plan['estimated_cost_usd']:.2f} (the local provider costs nothing)",
+        file=out,
+    )
     view = ProgressView(out)
     began = time.monotonic()
     run: dict[str, Any] = {}

@@ -45,6 +45,7 @@ HTTP_API = {
     "cancel_run": ("runs/{run_id}/cancel", ["POST"]),
     "start_sweep": ("sweeps", ["POST"]),
     "list_scenarios": ("scenarios", ["GET"]),
+    "get_scenario": ("scenarios/{scenario_id}", ["GET"]),
     "health": ("health", ["GET"]),
     "get_metrics": ("metrics", ["GET"]),
     "get_dashboard": ("dashboard", ["GET"]),

@@ -39,8 +39,9 @@ def as_json(result: subprocess.CompletedProcess[str]) -> Any:
 def start_run(cli: Cli, host: HostHandle, *options: str) -> str:
     result = cli("run", "start", *options, "--url", host.base_url)
     assert result.returncode == 0, result.stderr
-    first, status = result.stdout.splitlines()[:2]
+    first, status, plan = result.stdout.splitlines()[:3]
     assert first.startswith("Run run-") and first.endswith(" started")
+    assert plan.startswith("plan: ") and "estimated cost $" in plan
     assert status.startswith(f"status: {host.base_url}/runtime/webhooks/durabletask/")
     assert "code=***" in status
     assert host.function_key not in result.stdout and host.system_key not in result.stdout
@@ -125,8 +126,24 @@ def test_scenarios_list_and_show(haymaker_cli: Cli, host: HostHandle):
     assert f"{len(files)} scenarios" in table.stdout and files[0] in table.stdout
     shown = haymaker_cli("scenarios", "show", files[0], "--url", host.base_url)
     assert shown.returncode == 0 and shown.stdout.startswith(files[0])
+    assert "per hour while it runs" in shown.stdout
+    for heading in ("Resources", "Deploy", "Operate", "Cleanup", "weight"):
+        assert heading in shown.stdout, heading
     missing = haymaker_cli("scenarios", "show", "no-such-scenario", "--url", host.base_url)
     assert missing.returncode == 1 and len(missing.stderr.splitlines()) == 1
+
+
+def test_a_dry_run_prints_the_plan_and_starts_nothing(haymaker_cli: Cli, host: HostHandle):
+    before = as_json(haymaker_cli("run", "list", "--json", "--url", host.base_url))
+    dry = haymaker_cli("run", "start", "--count", "3", "--dry-run", "--url", host.base_url)
+    assert dry.returncode == 0, dry.stderr
+    assert "(nothing started): 3 agents for PT8H" in dry.stdout
+    assert "estimated cost $" in dry.stdout and "no budget set" in dry.stdout
+    plan = as_json(
+        haymaker_cli("run", "start", "--count", "3", "--dry-run", "--json", "--url", host.base_url)
+    )
+    assert plan["agents"] == 3 and len(plan["scenario_ids"]) == 3
+    assert as_json(haymaker_cli("run", "list", "--json", "--url", host.base_url)) == before
 
 
 def test_orch_status_shows_the_expected_functions(haymaker_cli: Cli, host: HostHandle):

@@ -60,7 +60,9 @@ def test_scenarios_validate_the_catalog_and_a_broken_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
     assert main(["scenarios", "validate", str(ROOT / "scenarios")]) == 0
-    assert capsys.readouterr().out.strip().endswith(": valid")
+    valid, checked = capsys.readouterr().out.strip().splitlines()
+    assert valid.endswith(": valid")
+    assert checked.startswith("Azure CLI check: ") and "commands parsed" in checked
     broken = tmp_path / "broken.yaml"
     broken.write_text("id: broken\ntitle: A broken scenario\narea: nowhere\n")
     assert main(["scenarios", "validate", str(broken), "--json"]) == 1
