@@ -22,6 +22,7 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
+from haymaker.catalog import load_catalog
 from tests.app.helpers import App, app_host, wait_until
 
 pytestmark = pytest.mark.slow
@@ -138,3 +139,48 @@ def test_windows_start_one_run_per_occurrence_and_the_sweep_removes_leftovers(
         line for line in app.host.log().splitlines() if "Executing 'Functions.hourly_sweep'" in line
     ]
     assert len(sweeps) >= 2
+
+
+def test_a_window_over_the_budget_logs_and_starts_nothing(
+    storage_connection_string: str, tmp_path: Path
+) -> None:
+    """HAYMAKER_MAX_RUN_COST_USD holds for the windows as for POST /api/runs: the 06:00
+    window's run (5 agents for 8 hours, at least 0.40 USD) is over 0.30 USD and is skipped,
+    while a cheap run over HTTP (one cent an hour for two hours) keeps the clock moving."""
+    day = random_future_day()
+    start = datetime(day.year, day.month, day.day, 5, 0, tzinfo=UTC)
+    catalog = load_catalog(Path(__file__).resolve().parents[2] / "scenarios")
+    cheap = min(catalog.scenarios(), key=lambda s: (s.cost_per_hour_usd, s.id))
+    assert (
+        cheap.cost_per_hour_usd * 2
+        < 0.30
+        < min(s.cost_per_hour_usd for s in catalog.scenarios()) * 5 * 8
+    )
+    boot = f"boot-{uuid.uuid4().hex[:12]}"
+    with app_host(
+        tmp_path,
+        storage_connection_string,
+        host_args=("--clock-start", start.isoformat()),
+        idle_settle="0.05",
+        HAYMAKER_RUN_SIZE="small",
+        HAYMAKER_RUN_DURATION="PT8H",
+        HAYMAKER_POLL_INTERVAL="PT1H",
+        HAYMAKER_SCHEDULE_ASIA="0 0 6 * * *",
+        HAYMAKER_MAX_RUN_COST_USD="0.30",
+        HAYMAKER_AGENT_SILENT="1",
+        HAYMAKER_AGENT_MAX_WALL_SECONDS="900",
+        **{"AzureWebJobs.window_asia.Disabled": "false"},
+    ) as app:
+        app.start_run(
+            {"scenarios": [cheap.id], "duration": "PT2H", "poll_interval": "PT30M", "run_id": boot}
+        )
+        wait_until(lambda: window_firings(app), 120, "the 06:00 window to fire")
+        skipped = f"Skipping the asia window's run run-asia-{day:%Y%m%d}-0600: "
+        wait_until(lambda: skipped in app.host.log(), 60, "the window to log that it skipped")
+        assert window_run_ids(app, day) == []
+        app.wait_for_run(boot)
+        log = app.host.log()
+    line = next(line for line in log.splitlines() if skipped in line)
+    assert "the run's estimated cost of " in line
+    assert "is over the limit of 0.30 USD set by HAYMAKER_MAX_RUN_COST_USD" in line
+    assert re.search(r"Executed 'Functions\.window_asia' \(Succeeded", log)
