@@ -327,7 +327,7 @@ async def get_scenario(req: func.HttpRequest) -> func.HttpResponse:
         scenario = services().catalog.get(scenario_id)
     except CatalogError as error:
         raise ApiError(404, "not_found", str(error), "scenario_id") from None
-    return json_response({**scenario.to_dict(), **scenario.summary()})
+    return json_response({**scenario.to_dict(), "depth": scenario.depth()})
 
 
 async def health(req: func.HttpRequest) -> func.HttpResponse:

@@ -71,6 +71,7 @@ def test_one_scenario_shows_every_step_weights_and_cost(shared_app: App) -> None
         "security-key-rotation"
     )
     assert scenario["cost_per_hour_usd"] == expected.cost_per_hour_usd
+    assert scenario["depth"] == expected.depth()
     assert [r["name"] for r in scenario["resources"]] == [r.name for r in expected.resources]
     for phase, steps in expected.phases().items():
         assert [(s["name"], s["command"]) for s in scenario[phase]] == [
