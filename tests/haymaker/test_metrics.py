@@ -96,11 +96,14 @@ def test_metrics_count_runs_agents_durations_resources_and_failures(records: Run
         {"source": "orchestrator", "phase": "tearing_down", "step": "remove_identity", "count": 1},
         {"source": "agent", "phase": "deploy", "step": "(agent failed)", "count": 1},
     ]
-    # The catalog declares no cost per hour yet: no estimate, never a made-up one.
+    # Each run's scenarios' declared cost per hour over its planned duration.
+    catalog = load_catalog(ROOT / "scenarios")
+    vm = catalog.get("compute-linux-vm").cost_per_hour_usd
+    shop = catalog.get("web-apps-storefront").cost_per_hour_usd
     assert figures["cost"] == {
-        "estimated_usd": None,
-        "runs_with_estimate": 0,
-        "runs_without_estimate": 2,
+        "estimated_usd": pytest.approx(2 * vm * 8 + shop * 1, abs=0.011),
+        "runs_with_estimate": 2,
+        "runs_without_estimate": 0,
     }
 
 
