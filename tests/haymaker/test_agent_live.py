@@ -271,6 +271,11 @@ def standing_clock() -> Iterator[StandingClock]:
     clock.close()
 
 
+# With a standing clock the wall cap is the only bound on operating left: the default 30 s
+# ran out after one round while a busy Azurite took seconds a call. Below run_agent's 90 s.
+SLOW_MACHINE_WALL_CAP = "80"
+
+
 def calls_of(calls: list[dict[str, Any]], command: str) -> int:
     """How many fake `az` calls so far had `command` in their command line."""
     return sum(command in " ".join(call["argv"]) for call in calls)
@@ -481,6 +486,7 @@ def test_failing_operate_step_is_reported_and_the_agent_carries_on(
         clock=standing_clock,
         stop_when=lambda calls: calls_of(calls, "webapp show") >= 2,
         then=lambda _: standing_clock.move_past(3600),
+        HAYMAKER_AGENT_MAX_WALL_SECONDS=SLOW_MACHINE_WALL_CAP,
     )
     assert run.code == 0, run.stderr
     assert run.types()[-1] == "finished"
@@ -503,7 +509,13 @@ def test_operate_rounds_that_fail_entirely_fail_the_agent(
         {"match": "webapp show", "exit_code": 1, "stderr": "ERROR: forbidden\n"},
     ]
     # The clock never reaches the deadline: only the failed rounds can end operating.
-    run = run_live(rules=rules, seconds=3600, HAYMAKER_AGENT_TIME_SCALE="600", clock=standing_clock)
+    run = run_live(
+        rules=rules,
+        seconds=3600,
+        HAYMAKER_AGENT_TIME_SCALE="600",
+        clock=standing_clock,
+        HAYMAKER_AGENT_MAX_WALL_SECONDS=SLOW_MACHINE_WALL_CAP,
+    )
     assert run.code == 1
     failed = run.events[-1]
     assert failed["type"] == "failed" and failed["phase"] == "operate"
