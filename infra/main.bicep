@@ -85,6 +85,9 @@ param pollInterval string = 'PT15M'
 @maxValue(50)
 param maxParallelAgents int = 50
 
+@description('HAYMAKER_MAX_RUN_COST_USD: largest estimated cost of one run in USD (e.g. 25); empty means no limit.')
+param maxRunCostUsd string = ''
+
 @description('HAYMAKER_SCHEDULE_AMERICAS: six-field NCRONTAB of the Americas window (UTC).')
 param scheduleAmericas string = '0 0 0 * * *'
 
@@ -265,6 +268,7 @@ module orchestrator 'app/orchestrator.bicep' = if (deployApp) {
       HAYMAKER_RUN_DURATION: runDuration
       HAYMAKER_POLL_INTERVAL: pollInterval
       HAYMAKER_MAX_PARALLEL_AGENTS: string(maxParallelAgents)
+      HAYMAKER_MAX_RUN_COST_USD: maxRunCostUsd
       HAYMAKER_SCHEDULE_AMERICAS: scheduleAmericas
       HAYMAKER_SCHEDULE_ASIA: scheduleAsia
       HAYMAKER_SCHEDULE_MIDDLE_EAST: scheduleMiddleEast

@@ -186,7 +186,7 @@ def test_a_package_missing_from_requirements_is_found(
 ):
     edit(app_copy / "requirements.txt", "pyyaml>=6\n", "")
     finding = failing(app_copy, capsys, "requirements.txt")
-    assert re.search(r"pyyaml \(for yaml, haymaker/catalog\.py:\d+\)", finding["message"])
+    assert re.search(r"pyyaml \(for yaml, haymaker/catalog_yaml\.py:\d+\)", finding["message"])
     assert "add pyyaml" in finding["fix"]
 
 
