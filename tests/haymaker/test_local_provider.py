@@ -97,7 +97,12 @@ class Run:
         self.provider = LocalProvider(
             connection,
             state_dir,
-            agent_settings={"HAYMAKER_AGENT_MAX_WALL_SECONDS": "60", **agent_settings},
+            agent_settings={
+                "HAYMAKER_AGENT_MAX_WALL_SECONDS": "60",
+                # Think times of 0.5-1.5 s: the first heartbeat comes within seconds.
+                "HAYMAKER_AGENT_TIME_SCALE": "30",
+                **agent_settings,
+            },
         )
         self.receiver = EventReceiver(connection, self.queue)
         self.events: list[dict[str, Any]] = []
@@ -340,7 +345,8 @@ def test_failing_agent_reports_failed_and_teardown_removes_what_it_left(
     assert not run.provider.verify_clean(run.run_id, run.agent)["clean"]
     assert run.provider.delete_tagged_resources(run.run_id, run.agent)["failed"] == []
     run.provider.delete_identity(run.run_id, run.agent)
-    assert run.provider.verify_clean(run.run_id, run.agent)["clean"]
+    verification = run.provider.verify_clean(run.run_id, run.agent)
+    assert verification["clean"], verification["left"]
 
 
 def test_roles_are_granted_on_the_agents_resource_group_only(make_run: Callable[..., Run]) -> None:
