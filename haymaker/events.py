@@ -107,8 +107,10 @@ def events_queue_exists(storage: QueueStorage, queue_name: str) -> bool:
 
 
 def delete_events_queue(storage: QueueStorage, run_id: str) -> None:
-    """Delete the run's queue once nothing will read it again; a missing queue is fine."""
-    _queue_service(storage).delete_queue(events_queue_name(run_id))
+    """Delete the run's queue once nothing will read it again; a missing queue is fine, so
+    a retried (or repeated) finalize succeeds."""
+    with contextlib.suppress(ResourceNotFoundError):
+        _queue_service(storage).delete_queue(events_queue_name(run_id))
 
 
 def list_events_queues(storage: QueueStorage) -> dict[str, str]:

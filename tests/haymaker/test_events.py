@@ -147,3 +147,15 @@ def test_a_batch_larger_than_a_message_goes_as_several(
     received = receiver.receive()
     assert sorted(event["id"] for event in received) == sorted(e["id"] for e in stamped)
     assert all(event["message"] == big for event in received)
+
+
+def test_deleting_the_queue_again_or_a_missing_one_succeeds(
+    storage_connection_string: str, unique_name: str
+) -> None:
+    """finalize_run deletes the queue; a retried finalize (or a second host's) must not fail."""
+    run_id = f"run-{unique_name}"
+    name = create_events_queue(storage_connection_string, run_id)
+    delete_events_queue(storage_connection_string, run_id)
+    assert name not in list_events_queues(storage_connection_string)
+    delete_events_queue(storage_connection_string, run_id)
+    delete_events_queue(storage_connection_string, f"run-never-{unique_name}")
