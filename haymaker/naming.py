@@ -50,9 +50,18 @@ def iso_utc(moment: datetime) -> str:
 
 
 def parse_iso_utc(text: str) -> datetime:
-    """Parse an ISO 8601 time (with `Z`, an offset, or naive meaning UTC) to an aware UTC time."""
-    moment = datetime.fromisoformat(text)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    """Parse an ISO 8601 time (with `Z`, an offset, or naive meaning UTC) to an aware UTC time.
+
+    ValueError when it is not one, or when it falls outside what a datetime holds in UTC.
+    """
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text[:40]!r} is not an ISO 8601 time") from None
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59-01:00 is in year 10000 in UTC
+        raise ValueError(f"{text[:40]!r} is outside years 1 to 9999 once in UTC") from None
 
 
 def validate_run_id(run_id: str) -> str:

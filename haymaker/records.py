@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient, TableTransactionError, UpdateMode
 
 from haymaker.naming import iso_utc, parse_iso_utc, validate_agent_id, validate_run_id
@@ -38,8 +38,11 @@ _TRANSACTION_CHARS = 1_500_000  # 4 MiB per batch request, UTF-16 worst case plu
 _JSON_SUFFIX = "__json"
 _TRUNCATED = "...[truncated {} chars]"
 _RUNS_PARTITION = "runs"
+_HEALTH_PARTITION = "health"  # the health check's probe row; never listed with runs
 _RESERVED_FIELDS = {"PartitionKey", "RowKey", "Timestamp", "run_id", "agent_id", "created_at"}
 _KEY_UNSAFE = re.compile(r"[/\\#?|\x00-\x1f\x7f-\x9f]")
+# The service's next keys, as the SDK carries them in a continuation: base64 of a key.
+_TOKEN_KEY = re.compile(r"[A-Za-z0-9+/]{0,1400}={0,2}")
 Page = tuple[list[dict[str, Any]], str | None]
 
 
@@ -109,15 +112,25 @@ class InvalidContinuation(ValueError):
 
 
 def _decode_token(token: str | None) -> dict[str, str] | None:
+    """The SDK's resume point from a token `_encode_token` made; InvalidContinuation if the
+    token cannot be one (anything else would reach the SDK or the service and fail there)."""
     if token is None:
         return None
     try:
         value = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeError, RecursionError):
         raise InvalidContinuation("continuation token is not one this service returned") from None
-    if not isinstance(value, dict):
+    if not (
+        isinstance(value, dict)
+        and set(value) == {"PartitionKey", "RowKey"}
+        and all(_token_key(key) for key in value.values())
+    ):
         raise InvalidContinuation("continuation token is not one this service returned")
     return value
+
+
+def _token_key(key: Any) -> bool:
+    return key is None or (isinstance(key, str) and _TOKEN_KEY.fullmatch(key) is not None)
 
 
 def _as_iso(value: datetime | str) -> str:
@@ -190,8 +203,21 @@ class RunRecords:
             .query_entities(query, parameters=parameters, results_per_page=limit)
             .by_page(continuation_token=resume)
         )
-        rows = [_decode_entity(entity) for entity in next(pager, [])]
+        try:
+            rows = [_decode_entity(entity) for entity in next(pager, [])]
+        except HttpResponseError as error:
+            if resume is not None and error.status_code == 400:  # keys the service refuses
+                raise InvalidContinuation(
+                    "continuation token is not one this service returned"
+                ) from None
+            raise
         return rows, _encode_token(pager.continuation_token)  # type: ignore[attr-defined]
+
+    def check_writable(self) -> None:
+        """Write (and overwrite) one probe row: raises what storage raises when it takes no
+        writes (a full disk, a read-only key, a lock), which reading alone would not show."""
+        probe = {"PartitionKey": _HEALTH_PARTITION, "RowKey": "probe", "checked_at": _now()}
+        self._table("Runs").upsert_entity(probe, mode=UpdateMode.REPLACE)
 
     # --- runs -------------------------------------------------------------------------
 

@@ -1,13 +1,13 @@
 """The body of ``POST /api/runs``, checked completely before anything starts.
 
 A bad request gets a ``RequestError`` with a stable ``code`` for programs, a message for
-people and the offending ``field``, so the HTTP starter can answer 400 without starting a
-half-made run. Optional fields may be absent or ``null``.
+people and the offending ``field`` ("body" when the body as a whole is wrong), so the HTTP
+starter can answer 400 without starting a half-made run. Optional fields may be absent or
+``null``.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -15,6 +15,7 @@ from typing import Any
 
 from haymaker.catalog import Catalog
 from haymaker.durations import DurationRange, format_duration, parse_duration
+from haymaker.json_body import RequestError, parse_object, shown
 from haymaker.settings import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_RUN_DURATION,
@@ -41,20 +42,6 @@ _FIELDS = (
 _CHOICES = ("size", "count", "scenarios")
 _RUN_ID = re.compile(r"[a-z0-9][a-z0-9-]{2,39}")
 _TOKEN = re.compile(r"[a-z0-9]{1,16}")
-
-
-class RequestError(ValueError):
-    """Why a run request was refused; ``field`` is None when the body as a whole is wrong."""
-
-    def __init__(self, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON body of the 400 response."""
-        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
 
 
 @dataclass(frozen=True)
@@ -137,11 +124,7 @@ def parse_run_request(body: bytes, catalog: Catalog, defaults: Settings | None) 
     documented defaults. An absent ``poll_interval`` that would not be shorter than the
     requested duration becomes a quarter of it, so a short run is still polled.
     """
-    fields = _json_object(body)
-    unknown = sorted(set(fields) - set(_FIELDS))
-    if unknown:
-        message = f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(_FIELDS)}"
-        raise RequestError("unknown_field", message, unknown[0])
+    fields = parse_object(body, _FIELDS, '{"size": "small"}')
     fields = {key: value for key, value in fields.items() if value is not None}
     chosen = [name for name in _CHOICES if name in fields]
     if len(chosen) > 1:
@@ -187,40 +170,13 @@ def new_run_id(now: datetime, token: str) -> str:
     return f"run-{moment:%Y%m%d-%H%M%S}-{token}"
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
-    """The body's top-level object; duplicate keys are refused."""
-    if not body.strip():
-        return {}
-    try:
-        parsed = json.loads(body.decode("utf-8-sig"), object_pairs_hook=_refuse_duplicates)
-    except (UnicodeDecodeError, json.JSONDecodeError, _DuplicateKey) as error:
-        raise RequestError("invalid_json", f"the body is not valid JSON: {error}") from None
-    if not isinstance(parsed, dict):
-        raise RequestError("invalid_json", 'the body must be a JSON object, e.g. {"size": "small"}')
-    return parsed
-
-
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Python's json keeps the last of duplicate keys; a request that says two things is refused."""
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKey(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
 def _size(fields: dict[str, Any]) -> str | None:
     value = fields.get("size")
     if value is None:
         return None
     if not isinstance(value, str) or value not in RUN_SIZES:
         choices = ", ".join(f"{name} ({n} agents)" for name, n in RUN_SIZES.items())
-        message = f"size must be one of {choices}; got {json.dumps(value)}"
+        message = f"size must be one of {choices}; got {shown(value)}"
         raise RequestError("invalid_field", message, "size")
     return value
 
@@ -230,10 +186,10 @@ def _count(fields: dict[str, Any]) -> int | None:
     if value is None:
         return None
     if type(value) is not int:
-        message = f"count must be a whole number; got {json.dumps(value)}"
+        message = f"count must be a whole number; got {shown(value)}"
         raise RequestError("invalid_field", message, "count")
     if not 1 <= value <= MAX_AGENTS_PER_RUN:
-        message = f"count must be between 1 and {MAX_AGENTS_PER_RUN}; got {value}"
+        message = f"count must be between 1 and {MAX_AGENTS_PER_RUN}; got {shown(value)}"
         raise RequestError("out_of_range", message, "count")
     return value
 
@@ -243,14 +199,14 @@ def _scenarios(fields: dict[str, Any], catalog: Catalog) -> tuple[str, ...] | No
     if value is None:
         return None
     if not isinstance(value, list):
-        message = f"scenarios must be a list of scenario ids; got {json.dumps(value)}"
+        message = f"scenarios must be a list of scenario ids; got {shown(value)}"
         raise RequestError("invalid_field", message, "scenarios")
     if not 1 <= len(value) <= MAX_AGENTS_PER_RUN:
         message = f"scenarios must list 1 to {MAX_AGENTS_PER_RUN} ids; got {len(value)}"
         raise RequestError("out_of_range", message, "scenarios")
     for index, item in enumerate(value):
         if not isinstance(item, str):
-            message = f"scenarios[{index}] must be a scenario id (text); got {json.dumps(item)}"
+            message = f"scenarios[{index}] must be a scenario id (text); got {shown(item)}"
             raise RequestError("invalid_field", message, f"scenarios[{index}]")
     broken = [item for item in dict.fromkeys(value) if item in catalog.broken]
     if broken:
@@ -260,7 +216,7 @@ def _scenarios(fields: dict[str, Any], catalog: Catalog) -> tuple[str, ...] | No
     known = set(catalog.ids())
     unknown = [item for item in dict.fromkeys(value) if item not in known]
     if unknown:
-        listed = ", ".join(f"{item}{did_you_mean(item, known)}" for item in unknown)
+        listed = ", ".join(f"{shown(item)}{did_you_mean(item, known)}" for item in unknown[:5])
         message = f"scenarios names unknown id(s) {listed}; known: {', '.join(catalog.ids())}"
         raise RequestError("unknown_scenario", message, "scenarios")
     return tuple(value)
@@ -271,23 +227,21 @@ def _duration(fields: dict[str, Any], name: str, allowed: DurationRange) -> time
     if value is None:
         return None
     if not isinstance(value, str):
-        message = (
-            f"{name} must be an ISO 8601 duration string such as PT8H; got {json.dumps(value)}"
-        )
+        message = f"{name} must be an ISO 8601 duration string such as PT8H; got {shown(value)}"
         raise RequestError("invalid_field", message, name)
     try:
         duration = parse_duration(value, name)
     except ValueError as error:
         raise RequestError("invalid_field", str(error), name) from None
     if duration not in allowed:
-        raise RequestError("out_of_range", f"{name} must be {allowed}; got {value}", name)
+        raise RequestError("out_of_range", f"{name} must be {allowed}; got {shown(value)}", name)
     return duration
 
 
 def _region(fields: dict[str, Any]) -> str | None:
     value = fields.get("region")
     if value is not None and value not in REGIONS:
-        message = f"region must be one of {', '.join(REGIONS)}; got {json.dumps(value)}"
+        message = f"region must be one of {', '.join(REGIONS)}; got {shown(value)}"
         raise RequestError("invalid_field", message, "region")
     return value
 
@@ -296,7 +250,7 @@ def _dry_run(fields: dict[str, Any]) -> bool:
     value = fields.get("dry_run", False)
     if not isinstance(value, bool):
         raise RequestError(
-            "invalid_field", f"dry_run must be true or false; got {json.dumps(value)}", "dry_run"
+            "invalid_field", f"dry_run must be true or false; got {shown(value)}", "dry_run"
         )
     return value
 
@@ -306,7 +260,7 @@ def _run_id(fields: dict[str, Any]) -> str | None:
     if value is not None and not (isinstance(value, str) and _RUN_ID.fullmatch(value)):
         message = (
             "run_id must be 3-40 lowercase letters, digits or dashes, starting with a letter "
-            f"or digit; got {json.dumps(value)}"
+            f"or digit; got {shown(value)}"
         )
         raise RequestError("invalid_field", message, "run_id")
     return value

@@ -64,6 +64,16 @@ BOTH_FORMS = (
     f"and {CLIENT_ID_SETTING}"
 )
 
+# Every client handed out gives up on a service that stops answering within a minute or
+# two, not the SDK defaults' many minutes (azure-core waits up to 300 s to connect and
+# for each read, and the tables SDK tries 11 times). Not much sooner: an emulator on a
+# loaded machine takes seconds to answer, and a retry only adds to its load. Callers that
+# must answer sooner (the HTTP API) add a deadline of their own; these bound how long a
+# hung call keeps its thread.
+CONNECT_TIMEOUT_SECONDS = 10
+READ_TIMEOUT_SECONDS = 30
+TABLE_RETRIES = 4
+
 _ACCOUNT_NAME = re.compile(r"[a-z0-9]{3,24}")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _DEV_STORAGE = "usedevelopmentstorage=true"
@@ -200,38 +210,55 @@ class StorageAccount:
         from azure.data.tables import TableServiceClient
 
         if self.table_service_uri is None:
-            return TableServiceClient.from_connection_string(self._connection())
-        return TableServiceClient(self.table_service_uri, credential=self.credential)
+            return TableServiceClient.from_connection_string(
+                self._connection(), retry_total=TABLE_RETRIES, **_timeouts()
+            )
+        return TableServiceClient(
+            self.table_service_uri,
+            credential=self.credential,
+            retry_total=TABLE_RETRIES,
+            **_timeouts(),
+        )
 
     def queue_service(self) -> QueueServiceClient:
         from azure.storage.queue import QueueServiceClient
 
         if self.queue_service_uri is None:
-            return QueueServiceClient.from_connection_string(self._connection())
+            return QueueServiceClient.from_connection_string(self._connection(), **_timeouts())
         return QueueServiceClient(
-            self.queue_service_uri, credential=self.credential, retry_policy=_retry("queue")
+            self.queue_service_uri,
+            credential=self.credential,
+            retry_policy=_retry("queue"),
+            **_timeouts(),
         )
 
     def queue(self, name: str) -> QueueClient:
         from azure.storage.queue import QueueClient
 
         if self.queue_service_uri is None:
-            return QueueClient.from_connection_string(self._connection(), name)
+            return QueueClient.from_connection_string(self._connection(), name, **_timeouts())
         return QueueClient(
-            self.queue_service_uri, name, credential=self.credential, retry_policy=_retry("queue")
+            self.queue_service_uri,
+            name,
+            credential=self.credential,
+            retry_policy=_retry("queue"),
+            **_timeouts(),
         )
 
     def blob_service(self) -> BlobServiceClient:
         from azure.storage.blob import BlobServiceClient
 
         if not self.uses_identity:
-            return BlobServiceClient.from_connection_string(self._connection())
+            return BlobServiceClient.from_connection_string(self._connection(), **_timeouts())
         if self.blob_service_uri is None:
             raise ValueError(
                 f"no blob service: set {SERVICE_URI_SETTINGS['blob']} or {ACCOUNT_NAME_SETTING}"
             )
         return BlobServiceClient(
-            self.blob_service_uri, credential=self.credential, retry_policy=_retry("blob")
+            self.blob_service_uri,
+            credential=self.credential,
+            retry_policy=_retry("blob"),
+            **_timeouts(),
         )
 
     def close(self) -> None:
@@ -244,6 +271,10 @@ class StorageAccount:
         if self.connection_string is None:
             raise ValueError("this storage account is reached with an identity")
         return self.connection_string
+
+
+def _timeouts() -> dict[str, Any]:
+    return {"connection_timeout": CONNECT_TIMEOUT_SECONDS, "read_timeout": READ_TIMEOUT_SECONDS}
 
 
 class _SignInFailureIsFinal:

@@ -2,12 +2,12 @@
 
 Handlers take the request and the durable client and return JSON. Run records are read
 and written with the synchronous table client on a worker thread, so the host's event
-loop keeps serving while storage answers.
+loop keeps serving while storage answers; storage and host calls are bounded in time
+(starters.backends): one that does not answer in a few seconds makes a 503, not a hang.
 """
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections import Counter
 from dataclasses import dataclass
@@ -21,6 +21,7 @@ from haymaker.catalog import CatalogError
 from haymaker.costs import run_cost_usd
 from haymaker.durations import format_duration
 from haymaker.events import AGENT_PHASES as AGENT_EVENT_PHASES
+from haymaker.json_body import parse_object
 from haymaker.naming import parse_iso_utc, validate_run_id
 from haymaker.plans import RunPlan
 from haymaker.records import InvalidContinuation
@@ -28,14 +29,21 @@ from haymaker.run_cost import CostEstimate, check_budget, estimate_run_cost
 from haymaker.run_request import RequestError, RunRequest, new_run_id, parse_run_request
 from haymaker.service import services
 from haymaker.suggest import did_you_mean
-from starters.responses import ApiError, json_response, query_int
+from starters.backends import (
+    blocking_call,
+    host_call,
+    storage_call,
+    unavailable,
+    within_deadline,
+)
+from starters.responses import ApiError, json_response, query_int, shown
 
 FINISHED = ("completed", "failed", "canceled")
+# Orchestration statuses in which an instance takes raised events.
+TAKES_EVENTS = ("Pending", "Running", "Suspended", "ContinuedAsNew")
+# A deep provider check signs in and calls the cloud: more than storage's few seconds.
+PROVIDER_CHECK_SECONDS = 30.0
 RUN_ORCHESTRATOR = "run_orchestrator"
-
-
-async def _blocking(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    return await asyncio.to_thread(fn, *args, **kwargs)
 
 
 def _check_status(
@@ -57,6 +65,12 @@ async def start_run(
         launch = await launch_run(client, request)
     except RequestError as error:
         return json_response(error.to_dict(), 400)
+    except ApiError as error:
+        if error.status == 503:  # maybe recorded, maybe not: this run id finishes the start
+            error.message += (
+                f'; to retry without starting a second run, send "run_id": "{request.run_id}"'
+            )
+        raise
     body = {**_check_status(client, req, run_id), "plan": launch.plan.to_dict()}
     if not launch.created:
         # Idempotent: the same run id answers with the run that already exists.
@@ -120,18 +134,21 @@ async def launch_run(client: df.DurableOrchestrationClient, request: RunRequest)
     svc = services()
     plan = plan_run(request)
     scenario_ids = plan.scenario_ids
-    created = await _blocking(
+    created = await storage_call(
         svc.records.create_run, plan.run_id, request.to_dict(), scenario_ids, datetime.now(UTC)
     )
     if not created:
         if not await _orchestration_missing(client, plan.run_id):
             return Launch(False, plan)
-        record = await _blocking(svc.records.get_run, plan.run_id)
+        record = await storage_call(svc.records.get_run, plan.run_id)
+        assert record is not None, "create_run found the record, and records are never deleted"
         request = RunRequest.from_dict(record["request"])
         scenario_ids = list(record["scenario_ids"])
     run_plan = RunPlan.for_request(request, scenario_ids, svc.settings.max_parallel_agents)
     try:
-        await client.start_new(RUN_ORCHESTRATOR, run_plan.run_id, run_plan.to_dict())
+        await within_deadline(
+            client.start_new(RUN_ORCHESTRATOR, run_plan.run_id, run_plan.to_dict())
+        )
     except Exception:
         # A concurrent start with the same id got there first: one orchestration either way.
         if await _orchestration_missing(client, run_plan.run_id):
@@ -140,7 +157,7 @@ async def launch_run(client: df.DurableOrchestrationClient, request: RunRequest)
 
 
 async def _orchestration_missing(client: df.DurableOrchestrationClient, run_id: str) -> bool:
-    status = await client.get_status(run_id)
+    status = await host_call(client.get_status(run_id))
     return status.runtime_status is None
 
 
@@ -153,10 +170,9 @@ async def list_runs(req: func.HttpRequest) -> func.HttpResponse:
         if req.params.get(name):
             try:
                 bounds[name] = parse_iso_utc(req.params[name])
-            except ValueError:
-                raise ApiError(
-                    400, "invalid_field", f"{name} must be an ISO 8601 time", name
-                ) from None
+            except ValueError as error:
+                message = f"{name} must be an ISO 8601 time such as 2026-11-26T12:00:00Z: {error}"
+                raise ApiError(400, "invalid_field", message, name) from None
     svc = services()
     runs, token = await _paged(
         svc.records.list_runs,
@@ -173,7 +189,7 @@ async def list_runs(req: func.HttpRequest) -> func.HttpResponse:
 async def _paged(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """A records page; a continuation token we never handed out is the caller's 400."""
     try:
-        return await _blocking(fn, *args, **kwargs)
+        return await storage_call(fn, *args, **kwargs)
     except InvalidContinuation as error:
         raise ApiError(400, "invalid_field", str(error), "continuation") from None
 
@@ -184,7 +200,7 @@ async def _run_or_404(run_id: str) -> dict[str, Any]:
     except ValueError:  # not even a run id (too long, say): there is no such run
         run = None
     else:
-        run = await _blocking(services().records.get_run, run_id)
+        run = await storage_call(services().records.get_run, run_id)
     if run is None:
         raise ApiError(404, "not_found", f"no run with id {run_id!r}", "run_id")
     return dict(run)
@@ -195,8 +211,8 @@ async def get_run(
 ) -> func.HttpResponse:
     run_id = req.route_params["run_id"]
     run = await _run_or_404(run_id)
-    agents = await _blocking(services().records.list_agents, run_id)
-    status = await client.get_status(run_id)
+    agents = await storage_call(services().records.list_agents, run_id)
+    status = await host_call(client.get_status(run_id))
     run["phases"] = dict(Counter(str(a.get("phase")) for a in agents))
     run["estimated_cost_usd"] = run_cost_usd(services().catalog, run)
     run["agents"] = agents
@@ -210,7 +226,7 @@ async def get_run(
 async def get_run_agents(req: func.HttpRequest) -> func.HttpResponse:
     run_id = req.route_params["run_id"]
     await _run_or_404(run_id)
-    return json_response({"agents": await _blocking(services().records.list_agents, run_id)})
+    return json_response({"agents": await storage_call(services().records.list_agents, run_id)})
 
 
 async def _agent_of(req: func.HttpRequest, run: dict[str, Any]) -> str | None:
@@ -218,7 +234,8 @@ async def _agent_of(req: func.HttpRequest, run: dict[str, Any]) -> str | None:
     agent_id = req.params.get("agent") or None
     if agent_id is None:
         return None
-    agents = [a["agent_id"] for a in await _blocking(services().records.list_agents, run["run_id"])]
+    listed = await storage_call(services().records.list_agents, run["run_id"])
+    agents = [a["agent_id"] for a in listed]
     if agent_id not in agents:
         listing = ", ".join(agents) or "none yet"
         raise ApiError(
@@ -234,7 +251,7 @@ async def _agent_of(req: func.HttpRequest, run: dict[str, Any]) -> str | None:
 async def get_run_resources(req: func.HttpRequest) -> func.HttpResponse:
     run_id = req.route_params["run_id"]
     agent_id = await _agent_of(req, await _run_or_404(run_id))
-    resources = await _blocking(services().records.list_resources, run_id, agent_id)
+    resources = await storage_call(services().records.list_resources, run_id, agent_id)
     return json_response({"resources": resources})
 
 
@@ -250,10 +267,9 @@ async def get_run_events(req: func.HttpRequest) -> func.HttpResponse:
     if req.params.get("since"):
         try:
             since = parse_iso_utc(req.params["since"])
-        except (ValueError, OverflowError):
-            raise ApiError(
-                400, "invalid_field", "since must be an ISO 8601 time", "since"
-            ) from None
+        except ValueError as error:
+            message = f"since must be an ISO 8601 time such as 2026-11-26T12:00:00Z: {error}"
+            raise ApiError(400, "invalid_field", message, "since") from None
     events, token = await _paged(
         services().records.list_events,
         run_id,
@@ -269,7 +285,7 @@ async def get_run_events(req: func.HttpRequest) -> func.HttpResponse:
 async def get_run_report(req: func.HttpRequest) -> func.HttpResponse:
     run_id = req.route_params["run_id"]
     await _run_or_404(run_id)
-    report = await _blocking(services().records.get_report, run_id)
+    report = await storage_call(services().records.get_report, run_id)
     if report is None:
         raise ApiError(
             404, "not_ready", f"run {run_id!r} has no report yet: it is still running", "run_id"
@@ -286,10 +302,15 @@ async def cancel_run(
         raise ApiError(409, "finished", f"run {run_id!r} is already {run['status']}", "run_id")
     # Recorded first: agents whose orchestration does not exist yet when the run tells
     # them read it as they start (provision_identity), and every poll reads it too.
-    await _blocking(services().records.update_run, run_id, cancel_requested_at=datetime.now(UTC))
+    await storage_call(services().records.update_run, run_id, cancel_requested_at=datetime.now(UTC))
     try:
-        await client.raise_event(run_id, "cancel", "canceled through the API")
-    except Exception as error:  # the SDK raises plain Exception for 404 and 410
+        await within_deadline(client.raise_event(run_id, "cancel", "canceled through the API"))
+    except ApiError:
+        raise
+    except Exception as error:  # the SDK raises plain Exception for 404, 410 and the rest
+        status = await host_call(client.get_status(run_id))
+        if status.runtime_status is not None and status.runtime_status.value in TAKES_EVENTS:
+            raise unavailable("host", f"the host did not take the cancel: {error}") from None
         raise ApiError(
             409, "not_running", f"run {run_id!r} cannot be canceled: {error}", "run_id"
         ) from None
@@ -301,13 +322,16 @@ async def start_sweep(
 ) -> func.HttpResponse:
     """`{"dry_run": true}` finds orphans and reports them without removing anything."""
     try:
-        options = req.get_json() if req.get_body() else {}
-    except ValueError:
-        options = None
-    if not isinstance(options, dict) or not isinstance(options.get("dry_run", False), bool):
-        raise ApiError(400, "invalid_field", "dry_run must be true or false", "dry_run")
-    sweep = {"dry_run": options.get("dry_run", False)}
-    instance_id = await client.start_new("sweep_orchestrator", None, sweep)
+        options = parse_object(req.get_body(), ("dry_run",), '{"dry_run": true}')
+    except RequestError as error:
+        return json_response(error.to_dict(), 400)
+    dry_run = options.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        message = f"dry_run must be true or false, not {shown(str(dry_run))}"
+        raise ApiError(400, "invalid_field", message, "dry_run")
+    instance_id = await within_deadline(
+        client.start_new("sweep_orchestrator", None, {"dry_run": dry_run})
+    )
     return client.create_check_status_response(req, instance_id)
 
 
@@ -331,8 +355,10 @@ async def get_scenario(req: func.HttpRequest) -> func.HttpResponse:
 
 
 async def health(req: func.HttpRequest) -> func.HttpResponse:
-    """Storage reachable, provider configured, catalog valid; `deep` checks the provider."""
-    deep = req.params.get("deep", "").lower() == "true"
+    """Storage answering, provider configured, catalog valid; `deep` also writes to storage
+    (an account that can be read but not written, a full disk say, is not healthy) and
+    checks the provider further."""
+    deep = _flag_param(req, "deep")
     checks: list[dict[str, Any]] = []
     try:
         svc = services()
@@ -341,24 +367,37 @@ async def health(req: func.HttpRequest) -> func.HttpResponse:
         return json_response({"ok": False, "checks": checks}, 503)
     checks.append({"name": "settings", "ok": True})
     # The detail names the account and how it is reached (connection string or identity),
-    # never a key; a failure adds the error type and the service's error code, if any.
+    # never a key; a failure adds why: no answer in time, or the error type and the
+    # service's error code, if any.
     storage = svc.settings.storage.describe()
     try:
-        await _blocking(svc.records.list_runs, limit=1)
+        await storage_call(svc.records.list_runs, limit=1)
+        if deep:
+            await storage_call(svc.records.check_writable)
         checks.append({"name": "storage", "ok": True, "detail": storage})
+    except ApiError as error:
+        checks.append({"name": "storage", "ok": False, "detail": f"{error.message}; {storage}"})
     except Exception as error:
         code = getattr(error, "error_code", None)
         failure = type(error).__name__ + (f" ({code})" if code else "")
         checks.append({"name": "storage", "ok": False, "detail": f"{failure}; {storage}"})
     problems = svc.catalog.validate()
     checks.append({"name": "catalog", "ok": not problems, "detail": problems or len(svc.catalog)})
-    provider = await _blocking(svc.provider.check, deep)
-    checks.append(
-        {
-            "name": f"provider:{provider['provider']}",
-            "ok": provider["ok"],
-            "detail": provider["checks"],
-        }
-    )
+    name = f"provider:{svc.settings.provider}"
+    try:
+        provider = await blocking_call(
+            svc.provider.check, deep, deadline=PROVIDER_CHECK_SECONDS, what="provider"
+        )
+        checks.append({"name": name, "ok": provider["ok"], "detail": provider["checks"]})
+    except ApiError as error:
+        checks.append({"name": name, "ok": False, "detail": error.message})
     ok = all(c["ok"] for c in checks)
     return json_response({"ok": ok, "checks": checks}, 200 if ok else 503)
+
+
+def _flag_param(req: func.HttpRequest, name: str) -> bool:
+    value = req.params.get(name, "").lower()
+    if value not in ("", "true", "false"):
+        message = f"{name} must be true or false, not {shown(req.params[name])}"
+        raise ApiError(400, "invalid_field", message, name)
+    return value == "true"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.data.tables import TableServiceClient
 
-from haymaker.records import MAX_PROPERTY_CHARS, RunRecords
+from haymaker.records import MAX_PROPERTY_CHARS, InvalidContinuation, RunRecords
 
 T0 = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 
@@ -73,6 +75,32 @@ def test_list_runs_newest_first_with_filters_and_paging(records: RunRecords) -> 
     assert [run["run_id"] for run in window] == ["run-2", "run-1"]
     with pytest.raises(ValueError, match="continuation"):
         records.list_runs(continuation="not-a-token")
+
+
+def _token(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "not-a-token",
+        _token([1, 2]),
+        _token({"x": "y"}),  # well-formed JSON, but not the next keys: KeyError in the SDK
+        _token({"PartitionKey": 5, "RowKey": "a"}),
+        _token({"PartitionKey": "cnVucw==", "RowKey": "line\nbreak"}),  # a header injection
+        _token({"PartitionKey": "cnVucw==", "RowKey": "A" * 5000}),
+        base64.urlsafe_b64encode(b"[" * 100_000).decode(),
+    ],
+)
+def test_a_continuation_this_service_never_issued_is_refused(
+    records: RunRecords, token: str
+) -> None:
+    records.create_run("run-1", {}, [], T0)
+    with pytest.raises(InvalidContinuation):
+        records.list_runs(continuation=token)
+    with pytest.raises(InvalidContinuation):
+        records.list_events("run-1", continuation=token)
 
 
 def test_agents_resources_and_report(records: RunRecords) -> None:
