@@ -24,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
+from . import api_input
+from .api_input import BadRequest
 from .clock import Clock
 from .dispatch import Dispatch
 from .episodes import Episodes
@@ -128,6 +130,11 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
                 f"The function '{name}' doesn't exist, is disabled, or is not an "
                 f"orchestrator function. Orchestrator functions: {known}.",
             )
+        if instance_id:  # also a sub-orchestration's, which no API call checked
+            try:
+                api_input.instance_id(instance_id, new=True)
+            except BadRequest as error:
+                raise EngineError(400, str(error)) from None
         instance_id = instance_id or uuid.uuid4().hex
         if instance_id in self.live or instance_id in self._starting:
             raise EngineError(

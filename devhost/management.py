@@ -8,43 +8,27 @@ extension's local RPC endpoint is in Azure).
 
 from __future__ import annotations
 
-import base64
 import json
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
+from . import api_input
+from .api_input import BadRequest
 from .engine import Engine, EngineError
 from .replay import EventType, parse_iso
 from .store import ACTIVE_STATUSES, TERMINAL_STATUSES
 
+# A start that waits for its instance to finish (`timeout=`) waits at most this long.
+MAX_WAIT_SECONDS = 3600.0
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
 WEBHOOK_PREFIX = "/runtime/webhooks/durabletask"
 RPC_PREFIX = "/durabletask"
 CONNECTION = "Storage"
-
-
-def payload_json(body: bytes) -> str | None:
-    """The JSON text of an input or event payload posted to the API, or None if empty.
-
-    The SDK posts payloads already JSON-encoded, then encoded again as a JSON string;
-    curl users post the JSON value itself. So a body that is a JSON string whose content
-    is JSON again is taken as such an encoded payload; any other body is the value.
-    (A curl user who posts the string "123" therefore sends the number 123.)
-    Raises ValueError on malformed JSON.
-    """
-    text = body.decode("utf-8").strip() if body else ""
-    if not text:
-        return None
-    value = json.loads(text)
-    if isinstance(value, str):
-        try:
-            json.loads(value)
-        except ValueError:
-            return text
-        return value
-    return text
 
 
 def _decode(text: str | None) -> Any:
@@ -132,9 +116,20 @@ def _error(status: int, message: str) -> web.Response:
     return _json({"Message": message, "ExceptionMessage": message}, status)
 
 
-def _flag(request: web.Request, name: str, default: bool = False) -> bool:
-    value = request.query.get(name)
-    return default if value is None else value.lower() == "true"
+def _not_found(instance_id: str) -> web.Response:
+    return _json({"Message": f"No instance with ID '{instance_id}' found."}, 404)
+
+
+def _refusing_bad_input(handler: Handler) -> Handler:
+    """A handler whose BadRequest (a parameter it refuses) becomes 400 naming it."""
+
+    async def checked(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except BadRequest as error:
+            return _error(400, str(error))
+
+    return checked
 
 
 def history_view(history: list[dict[str, Any]], show_output: bool) -> list[dict[str, Any]]:
@@ -189,17 +184,21 @@ class ManagementApi:
         self.rpc = rpc
 
     def routes(self, prefix: str) -> list[web.RouteDef]:
+        checked = _refusing_bad_input
         return [
-            web.post(prefix + "/orchestrators/{name}", self.start),
-            web.post(prefix + "/orchestrators/{name}/{instance_id}", self.start),
-            web.get(prefix + "/instances", self.list_instances),
-            web.get(prefix + "/instances/", self.list_instances),
-            web.delete(prefix + "/instances", self.purge_many),
-            web.delete(prefix + "/instances/", self.purge_many),
-            web.get(prefix + "/instances/{instance_id}", self.status),
-            web.delete(prefix + "/instances/{instance_id}", self.purge),
-            web.post(prefix + "/instances/{instance_id}/raiseEvent/{event_name}", self.raise_event),
-            web.post(prefix + "/instances/{instance_id}/{operation}", self.operate),
+            web.post(prefix + "/orchestrators/{name}", checked(self.start)),
+            web.post(prefix + "/orchestrators/{name}/{instance_id}", checked(self.start)),
+            web.get(prefix + "/instances", checked(self.list_instances)),
+            web.get(prefix + "/instances/", checked(self.list_instances)),
+            web.delete(prefix + "/instances", checked(self.purge_many)),
+            web.delete(prefix + "/instances/", checked(self.purge_many)),
+            web.get(prefix + "/instances/{instance_id}", checked(self.status)),
+            web.delete(prefix + "/instances/{instance_id}", checked(self.purge)),
+            web.post(
+                prefix + "/instances/{instance_id}/raiseEvent/{event_name}",
+                checked(self.raise_event),
+            ),
+            web.post(prefix + "/instances/{instance_id}/{operation}", checked(self.operate)),
         ]
 
     def _check_status_response(self, instance_id: str, request: web.Request) -> web.Response:
@@ -212,23 +211,17 @@ class ManagementApi:
 
     async def start(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
+        requested_id = request.match_info.get("instance_id")
+        if requested_id is not None:
+            api_input.instance_id(requested_id, new=True)
+        timeout = api_input.seconds(request.query, "timeout", MAX_WAIT_SECONDS)
+        input_json = api_input.payload_json(await request.read(), "input")
         try:
-            input_json = payload_json(await request.read())
-        except ValueError as error:
-            return _error(400, f"The request body is not valid JSON: {error}")
-        try:
-            instance_id = await self.engine.start_new(
-                name, request.match_info.get("instance_id"), input_json
-            )
+            instance_id = await self.engine.start_new(name, requested_id, input_json)
         except EngineError as error:
             return _error(error.status, str(error))
-        timeout = request.query.get("timeout")
         if timeout is not None:
-            try:
-                seconds = float(timeout)
-            except ValueError:
-                return _error(400, f"timeout must be a number of seconds, not '{timeout}'")
-            await self.engine.wait_until_finished(instance_id, seconds)
+            await self.engine.wait_until_finished(instance_id, timeout)
             row = await self.store.get_instance(instance_id)
             if row is not None and row.get("RuntimeStatus") in TERMINAL_STATUSES:
                 return _json(_decode(row.get("Output")), 200)
@@ -260,63 +253,63 @@ class ManagementApi:
         return body
 
     async def status(self, request: web.Request) -> web.Response:
-        instance_id = request.match_info["instance_id"]
+        instance_id = api_input.instance_id(request.match_info["instance_id"])
+        query = request.query
+        show_history = api_input.flag(query, "showHistory")
+        show_input = api_input.flag(query, "showInput", True)
+        show_output = api_input.flag(query, "showHistoryOutput")
+        failed_is_500 = api_input.flag(query, "returnInternalServerErrorOnFailure")
         await self.engine.wait_started(instance_id)
         row = await self.store.get_instance(instance_id)
         if row is None:
-            return _json({"Message": f"No instance with ID '{instance_id}' found."}, 404)
-        history = None
-        if _flag(request, "showHistory"):
-            history = await self.store.load_history(instance_id)
-        body = self.status_body(
-            row, _flag(request, "showInput", True), history, _flag(request, "showHistoryOutput")
-        )
+            return _not_found(instance_id)
+        history = await self.store.load_history(instance_id) if show_history else None
+        body = self.status_body(row, show_input, history, show_output)
         status = row.get("RuntimeStatus")
         if status in ACTIVE_STATUSES:
             location = self.urls.check_status(instance_id)["statusQueryGetUri"]
             return _json(body, 202, {"Location": location, "Retry-After": "5"})
-        if status == "Failed" and _flag(request, "returnInternalServerErrorOnFailure"):
+        if status == "Failed" and failed_is_500:
+            # Asked for: the instance failed, and the caller wants that as a 500.
             return _json(body, 500)
         return _json(body, 200)
 
     async def _matching(self, request: web.Request) -> list[dict[str, Any]]:
-        statuses = [s for s in request.query.get("runtimeStatus", "").split(",") if s]
-        created_from = request.query.get("createdTimeFrom")
-        created_to = request.query.get("createdTimeTo")
+        query = request.query
+        statuses = api_input.statuses(query)
+        created_from = api_input.time_param(query, "createdTimeFrom")
+        created_to = api_input.time_param(query, "createdTimeTo")
+        prefix = api_input.id_prefix(query)
         rows = [
             row
             async for row in self.store.query_instances(
                 statuses=statuses or None,
-                created_from=parse_iso(created_from) if created_from else None,
-                created_to=parse_iso(created_to) if created_to else None,
-                prefix=request.query.get("instanceIdPrefix"),
+                created_from=created_from,
+                created_to=created_to,
+                prefix=prefix,
             )
         ]
         rows.sort(key=lambda r: (r.get("CreatedTime") or datetime.min, r["PartitionKey"]))
         return rows
 
     async def list_instances(self, request: web.Request) -> web.Response:
-        try:
-            rows = await self._matching(request)
-            top = int(request.query.get("top", "0")) or len(rows) or 1
-            token = request.headers.get("x-ms-continuation-token")
-            start = int(base64.b64decode(token).decode()) if token else 0
-        except ValueError as error:
-            return _error(400, f"Bad query: {error}")
+        # `top` is the page size; without it, one page holds every match.
+        top = api_input.count(request.query, "top", 1, 100_000)
+        start = api_input.continuation(request.headers)
+        show_input = api_input.flag(request.query, "showInput")
+        rows = await self._matching(request)
+        top = top or max(len(rows), 1)
         page = rows[start : start + top]
         headers = {}
         if start + top < len(rows):
-            headers["x-ms-continuation-token"] = base64.b64encode(
-                str(start + top).encode()
-            ).decode()
-        show_input = _flag(request, "showInput")
+            headers[api_input.CONTINUATION_HEADER] = api_input.continuation_token(start + top)
         return _json([self.status_body(r, show_input, None, False) for r in page], 200, headers)
 
     async def purge(self, request: web.Request) -> web.Response:
-        instance_id = request.match_info["instance_id"]
+        instance_id = api_input.instance_id(request.match_info["instance_id"])
         row = await self.store.get_instance(instance_id)
         if row is None:
-            return _json({"Message": f"No instance with ID '{instance_id}' found."}, 404)
+            return _not_found(instance_id)
         if row.get("RuntimeStatus") not in TERMINAL_STATUSES:
             return _error(
                 400,
@@ -329,10 +322,7 @@ class ManagementApi:
     async def purge_many(self, request: web.Request) -> web.Response:
         if not request.query.get("createdTimeFrom"):
             return _error(400, "createdTimeFrom is required to purge instances.")
-        try:
-            rows = await self._matching(request)
-        except ValueError as error:
-            return _error(400, f"Bad query: {error}")
+        rows = await self._matching(request)
         deleted = 0
         for row in rows:
             if row.get("RuntimeStatus") in TERMINAL_STATUSES:
@@ -343,24 +333,35 @@ class ManagementApi:
         return _json({"instancesDeleted": deleted})
 
     async def raise_event(self, request: web.Request) -> web.Response:
-        try:
-            data = payload_json(await request.read())
-        except ValueError as error:
-            return _error(400, f"The event payload is not valid JSON: {error}")
-        message = {"kind": "event", "name": request.match_info["event_name"], "input": data}
-        return await self._send(request.match_info["instance_id"], message)
+        instance_id = api_input.instance_id(request.match_info["instance_id"])
+        name = api_input.event_name(request.match_info["event_name"])
+        data = api_input.payload_json(await request.read(), "eventData")
+        return await self._send(instance_id, {"kind": "event", "name": name, "input": data})
 
     async def operate(self, request: web.Request) -> web.Response:
-        instance_id = request.match_info["instance_id"]
+        instance_id = api_input.instance_id(request.match_info["instance_id"])
         operation = request.match_info["operation"]
-        reason = request.query.get("reason", "")
+        reason = api_input.text(request.query, "reason")
         if operation in ("terminate", "suspend", "resume"):
             return await self._send(instance_id, {"kind": operation, "reason": reason})
         if operation == "restart":
             return await self._restart(request, instance_id)
         if operation == "rewind":
-            return _error(501, "rewind is not supported by devhost (it is deprecated upstream).")
+            return await self._rewind(instance_id)
         return _error(404, f"Unknown instance operation '{operation}'.")
+
+    async def _rewind(self, instance_id: str) -> web.Response:
+        """As the extension answers: 404 unknown, 400 not failed; devhost cannot rewind."""
+        row = await self.store.get_instance(instance_id)
+        if row is None:
+            return _not_found(instance_id)
+        if row.get("RuntimeStatus") != "Failed":
+            return _error(
+                400,
+                f"instanceId '{instance_id}' is {row.get('RuntimeStatus')}: the rewind "
+                "operation is only supported on failed orchestration instances.",
+            )
+        return _error(501, "rewind is not supported by devhost (it is deprecated upstream).")
 
     async def _send(self, instance_id: str, message: dict[str, Any]) -> web.Response:
         try:
@@ -370,10 +371,12 @@ class ManagementApi:
         return web.Response(status=202)
 
     async def _restart(self, request: web.Request, instance_id: str) -> web.Response:
+        new_id = (
+            None if api_input.flag(request.query, "restartWithNewInstanceId", True) else instance_id
+        )
         row = await self.store.get_instance(instance_id)
         if row is None:
-            return _json({"Message": f"No instance with ID '{instance_id}' found."}, 404)
-        new_id = None if _flag(request, "restartWithNewInstanceId", True) else instance_id
+            return _not_found(instance_id)
         try:
             started = await self.engine.start_new(row["Name"], new_id, row.get("Input"))
         except EngineError as error:
