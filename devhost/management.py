@@ -20,7 +20,7 @@ from . import api_input
 from .api_input import BadRequest
 from .engine import Engine, EngineError
 from .replay import EventType, parse_iso
-from .store import ACTIVE_STATUSES, TERMINAL_STATUSES
+from .store import ACTIVE_STATUSES, TERMINAL_STATUSES, Store
 
 # A start that waits for its instance to finish (`timeout=`) waits at most this long.
 MAX_WAIT_SECONDS = 3600.0
@@ -177,11 +177,18 @@ def history_view(history: list[dict[str, Any]], show_output: bool) -> list[dict[
 
 
 class ManagementApi:
-    def __init__(self, engine: Engine, urls: UrlBuilder, rpc: bool):
-        self.engine = engine
-        self.store = engine.store
+    """The API's handlers. `engine` gives the engine of the moment: a host that loses its
+    hub's lease drops its engine, and makes a new one when it takes the hub again."""
+
+    def __init__(self, engine: Callable[[], Engine], store: Store, urls: UrlBuilder, rpc: bool):
+        self._engine = engine
+        self.store = store
         self.urls = urls
         self.rpc = rpc
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine()
 
     def routes(self, prefix: str) -> list[web.RouteDef]:
         checked = _refusing_bad_input

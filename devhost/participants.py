@@ -56,9 +56,20 @@ class Participant:
 class Participants:
     """The participants of one host's clock."""
 
-    def __init__(self, clock: Clock):
-        self.clock = clock
+    def __init__(self, clock: Clock | None = None):
+        self._clock = clock
         self._members: dict[str, Participant] = {}
+
+    @property
+    def clock(self) -> Clock:
+        """The clock of the host's current term (a host that takes its hub over makes a
+        new one; a standby answers these routes 503 and never asks)."""
+        assert self._clock is not None, "participants follow the clock of a host running its hub"
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        self._clock = clock
 
     def idle(self) -> bool:
         """True when no participant is busy (those silent past their lease are dropped)."""

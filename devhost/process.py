@@ -45,6 +45,9 @@ class HostHandle:
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
     keys: dict[str, Any] = field(default_factory=dict)
+    # The states `start` waits for: "Running", or also "Standby" (another host holds the
+    # task hub's lease, and this one waits to take over).
+    ready: tuple[str, ...] = ("Running",)
 
     @property
     def base_url(self) -> str:
@@ -103,7 +106,7 @@ class HostHandle:
                 )
             try:
                 with urllib.request.urlopen(f"{self.base_url}/admin/host/status", timeout=1) as r:
-                    if json.load(r).get("state") == "Running":
+                    if json.load(r).get("state") in self.ready:
                         break
             except OSError:
                 pass
@@ -147,8 +150,12 @@ def running_host(
     extra_args: list[str] | None = None,
     log_path: Path | None = None,
     port: int | None = None,
+    ready: tuple[str, ...] = ("Running",),
 ) -> Iterator[HostHandle]:
-    """A devhost for `app_dir` on a free port; stopped (SIGTERM) when the block ends."""
+    """A devhost for `app_dir` on a free port; stopped (SIGTERM) when the block ends.
+
+    It is ready once its state is one of `ready` (add "Standby" for a second host on a
+    task hub another host runs)."""
     handle = HostHandle(
         app_dir=Path(app_dir),
         port=port or free_port(),
@@ -157,6 +164,7 @@ def running_host(
         env=dict(env or {}),
         extra_args=list(extra_args or []),
         log_path=log_path or Path(app_dir) / ".devhost" / "host.log",
+        ready=ready,
     )
     handle.log_path.parent.mkdir(parents=True, exist_ok=True)
     handle.start()

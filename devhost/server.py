@@ -1,4 +1,5 @@
-"""The host: indexes the app, opens storage, serves HTTP, runs the engine and timers."""
+"""The host: indexes the app, opens storage, serves HTTP, and runs its task hub while it
+holds the hub's lease (standing by while another host holds it)."""
 
 from __future__ import annotations
 
@@ -20,20 +21,21 @@ from .clock import Clock
 from .cors import CorsPolicy
 from .engine import Engine
 from .execution_log import Execution
+from .hub import HubWork, Leadership
 from .indexer import HTTP, IndexedFunction, index_app, is_disabled, require_served
 from .invoke import InvocationContext
 from .keys import HostKeys, load_or_create_keys
+from .lease import ACQUIRE_SECONDS, Holder, HubLease
 from .management import RPC_PREFIX, WEBHOOK_PREFIX, ManagementApi, UrlBuilder
 from .participants import Participants
 from .queues import QueueTriggers
 from .routing import Router
 from .storage import HostStorage, open_storage
 from .store import Store
-from .timers import TimerTriggers
-from .virtual_time import VirtualTimeKeeper
-from .writer import HistoryWriter
 
 log = logging.getLogger("devhost")
+# What a host that is not running its hub still answers (who runs it, what it serves).
+STANDBY_PATHS = ("/admin/host/status", "/admin/functions")
 
 
 @dataclass
@@ -78,19 +80,36 @@ class Host:
         self.functions: list[IndexedFunction] = []
         self.keys: HostKeys | None = None
         self.store: Store | None = None
-        self.engine: Engine | None = None
-        self.writer: HistoryWriter | None = None
-        self.clock: Clock | None = None
-        self.participants: Participants | None = None
-        self.virtual_time: VirtualTimeKeeper | None = None
+        # Who runs the hub, this host (its work) or another; made by start().
+        self.leadership: Leadership | None = None
         self.runner: web.AppRunner | None = None
         self.storage: HostStorage | None = None
         self.queues: QueueTriggers | None = None
+        # Outside processes that follow the clock; each term's clock is theirs.
+        self.participants = Participants()
+        self.connection = ""
         self.router = Router()
         self.started_at = time.monotonic()
         self.state = "Default"
         self.requests_in_flight = 0
         self.base_url = f"http://{options.bind}:{options.port}"
+
+    @property
+    def work(self) -> HubWork | None:
+        return self.leadership.work if self.leadership is not None else None
+
+    @property
+    def engine(self) -> Engine | None:
+        return self.work.engine if self.work is not None else None
+
+    @property
+    def clock(self) -> Clock | None:
+        return self.work.clock if self.work is not None else None
+
+    @property
+    def holder(self) -> Holder | None:
+        """Who runs the hub while this host stands by (None while this host runs it)."""
+        return self.leadership.holder if self.leadership is not None else None
 
     def set_port(self, port: int) -> None:
         """The port chosen after indexing (a flag, local.settings.json Host, or 7071)."""
@@ -116,6 +135,7 @@ class Host:
         return self.functions
 
     async def start(self) -> None:
+        """Serve HTTP, then run the hub if its lease is free; else stand by for it."""
         assert self.config is not None, "index() first"
         setting = self.config.storage_setting
         self.storage = open_storage(
@@ -123,37 +143,30 @@ class Host:
         )
         for line in self.storage.describe():
             print(line, flush=True)
-        connection = self.storage.connection_string
+        self.connection = self.storage.connection_string
         keys_path = self.app_dir / ".devhost" / "keys.json"
         self.keys = load_or_create_keys(keys_path)
         self.access = AccessGuard(self.keys, keys_path, self.options.no_auth)
-        self.store = Store(connection, self.config.hub_name)
+        self.store = Store(self.connection, self.config.hub_name)
         await self.store.open()
-        self.clock = Clock(
-            virtual=self.options.clock == "virtual",
-            is_idle=self._is_idle,
-            idle_settle=self.options.idle_settle,
+        lease = HubLease(
+            self.connection,
+            self.config.hub_name,
+            Holder.this_process(self.base_url, str(self.app_dir)),
         )
-        self.participants = Participants(self.clock)
-        self.writer = HistoryWriter(connection, self.config.hub_name)
-        await self.writer.start()
-        self.engine = Engine(
-            self.store, self.functions, self.clock, str(self.app_dir), writer=self.writer
-        )
-        self.engine.pressure = lambda: self.requests_in_flight
+        await lease.open()
         system_key = (
             None if self.options.no_auth else self.keys.system_keys["durabletask_extension"]
         )
         self.urls = UrlBuilder(self.base_url, self.config.hub_name, system_key)
         self.rpc_base_url = f"http://127.0.0.1:{self.options.port}{RPC_PREFIX}/"
         self.client_binding = self.urls.client_binding(self.rpc_base_url)
-        self.engine.client_binding = self.client_binding
 
         # CORS first: Core Tools answers a preflight before any key check or route.
         cors = [self.options.cors.middleware()] if self.options.cors else []
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[*cors, self._auth])
-        app.add_routes(ManagementApi(self.engine, self.urls, rpc=False).routes(WEBHOOK_PREFIX))
-        app.add_routes(ManagementApi(self.engine, self.urls, rpc=True).routes(RPC_PREFIX))
+        for prefix, rpc in ((WEBHOOK_PREFIX, False), (RPC_PREFIX, True)):
+            app.add_routes(ManagementApi(self._engine, self.store, self.urls, rpc).routes(prefix))
         app.add_routes(self.participants.routes())
         app.add_routes(
             [
@@ -169,58 +182,45 @@ class Host:
             await web.SockSite(self.runner, self.options.listener).start()
         else:
             await web.TCPSite(self.runner, self.options.bind, self.options.port).start()
-        host_id = f"devhost-{self.config.hub_name.lower()}"
-        if self.clock.virtual:
-            if self.options.clock_start is not None:
-                self.clock.set_now(self.options.clock_start)
-            self.virtual_time = VirtualTimeKeeper(self.clock, self.store, host_id)
-            await self.virtual_time.restore()
-        recovered = await self.engine.recover()
-        if recovered:
-            log.info("Resumed %d unfinished orchestration instance(s) from storage", recovered)
-        self.clock.start()
-        if self.virtual_time is not None:
-            self.virtual_time.start()
-        self.timers = TimerTriggers(
-            self.functions,
-            self.config.settings,
-            self.clock,
-            self.store,
-            host_id,
-            self._invoke,
-            self.engine._spawn,
-            before_firing=self.virtual_time.save if self.virtual_time is not None else None,
-        )
-        await self.timers.start()
-        assert self.queues is not None
-        self.queues.start(self._invoke, self.engine._spawn)
-        self.state = "Running"
-        log.info(
-            "Host started: %s (hub %s, %s clock)",
-            self.base_url,
-            self.config.hub_name,
-            self.options.clock,
+        self.leadership = Leadership(lease, self._new_work, self._set_state)
+        await self.leadership.begin()
+
+    def _engine(self) -> Engine:
+        assert self.engine is not None, "only a host that holds its hub's lease serves this"
+        return self.engine
+
+    def _new_work(self) -> HubWork:
+        assert self.config is not None and self.store is not None and self.queues is not None
+        return HubWork(
+            options=self.options,
+            config=self.config,
+            functions=self.functions,
+            store=self.store,
+            connection=self.connection,
+            client_binding=self.client_binding,
+            invoke=self._invoke,
+            pressure=lambda: self.requests_in_flight,
+            queues=self.queues,
+            participants=self.participants,
         )
 
-    def _is_idle(self) -> bool:
-        """Nothing runnable here, and no clock participant busy: time may jump."""
-        engine_idle = self.engine is not None and self.engine.is_idle()
-        return engine_idle and (self.participants is None or self.participants.idle())
+    def _set_state(self, state: str) -> None:
+        if state == "Running" and self.config is not None:
+            log.info(
+                "Host started: %s (hub %s, %s clock)",
+                self.base_url,
+                self.config.hub_name,
+                self.options.clock,
+            )
+        if self.state != "Stopping":
+            self.state = state
 
     async def stop(self) -> None:
         self.state = "Stopping"
-        if self.clock is not None:
-            await self.clock.stop()
-        if self.virtual_time is not None:
-            await self.virtual_time.stop()
-        if self.queues is not None:
-            await self.queues.stop_polling()
-        if self.engine is not None:
-            await self.engine.close()
+        if self.leadership is not None:
+            await self.leadership.end()
         if self.queues is not None:
             await self.queues.close()
-        if self.writer is not None:
-            await self.writer.close()
         if self.runner is not None:
             await self.runner.cleanup()
         if self.store is not None:
@@ -257,7 +257,25 @@ class Host:
                 headers={"Retry-After": "1"},
             )
         refusal = self.access.check_host_route(request)
-        return refusal if refusal is not None else await handler(request)
+        if refusal is not None:
+            return refusal
+        if self.state != "Running" and request.path not in STANDBY_PATHS:
+            return self._not_running()
+        return await handler(request)
+
+    def _not_running(self) -> web.Response:
+        """503 from a host that is not running its hub (yet, or any more), saying why."""
+        if self.state == "Standby" and self.holder is not None:
+            hub = self.config.hub_name if self.config else ""
+            message = (
+                f"This host stands by: task hub {hub} is run by {self.holder.describe()}. "
+                "Send requests there, or retry: this host takes the hub over when that host stops."
+            )
+        else:
+            message = f"The host is not running its task hub (state {self.state}); retry shortly."
+        return web.json_response(
+            {"Message": message}, status=503, headers={"Retry-After": str(ACQUIRE_SECONDS * 2)}
+        )
 
     # -- admin -------------------------------------------------------------------------
 
@@ -269,6 +287,7 @@ class Host:
                 "version": "devhost",
                 "processUptime": int((time.monotonic() - self.started_at) * 1000),
                 "functionCount": len(self.functions),
+                **({"standbyFor": self.holder.describe()} if self.holder else {}),
             }
         )
 
@@ -279,7 +298,7 @@ class Host:
                 "now": self.clock.now().isoformat(),
                 "virtual": self.clock.virtual,
                 "jumps": self.clock.jumps,
-                "participants": self.participants.counts() if self.participants else {},
+                "participants": self.participants.counts(),
             }
         )
 

@@ -41,6 +41,11 @@ class VirtualTimeKeeper:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._keep())
 
+    def discard(self) -> None:
+        """Stop saving, without a last save: a host that lost its hub's lease must not
+        write the time after the host that took the hub over."""
+        self._stopping.set()
+
     async def stop(self) -> None:
         self._stopping.set()
         if self._task is not None:

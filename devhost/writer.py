@@ -123,6 +123,12 @@ class HistoryWriter:
             {"op": "update_instance", "instance": instance_id, "fields": _dump(fields)}
         )
 
+    def kill(self) -> None:
+        """Stop the child at once: writes not yet stored are dropped (a host that lost its
+        hub must not write after the host that took it over)."""
+        if self._process is not None and self._process.returncode is None:
+            self._process.kill()
+
     async def close(self) -> None:
         if self._process is None:
             return

@@ -118,13 +118,14 @@ async def load(connection: str, hub: str, instance_id: str) -> RecordedHistory:
 
 
 async def drop_hub(connection: str, hub: str) -> None:
-    """Delete the task hub's tables and container: the recording is all that is kept."""
+    """Delete the task hub's tables and containers: the recording is all that is kept."""
     async with TableServiceClient.from_connection_string(connection) as tables:
         for suffix in ("Instances", "History", "Messages"):
             await tables.delete_table(f"{hub}{suffix}")
     async with BlobServiceClient.from_connection_string(connection) as blobs:
-        with contextlib.suppress(ResourceNotFoundError):
-            await blobs.delete_container(f"{hub.lower()}-largemessages")
+        for container in ("largemessages", "leases"):
+            with contextlib.suppress(ResourceNotFoundError):
+                await blobs.delete_container(f"{hub.lower()}-{container}")
 
 
 def names(recorded: RecordedHistory) -> set[str]:
