@@ -31,6 +31,7 @@ from .participants import Participants
 from .queues import QueueTriggers
 from .routing import Router
 from .storage import HostStorage, open_storage
+from .storage_deadline import bounded_by_storage
 from .store import Store
 
 log = logging.getLogger("devhost")
@@ -164,7 +165,9 @@ class Host:
 
         # CORS first: Core Tools answers a preflight before any key check or route.
         cors = [self.options.cors.middleware()] if self.options.cors else []
-        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[*cors, self._auth])
+        app = web.Application(
+            client_max_size=64 * 1024 * 1024, middlewares=[*cors, self._auth, bounded_by_storage]
+        )
         for prefix, rpc in ((WEBHOOK_PREFIX, False), (RPC_PREFIX, True)):
             app.add_routes(ManagementApi(self._engine, self.store, self.urls, rpc).routes(prefix))
         app.add_routes(self.participants.routes())

@@ -61,6 +61,11 @@ EVENT_FIELDS = (
 )
 # Timestamp is the table service's own column; DTFx keeps the event's time beside it.
 TIMESTAMP_COLUMN = "_Timestamp"
+# A storage service that stops answering fails a call within about two minutes, not the
+# SDK defaults' many minutes (300 s to connect and per read, 10 retries); not much sooner,
+# since an emulator on a loaded machine takes seconds to answer. The engine retries writes
+# on top, and the HTTP API answers 503 sooner (storage_deadline).
+TIMEOUTS: dict[str, Any] = {"connection_timeout": 10, "read_timeout": 30, "retry_total": 3}
 ACTIVE_STATUSES = ("Pending", "Running", "Suspended", "ContinuedAsNew")
 TERMINAL_STATUSES = ("Completed", "Failed", "Terminated", "Canceled")
 
@@ -83,8 +88,8 @@ class Store:
 
     def __init__(self, connection_string: str, hub: str):
         self.hub = hub
-        self._tables = TableServiceClient.from_connection_string(connection_string)
-        self._blobs = BlobServiceClient.from_connection_string(connection_string)
+        self._tables = TableServiceClient.from_connection_string(connection_string, **TIMEOUTS)
+        self._blobs = BlobServiceClient.from_connection_string(connection_string, **TIMEOUTS)
         self.instances = self._tables.get_table_client(f"{hub}Instances")
         self.history = self._tables.get_table_client(f"{hub}History")
         self.messages = self._tables.get_table_client(f"{hub}Messages")

@@ -51,6 +51,8 @@ AGENT_WALL_SECONDS = "5"
 # faster makes 50 agents flood one Azurite with requests, and nothing is gained.)
 AGENT_TIME_SCALE = "200"
 IDLE_SETTLE = "0.3"
+# How often a GET is tried while the API answers 503 for storage too slow to answer.
+UNAVAILABLE_RETRIES = 5
 
 T = TypeVar("T")
 
@@ -115,6 +117,16 @@ class App:
     # --- HTTP -------------------------------------------------------------------------
 
     def get(self, path: str, **params: Any) -> requests.Response:
+        """GET, retried as a client honouring Retry-After does while the API answers 503
+        because storage was too slow (a machine loaded by many test runs)."""
+        for _ in range(UNAVAILABLE_RETRIES):
+            response = self.get_once(path, **params)
+            if not transiently_unavailable(response):
+                break
+            time.sleep(min(float(response.headers.get("Retry-After", 1)), 2.0))
+        return response
+
+    def get_once(self, path: str, **params: Any) -> requests.Response:
         params.setdefault("code", self.host.function_key)
         return requests.get(f"{self.host.api}/{path}", params=params, timeout=30)
 
@@ -321,6 +333,17 @@ def stored_objects_of(connection: str, run_id: str) -> list[dict[str, str]]:
         rows = index.query_entities("azurehaymaker_run eq @run", parameters={"run": run_id})
         found += [{"kind": "table tag index row", "name": row["RowKey"]} for row in rows]
     return found
+
+
+def transiently_unavailable(response: requests.Response) -> bool:
+    """A 503 of the API for storage (or the Durable host) too slow: retry after a while."""
+    if response.status_code != 503 or "Retry-After" not in response.headers:
+        return False
+    try:
+        code = response.json()["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return False
+    return str(code).endswith("_unavailable")
 
 
 def _summary(run: dict[str, Any]) -> dict[str, Any]:
