@@ -176,7 +176,8 @@ class Host:
                 web.get("/admin/host/status", self.host_status),
                 web.get("/admin/host/clock", self.host_clock),
                 web.get("/admin/functions", self.list_functions),
-                web.route("*", "/{tail:.*}", self.http_trigger),
+                # Any path, also one with a newline in it (`.` alone stops at one).
+                web.route("*", "/{tail:(?s:.*)}", self.http_trigger),
             ]
         )
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
