@@ -49,11 +49,16 @@ def _alive(pid: int) -> bool:
 
 
 def _status(url: str) -> str | None:
+    return _status_field(url, "state")
+
+
+def _status_field(url: str, name: str) -> str | None:
     try:
         with urllib.request.urlopen(f"{url}/admin/host/status", timeout=1) as response:
-            return str(json.load(response).get("state"))
+            value = json.load(response).get(name)
     except (OSError, ValueError):
         return None
+    return None if value is None else str(value)
 
 
 def _record(app_dir: Path) -> dict[str, object] | None:
@@ -129,7 +134,13 @@ def up(args: argparse.Namespace) -> int:
             start_new_session=True,
         )
     deadline = time.monotonic() + args.timeout
-    while _status(url) != "Running":
+    while (state := _status(url)) != "Running":
+        if state == "Standby":  # another devhost runs this task hub: this one would wait
+            os.killpg(process.pid, signal.SIGTERM)
+            holder = _status_field(url, "standbyFor") or "another devhost"
+            raise CliError(
+                f"this app's task hub is already run by {holder}: stop that host, or pass --hub"
+            )
         if process.poll() is not None:
             tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or [""]
             raise CliError(

@@ -290,6 +290,14 @@ def test_up_keeps_devhost_running_after_the_cli_exits_and_down_stops_it(
             f"(pid {record['pid']}), not as asked: --port {other} (it runs with {port}); "
             "stop it with `haymaker down` first\n"
         )
+        # Without its record (a host started by hand, say), a second host on the hub would
+        # only stand by: `up` says who runs the hub instead of waiting.
+        saved = (app_copy / UP_FILE).read_text()
+        (app_copy / UP_FILE).unlink()
+        second = haymaker_cli("up", "--app-dir", str(app_copy), "--port", other, "--hub", hub)
+        (app_copy / UP_FILE).write_text(saved)
+        assert second.returncode == 1, second.stdout + second.stderr
+        assert f"already run by devhost pid {record['pid']} on " in second.stderr, second.stderr
         # The README's walkthrough: on the virtual clock a two-hour run takes seconds.
         walk = haymaker_cli(
             "run", "start", "--count", "1", "--duration", "PT2H", "--wait", cwd=app_copy
