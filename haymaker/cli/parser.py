@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 from typing import Any
 
 from haymaker.settings import REGIONS, RUN_SIZES
@@ -142,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         "deploy, operate and clean up realistic workloads.",
         epilog=EPILOG,
     )
+    parser.add_argument("--version", action="version", version=f"haymaker {_installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     api = [_api(), _target()]
     _local_run_parser(commands)
@@ -265,3 +267,11 @@ def _local_run_parser(commands: argparse._SubParsersAction) -> None:
         default="virtual",
         help="host clock (default virtual)",
     )
+
+
+def _installed_version() -> str:
+    """The installed package's version (pyproject.toml), or "unknown" outside an install."""
+    try:
+        return importlib.metadata.version("haymaker")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +215,11 @@ def test_dev_help_exits_0_and_an_unknown_command_2():
     assert shown.returncode == 0 and "./dev haymaker" in shown.stdout
     unknown = subprocess.run(["bash", "dev", "nope"], capture_output=True, text=True, cwd=ROOT)
     assert unknown.returncode == 2 and "unknown command 'nope'" in unknown.stderr
+
+
+def test_version_prints_the_packages_version_and_exits_0():
+    shown = subprocess.run(
+        [sys.executable, "-m", "haymaker", "--version"], capture_output=True, text=True, cwd=ROOT
+    )
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert shown.returncode == 0 and shown.stdout == f"haymaker {declared}\n", shown
