@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
+
+# Answers that say "not now" rather than "no": a read is tried again after the server's
+# Retry-After (storage that did not answer in time is a 503 with one), for up to
+# BUSY_PATIENCE seconds in all. Writes are not retried: a start may have gone through.
+BUSY_STATUSES = (429, 503)
+BUSY_PATIENCE = 120.0
+DEFAULT_RETRY_AFTER = 2.0
+MAX_RETRY_AFTER = 30.0
 
 
 def _reason(status: int) -> str:
@@ -33,6 +42,16 @@ def error_message(status: int, body: Any) -> str:
     return _reason(status)
 
 
+def _retry_after(header: str | None) -> float:
+    """Seconds from a Retry-After header (a number of seconds; a date counts as the
+    default), within sensible bounds."""
+    try:
+        seconds = float(header) if header else DEFAULT_RETRY_AFTER
+    except ValueError:
+        seconds = DEFAULT_RETRY_AFTER
+    return min(max(seconds, 0.1), MAX_RETRY_AFTER)
+
+
 class ApiError(Exception):
     """An error answer from the API; the message is the API's own.
 
@@ -48,6 +67,8 @@ class ApiError(Exception):
         self.status = status
         self.body = body
         self.key_option = key_option
+        # Seconds the server asked to wait before trying again (429 and 503 only).
+        self.retry_after: float | None = None
 
 
 @dataclass
@@ -56,6 +77,8 @@ class ApiClient:
     function_key: str | None = None
     timeout: float = 30.0
     key_option: str = "--key"
+    # Seconds in all that a read waits out busy answers (429, 503) before raising one.
+    busy_patience: float = BUSY_PATIENCE
 
     def _url(self, path: str, query: dict[str, Any] | None = None) -> str:
         params = {k: v for k, v in (query or {}).items() if v is not None}
@@ -66,6 +89,19 @@ class ApiClient:
 
     def request(
         self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None
+    ) -> tuple[int, Any]:
+        give_up_at = time.monotonic() + self.busy_patience
+        while True:
+            try:
+                return self._request_once(method, path, body, query)
+            except ApiError as error:
+                wait = error.retry_after
+                if method != "GET" or wait is None or time.monotonic() + wait > give_up_at:
+                    raise
+                time.sleep(wait)
+
+    def _request_once(
+        self, method: str, path: str, body: Any, query: dict[str, Any] | None
     ) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
@@ -84,7 +120,10 @@ class ApiClient:
                 parsed = json.loads(raw) if raw else None
             except ValueError:
                 parsed = raw.decode(errors="replace")
-            raise ApiError(error.code, parsed, self.key_option) from None
+            answer = ApiError(error.code, parsed, self.key_option)
+            if error.code in BUSY_STATUSES:
+                answer.retry_after = _retry_after(error.headers.get("Retry-After"))
+            raise answer from None
 
     def get(self, path: str, **query: Any) -> Any:
         return self.request("GET", path, query=query)[1]

@@ -81,7 +81,10 @@ def _key_hint(error: ApiError) -> str:
 def _dispatch(args: argparse.Namespace) -> int:
     command = " ".join(part for part in (args.command, getattr(args, "action", None)) if part)
     if command == "local-run":
-        return _local_run(args)
+        try:
+            return _local_run(args)
+        except ApiError as error:
+            raise CliError(f"the local run stopped following its run: {error}") from None
     if command in LOCAL:
         return LOCAL[command](args)
     target = resolve_target(args.url, args.key, args.master_key, args.profile)
