@@ -27,6 +27,7 @@ class BusyHandler(BaseHTTPRequestHandler):
 
     def _answer(self) -> None:
         self.server.requests.append(self.command)
+        body: dict[str, object]
         if len(self.server.requests) <= self.server.busy:
             body = {"error": {"code": "storage_unavailable", "message": "storage is slow"}}
             self.send_response(503)
