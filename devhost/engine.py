@@ -39,7 +39,7 @@ from .replay import (
 )
 from .sessions import Sessions
 from .speedups import memoize_history_timestamps
-from .store import ACTIVE_STATUSES, Store
+from .store import Store
 from .write_behind import WriteBehind
 
 log = logging.getLogger("devhost")
@@ -161,15 +161,6 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
     async def _create(
         self, name: str, instance_id: str, input_json: str | None, parent: tuple[str, int] | None
     ) -> str:
-        existing = await self.store.get_instance(instance_id)
-        if existing is not None and existing.get("RuntimeStatus") in ACTIVE_STATUSES:
-            raise EngineError(
-                409,
-                f"An orchestration instance with ID '{instance_id}' is already "
-                f"{existing['RuntimeStatus']}.",
-            )
-        if existing is not None:
-            await self.store.delete_history(instance_id)
         now = self.clock.now()
         live = Live(
             instance_id=instance_id,
@@ -180,7 +171,14 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
             parent_id=parent[0] if parent else None,
             parent_task_id=parent[1] if parent else None,
         )
-        await self._with_retries(self.writer.put_instance, instance_id, self._row(live, now))
+        # The row's insert is the existence check: no read before it (see create_instance).
+        holder = await self._with_retries(
+            self.writer.create_instance, instance_id, self._row(live, now)
+        )
+        if holder is not None:
+            raise EngineError(
+                409, f"An orchestration instance with ID '{instance_id}' is already {holder}."
+            )
         self.live[instance_id] = live
         self._schedule_episode(live)
         return instance_id

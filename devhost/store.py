@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -66,12 +67,20 @@ TIMESTAMP_COLUMN = "_Timestamp"
 # since an emulator on a loaded machine takes seconds to answer. The engine retries writes
 # on top, and the HTTP API answers 503 sooner (storage_deadline).
 TIMEOUTS: dict[str, Any] = {"connection_timeout": 10, "read_timeout": 30, "retry_total": 3}
+# With the SDK's default env settings, aiohttp reads the proxy variables and ~/.netrc on
+# every request (a fifth of the writer's CPU); storage never authenticates by netrc, so
+# they are read only when a proxy is configured.
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
 ACTIVE_STATUSES = ("Pending", "Running", "Suspended", "ContinuedAsNew")
 TERMINAL_STATUSES = ("Completed", "Failed", "Terminated", "Canceled")
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def proxy_configured() -> bool:
+    return any(name.lower() in PROXY_VARIABLES and value for name, value in os.environ.items())
 
 
 def new_message_id() -> str:
@@ -88,8 +97,9 @@ class Store:
 
     def __init__(self, connection_string: str, hub: str):
         self.hub = hub
-        self._tables = TableServiceClient.from_connection_string(connection_string, **TIMEOUTS)
-        self._blobs = BlobServiceClient.from_connection_string(connection_string, **TIMEOUTS)
+        settings = {**TIMEOUTS, "use_env_settings": proxy_configured()}
+        self._tables = TableServiceClient.from_connection_string(connection_string, **settings)
+        self._blobs = BlobServiceClient.from_connection_string(connection_string, **settings)
         self.instances = self._tables.get_table_client(f"{hub}Instances")
         self.history = self._tables.get_table_client(f"{hub}History")
         self.messages = self._tables.get_table_client(f"{hub}Messages")
@@ -145,12 +155,33 @@ class Store:
             return None
         return await self._inflate(dict(entity))
 
-    async def put_instance(self, instance_id: str, fields: dict[str, Any]) -> None:
-        """Create or replace the instance row."""
+    async def create_instance(self, instance_id: str, fields: dict[str, Any]) -> str | None:
+        """Write a new instance's row, unless an unfinished instance holds the id.
+
+        Returns None once the row is stored, or the status of the unfinished instance that
+        holds the id (nothing is written then). A finished instance with that id is
+        replaced and its history deleted first. One request for a new id: the insert
+        itself is the existence check (409 from the table service when the row exists).
+        """
         entity = await self._offload(
             {"PartitionKey": instance_id, "RowKey": "", **fields}, f"{instance_id}/instance"
         )
+        try:
+            await self.instances.create_entity(entity)
+            return None
+        except ResourceExistsError:
+            existing = await self.get_instance(instance_id)
+        if existing is not None and existing.get("ExecutionId") == fields.get("ExecutionId"):
+            return None  # this very start, stored by an attempt whose answer was lost
+        if existing is not None and existing.get("RuntimeStatus") in ACTIVE_STATUSES:
+            for name in LARGE_FIELDS:
+                if blob_name := entity.get(f"{name}BlobName"):
+                    with contextlib.suppress(ResourceNotFoundError):
+                        await self.large.delete_blob(blob_name)
+            return str(existing["RuntimeStatus"])
+        await self.delete_history(instance_id)
         await self.instances.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        return None
 
     async def update_instance(self, instance_id: str, fields: dict[str, Any]) -> None:
         """Merge fields into the instance row; None clears nothing (it is skipped)."""

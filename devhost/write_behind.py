@@ -80,11 +80,10 @@ class WriteBehind:
         await self._with_retries(self.writer.update_instance, instance_id, fields)
 
     @staticmethod
-    async def _with_retries(operation: Any, *args: Any, attempts: int = 5) -> None:
+    async def _with_retries(operation: Any, *args: Any, attempts: int = 5) -> Any:
         for attempt in range(attempts):
             try:
-                await operation(*args)
-                return
+                return await operation(*args)
             except Exception:
                 if attempt == attempts - 1:
                     raise

@@ -3,8 +3,8 @@
 Writing a history row through azure-data-tables costs about 1.4 ms of Python CPU; a busy
 orchestration writes several per step, and the host's own process (one GIL) also replays
 orchestrators and runs activities. The child takes the writes: the host sends each one as
-a JSON line on the child's stdin and gets `{"id", "error"}` back on its stdout when the
-write is stored. Ordering per instance is the caller's (the engine sends an instance's
+a JSON line on the child's stdin and gets `{"id", "error", "result"}` back on its stdout
+when the write is stored. Ordering per instance is the caller's (the engine sends an instance's
 next write only after the previous one is stored).
 
 If the host dies, so does the child (same process group); what was not yet stored is
@@ -50,7 +50,7 @@ class HistoryWriter:
         self._connection_string = connection_string
         self._hub = hub
         self._process: asyncio.subprocess.Process | None = None
-        self._pending: dict[int, asyncio.Future[None]] = {}
+        self._pending: dict[int, asyncio.Future[Any]] = {}
         self._ids = itertools.count()
         self._reader: asyncio.Task[None] | None = None
 
@@ -77,20 +77,20 @@ class HistoryWriter:
                 if reply["error"]:
                     future.set_exception(WriterError(reply["error"]))
                 else:
-                    future.set_result(None)
+                    future.set_result(reply.get("result"))
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(WriterError("the history writer process exited"))
         self._pending.clear()
 
-    async def _call(self, request: dict[str, Any]) -> None:
+    async def _call(self, request: dict[str, Any]) -> Any:
         assert self._process is not None and self._process.stdin is not None
         request_id = next(self._ids)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         self._process.stdin.write(json.dumps({"id": request_id, **request}).encode() + b"\n")
         await self._process.stdin.drain()
-        await future
+        return await future
 
     async def append_history(
         self, instance_id: str, execution_id: str, start: int, events: list[dict[str, Any]]
@@ -115,8 +115,11 @@ class HistoryWriter:
         )
         return message_id
 
-    async def put_instance(self, instance_id: str, fields: dict[str, Any]) -> None:
-        await self._call({"op": "put_instance", "instance": instance_id, "fields": _dump(fields)})
+    async def create_instance(self, instance_id: str, fields: dict[str, Any]) -> str | None:
+        result = await self._call(
+            {"op": "create_instance", "instance": instance_id, "fields": _dump(fields)}
+        )
+        return None if result is None else str(result)
 
     async def update_instance(self, instance_id: str, fields: dict[str, Any]) -> None:
         await self._call(
@@ -157,7 +160,7 @@ def _load(fields: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _apply(store: Store, request: dict[str, Any]) -> None:
+async def _apply(store: Store, request: dict[str, Any]) -> Any:
     op, instance = request["op"], request["instance"]
     if op == "append":
         await store.append_history(
@@ -167,12 +170,13 @@ async def _apply(store: Store, request: dict[str, Any]) -> None:
         await store.delete_messages(instance, request["ids"])
     elif op == "add_message":
         await store.add_message(instance, request["message"], request["id_"])
-    elif op == "put_instance":
-        await store.put_instance(instance, _load(request["fields"]))
+    elif op == "create_instance":
+        return await store.create_instance(instance, _load(request["fields"]))
     elif op == "update_instance":
         await store.update_instance(instance, _load(request["fields"]))
     else:
         raise ValueError(f"unknown writer operation {op!r}")
+    return None
 
 
 async def _serve(hub: str) -> None:
@@ -184,12 +188,13 @@ async def _serve(hub: str) -> None:
     tasks: set[asyncio.Task[None]] = set()
 
     async def handle(request: dict[str, Any]) -> None:
-        error = None
+        error = result = None
         try:
-            await _apply(store, request)
+            result = await _apply(store, request)
         except Exception as failure:  # reported to the host, which retries or logs it
             error = f"{type(failure).__name__}: {failure}"
-        sys.stdout.write(json.dumps({"id": request["id"], "error": error}) + "\n")
+        reply = {"id": request["id"], "error": error, "result": result}
+        sys.stdout.write(json.dumps(reply) + "\n")
         sys.stdout.flush()
 
     while line := await reader.readline():
