@@ -8,8 +8,9 @@ the new events to the History table, updates the Instances row, and only then st
 the work the orchestrator asked for. Completions that arrive while an episode runs
 wait for the next one, so a burst of activity results costs one replay, not hundreds.
 
-Crash safety: history is written before work starts and before consumed messages are
-deleted, so a restarted host derives all unfinished work from history (recovery.py).
+Crash safety: a start is stored in the start log before it is answered (start_log.py);
+history is written before consumed messages are deleted, so a restarted host derives all
+unfinished work from the log and history (recovery.py).
 Dispatch of work and results is in dispatch.py, history writes in write_behind.py.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import uuid
@@ -39,6 +41,7 @@ from .replay import (
 )
 from .sessions import Sessions
 from .speedups import memoize_history_timestamps
+from .start_log import StartLog
 from .store import Store
 from .write_behind import WriteBehind
 
@@ -75,7 +78,18 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
         self._activity_slots = asyncio.Semaphore(max_concurrent_activities)
         self.stopping = False
         self._finished: dict[str, asyncio.Event] = {}
-        self._starting: set[str] = set()
+        # Starts taken whose Instances row is not stored yet; each event is set once it is.
+        self._starting: dict[str, asyncio.Event] = {}
+        # Finished here, but the row's final status is not stored yet: the id is still taken.
+        self._closing: set[str] = set()
+        # Unfinished in storage but not run here (their orchestrator is gone from the app).
+        self.held: set[str] = set()
+        # Set once recovery has loaded every unfinished instance: until then a start cannot
+        # tell whether its id is taken.
+        self.recovered = asyncio.Event()
+        self.start_log = StartLog(
+            self._log_starts, self._forget_starts, functools.partial(self._with_retries)
+        )
         # The durable client binding JSON, for activities that declare a client input.
         self.client_binding: str | None = None
         # How many requests the host is serving: more messages may be on their way.
@@ -85,7 +99,7 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
 
     def is_idle(self) -> bool:
         """Nothing runnable: the virtual clock may jump."""
-        if self._inflight:
+        if self._inflight or self._starting:
             return False
         return not any(live.inbox and not live.suspended for live in self.live.values())
 
@@ -105,6 +119,7 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
 
     async def close(self) -> None:
         self.stopping = True
+        await self.start_log.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -135,28 +150,46 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
                 api_input.instance_id(instance_id, new=True)
             except BadRequest as error:
                 raise EngineError(400, str(error)) from None
+        await self.recovered.wait()
         instance_id = instance_id or uuid.uuid4().hex
-        if instance_id in self.live or instance_id in self._starting:
+        # Every unfinished instance of the hub is known here (this host holds the hub's
+        # lease), so the id is checked in memory; a finished one's row is replaced.
+        taken = (self.live, self._starting, self._closing, self.held)
+        if any(instance_id in ids for ids in taken):
             raise EngineError(
                 409, f"An orchestration instance with ID '{instance_id}' is already running."
             )
         # Claimed before the first await, so two concurrent starts cannot both proceed.
-        self._starting.add(instance_id)
+        self._starting[instance_id] = asyncio.Event()
         try:
             return await self._create(name, instance_id, input_json, parent)
-        finally:
-            self._starting.discard(instance_id)
+        except BaseException:
+            self._row_stored(instance_id)
+            raise
 
     async def wait_started(self, instance_id: str, timeout: float = 10.0) -> None:
-        """Return once no start of `instance_id` is half-way (its row not yet written).
+        """Return once no start of `instance_id` is half-way (its row not yet stored).
 
-        A second start with the same id is refused at once (409) while the first still
-        writes; a status query right after that refusal must then find the instance, not
-        answer 404 as if nobody had started it.
+        A start is answered once it is in the start log, before its row is stored; a status
+        query right after the 202 (or after a second start's 409) must then find the
+        instance, not answer 404 as if nobody had started it.
         """
-        deadline = asyncio.get_running_loop().time() + timeout
-        while instance_id in self._starting and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.005)
+        stored = self._starting.get(instance_id)
+        if stored is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stored.wait(), timeout)
+
+    async def wait_rows_stored(self, timeout: float = 10.0) -> None:
+        """Return once the rows of the starts answered so far are stored (for listings)."""
+        pending = [event.wait() for event in self._starting.values()]
+        if pending:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*pending), timeout)
+
+    def _row_stored(self, instance_id: str) -> None:
+        stored = self._starting.pop(instance_id, None)
+        if stored is not None:
+            stored.set()
 
     async def _create(
         self, name: str, instance_id: str, input_json: str | None, parent: tuple[str, int] | None
@@ -171,17 +204,24 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
             parent_id=parent[0] if parent else None,
             parent_task_id=parent[1] if parent else None,
         )
-        # The row's insert is the existence check: no read before it (see create_instance).
-        holder = await self._with_retries(
-            self.writer.create_instance, instance_id, self._row(live, now)
-        )
-        if holder is not None:
-            raise EngineError(
-                409, f"An orchestration instance with ID '{instance_id}' is already {holder}."
-            )
-        self.live[instance_id] = live
-        self._schedule_episode(live)
+        row = self._row(live, now)
+        # Durable once logged: the row and history follow behind (write_behind.py).
+        await self.start_log.add({"InstanceId": instance_id, **row})
+        self._adopt(live, row)
         return instance_id
+
+    def _adopt(self, live: Live, row: dict[str, Any]) -> None:
+        """Run a logged start: its row is written first, then its history."""
+        live.row_unwritten = row
+        self.live[live.instance_id] = live
+        self._write_soon(live)
+        self._schedule_episode(live)
+
+    async def _log_starts(self, entries: list[dict[str, Any]]) -> None:
+        await self.writer.log_starts(entries)
+
+    async def _forget_starts(self, execution_ids: list[str]) -> None:
+        await self.writer.forget_starts(execution_ids)
 
     def _row(self, live: Live, now: datetime) -> dict[str, Any]:
         return {
@@ -279,21 +319,26 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
         live.status = status
         for entry in live.timers.values():
             Clock.cancel(entry)
+        self._closing.add(live.instance_id)
         self.live.pop(live.instance_id, None)
         self.sessions.drop(live.instance_id)
-        # Whoever sees the final status can read the whole history.
-        await self._flush(live)
-        finished = self._finished.pop(live.instance_id, None)
-        await self._update_row(
-            live.instance_id,
-            {
-                "RuntimeStatus": status,
-                "Output": output if status == "Completed" else json.dumps(error),
-                "CustomStatus": live.custom_status,
-                "LastUpdatedTime": now,
-                "CompletedTime": now,
-            },
-        )
+        try:
+            # Whoever sees the final status can read the whole history.
+            await self._flush(live)
+            finished = self._finished.pop(live.instance_id, None)
+            await self._update_row(
+                live.instance_id,
+                {
+                    "RuntimeStatus": status,
+                    "Output": output if status == "Completed" else json.dumps(error),
+                    "CustomStatus": live.custom_status,
+                    "LastUpdatedTime": now,
+                    "CompletedTime": now,
+                },
+            )
+        finally:
+            # Until the final status is stored, a start with this id would find it running.
+            self._closing.discard(live.instance_id)
         if finished is not None:
             finished.set()
         if live.parent_id is not None and live.parent_task_id is not None:

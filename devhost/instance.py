@@ -35,6 +35,8 @@ class Live:
     row_custom_status: str | None = None
     row_written_at: float = 0.0
     last_write: asyncio.Task[None] | None = None
+    # A start's Instances row, until it is stored (before any of the instance's history).
+    row_unwritten: dict[str, Any] | None = None
     # Recorded but not yet handed to storage: (execution id, position, events, messages).
     unwritten: list[tuple[str, int, list[dict[str, Any]], list[str]]] = field(default_factory=list)
     activities_running: int = 0

@@ -304,6 +304,7 @@ class ManagementApi:
         top = api_input.count(request.query, "top", 1, 100_000)
         start = api_input.continuation(request.headers)
         show_input = api_input.flag(request.query, "showInput")
+        await self.engine.wait_rows_stored()
         rows = await self._matching(request)
         top = top or max(len(rows), 1)
         page = rows[start : start + top]
@@ -314,6 +315,7 @@ class ManagementApi:
 
     async def purge(self, request: web.Request) -> web.Response:
         instance_id = api_input.instance_id(request.match_info["instance_id"])
+        await self.engine.wait_started(instance_id)
         row = await self.store.get_instance(instance_id)
         if row is None:
             return _not_found(instance_id)
@@ -329,6 +331,7 @@ class ManagementApi:
     async def purge_many(self, request: web.Request) -> web.Response:
         if not request.query.get("createdTimeFrom"):
             return _error(400, "createdTimeFrom is required to purge instances.")
+        await self.engine.wait_rows_stored()
         rows = await self._matching(request)
         deleted = 0
         for row in rows:
@@ -359,6 +362,7 @@ class ManagementApi:
 
     async def _rewind(self, instance_id: str) -> web.Response:
         """As the extension answers: 404 unknown, 400 not failed; devhost cannot rewind."""
+        await self.engine.wait_started(instance_id)
         row = await self.store.get_instance(instance_id)
         if row is None:
             return _not_found(instance_id)
@@ -381,6 +385,7 @@ class ManagementApi:
         new_id = (
             None if api_input.flag(request.query, "restartWithNewInstanceId", True) else instance_id
         )
+        await self.engine.wait_started(instance_id)
         row = await self.store.get_instance(instance_id)
         if row is None:
             return _not_found(instance_id)

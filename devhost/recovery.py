@@ -1,7 +1,9 @@
 """Recovery: a restarted host loads every unfinished instance and resumes its work.
 
-History is written before the work it asks for starts and before the messages an episode
-consumed are deleted, so everything unfinished can be derived from storage: an episode
+A start is in the start log before it is answered, and its row is stored before any of
+its history; history is written before the messages an episode consumed are deleted. So
+everything unfinished can be derived from storage: a start the log holds with no row is
+run from the start, an episode
 that a crash cut short is dropped (its inputs come again), scheduled work with no
 completion in history is started again (activities run at least once, completions are
 recorded once), and stored messages not yet in history are delivered.
@@ -9,6 +11,7 @@ recorded once), and stored messages not yet in history are delivered.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -28,6 +31,12 @@ class Recovery:
 
     async def recover(self: EngineParts) -> int:
         """Load every unfinished instance and resume the work its history shows pending."""
+        try:
+            return await self._recover()
+        finally:
+            self.recovered.set()
+
+    async def _recover(self: EngineParts) -> int:
         rows = [r async for r in self.store.query_instances(statuses=ACTIVE_STATUSES)]
         loaded: list[Live] = []
         for row in rows:
@@ -52,11 +61,50 @@ class Recovery:
             self._start_work(live, activities, timers, subs)
             if not live.history:
                 self._schedule_episode(live)
-        return len(loaded)
+        return len(loaded) + await self._recover_starts()
+
+    async def _recover_starts(self: EngineParts) -> int:
+        """Run the starts the log holds whose rows a crash kept from being stored."""
+        adopted = 0
+        for entry in await self.store.list_starts():
+            instance_id, execution_id = entry.pop("InstanceId"), entry["ExecutionId"]
+            if instance_id in self.live or instance_id in self.held:
+                self.start_log.forget(execution_id)  # its row is stored (or the id is held)
+                continue
+            row = await self.store.get_instance(instance_id)
+            # A row of a later start (an entry whose deletion failed) keeps its place.
+            stale = row is not None and (
+                row.get("ExecutionId") == execution_id
+                or row.get("RuntimeStatus") in ACTIVE_STATUSES
+                or (row.get("CreatedTime") or entry["CreatedTime"]) > entry["CreatedTime"]
+            )
+            if stale or entry.get("Name") not in self.orchestrators:
+                if not stale:
+                    log.warning(
+                        "Start of %s dropped: the app no longer defines orchestrator '%s'",
+                        instance_id,
+                        entry.get("Name"),
+                    )
+                self.start_log.forget(execution_id)
+                continue
+            live = Live(
+                instance_id=instance_id,
+                name=entry["Name"],
+                execution_id=execution_id,
+                input=entry.get("Input"),
+                created_time=entry["CreatedTime"],
+                parent_id=entry.get("ParentInstanceId"),
+                parent_task_id=entry.get("ParentTaskId"),
+            )
+            self._starting[instance_id] = asyncio.Event()
+            self._adopt(live, self._row(live, self.clock.now()))
+            adopted += 1
+        return adopted
 
     async def _load(self: EngineParts, row: dict[str, Any]) -> Live | None:
         instance_id = row["PartitionKey"]
         if row.get("Name") not in self.orchestrators:
+            self.held.add(instance_id)
             log.warning(
                 "Instance %s runs orchestrator '%s', which this app no longer defines; left as is",
                 instance_id,

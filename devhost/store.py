@@ -7,6 +7,8 @@
   (raised events, terminate/suspend/resume requests), kept until an episode has
   written them into history. DTFx keeps these in control queues; a table lets one
   episode consume and delete many in a single batch.
+- `<Hub>Starts`: starts accepted but whose Instances row may not be stored yet, one
+  partition, so many go in one transaction (see start_log.py).
 - blob container `<hub>-largemessages`: values too large for a table property.
 
 Activity completions, timer firings and sub-orchestration results are not stored as
@@ -39,6 +41,8 @@ BATCH_LIMIT = 100
 SINGLE_WRITE_LIMIT = 5
 # A table string property holds 64 KiB of UTF-16: 32K characters. Larger values go to blobs.
 MAX_INLINE_CHARS = 30_000
+# What one transaction carries at most (4 MiB of UTF-8, with room for the envelope).
+TRANSACTION_CHARS = 1_000_000
 LARGE_FIELDS = ("Input", "Result", "Output", "CustomStatus", "Details", "Reason")
 # History event fields kept in table columns (IsPlayed is derived when replaying).
 EVENT_FIELDS = (
@@ -72,6 +76,7 @@ TIMEOUTS: dict[str, Any] = {"connection_timeout": 10, "read_timeout": 30, "retry
 # they are read only when a proxy is configured.
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
 ACTIVE_STATUSES = ("Pending", "Running", "Suspended", "ContinuedAsNew")
+STARTS_PARTITION = "starts"
 TERMINAL_STATUSES = ("Completed", "Failed", "Terminated", "Canceled")
 
 
@@ -103,12 +108,13 @@ class Store:
         self.instances = self._tables.get_table_client(f"{hub}Instances")
         self.history = self._tables.get_table_client(f"{hub}History")
         self.messages = self._tables.get_table_client(f"{hub}Messages")
+        self.starts = self._tables.get_table_client(f"{hub}Starts")
         self.large = self._blobs.get_container_client(f"{hub.lower()}-largemessages")
         self.timer_status = self._blobs.get_container_client("azure-webjobs-hosts")
 
     async def open(self) -> None:
         """Create the hub's tables and containers (idempotent)."""
-        for client in (self.instances, self.history, self.messages):
+        for client in (self.instances, self.history, self.messages, self.starts):
             with contextlib.suppress(ResourceExistsError):
                 await client.create_table()
         for container in (self.large, self.timer_status):
@@ -118,7 +124,7 @@ class Store:
     async def close(self) -> None:
         await self._tables.close()
         await self._blobs.close()
-        for client in (self.instances, self.history, self.messages):
+        for client in (self.instances, self.history, self.messages, self.starts):
             await client.close()
         await self.large.close()
         await self.timer_status.close()
@@ -328,6 +334,45 @@ class Store:
             self.messages,
             [("delete", {"PartitionKey": instance_id, "RowKey": m}) for m in message_ids],
         )
+
+    # -- the start log (start_log.py) --------------------------------------------------
+
+    async def log_starts(self, entries: list[dict[str, Any]]) -> None:
+        """Store accepted starts (fields of their instance rows, plus `InstanceId`)."""
+        entities = [
+            await self._offload(
+                {"PartitionKey": STARTS_PARTITION, "RowKey": e["ExecutionId"], **e},
+                f"{e['InstanceId']}/start",
+            )
+            for e in entries
+        ]
+        # A transaction holds at most 4 MiB (an inline value is at most MAX_INLINE_CHARS).
+        chunks: list[list[tuple[str, dict[str, Any]]]] = [[]]
+        size = 0
+        for entity in entities:
+            chars = sum(len(v) for v in entity.values() if isinstance(v, str))
+            if len(chunks[-1]) == BATCH_LIMIT or size + chars > TRANSACTION_CHARS:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(("upsert", entity))
+            size += chars
+        await asyncio.gather(*(self._submit(self.starts, chunk) for chunk in chunks))
+
+    async def forget_starts(self, execution_ids: list[str]) -> None:
+        await self._submit(
+            self.starts,
+            [("delete", {"PartitionKey": STARTS_PARTITION, "RowKey": e}) for e in execution_ids],
+        )
+
+    async def list_starts(self) -> list[dict[str, Any]]:
+        rows = self.starts.query_entities(
+            "PartitionKey eq @pk", parameters={"pk": STARTS_PARTITION}
+        )
+        entries = []
+        async for row in rows:
+            entry = await self._inflate(dict(row))
+            entries.append({k: v for k, v in entry.items() if k not in ("PartitionKey", "RowKey")})
+        return entries
 
     # -- timer trigger status (as the Functions host keeps it, in azure-webjobs-hosts) ----
 

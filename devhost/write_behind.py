@@ -3,7 +3,8 @@
 Work an episode asks for starts without waiting for its write: if the host dies first, the
 replay on restart asks for it again (activities run at least once, as in Azure), and loading
 keeps only whole episodes. While one write of an instance is in flight, later episodes'
-events gather and go together in the next one (a group commit).
+events gather and go together in the next one (a group commit). A start's Instances row
+is written first, before any of its history (the start itself is in the start log).
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ class WriteBehind:
         live.unwritten.append((live.execution_id, len(live.history), events, consumed))
         live.history.extend(events)
         live.history_json.extend(played_json(e) for e in events)
+        self._write_soon(live)
+
+    def _write_soon(self: EngineParts, live: Live) -> None:
+        """Start the instance's writer task unless one runs (it takes what was recorded)."""
         if live.last_write is None or live.last_write.done():
             live.last_write = asyncio.get_running_loop().create_task(self._write_behind(live))
             self._inflight += 1
@@ -49,7 +54,12 @@ class WriteBehind:
         next one (a group commit: fewer, larger requests). A write that fails for good is
         logged and the next goes on: loading stops at the gap it leaves.
         """
-        while live.unwritten:
+        while live.unwritten or live.row_unwritten is not None:
+            if live.row_unwritten is not None:
+                row, live.row_unwritten = live.row_unwritten, None
+                if not await self._create_row(live, row):
+                    return
+                continue
             pending, live.unwritten = live.unwritten, []
             # Continue-as-new flushes before it changes the execution, so one execution.
             execution_id, start = pending[0][0], pending[0][1]
@@ -67,6 +77,29 @@ class WriteBehind:
             except Exception:
                 log.exception("Writing the history of %s to storage failed", live.instance_id)
 
+    async def _create_row(self: EngineParts, live: Live, row: dict[str, Any]) -> bool:
+        """Store a logged start's row; False if an unfinished instance holds its id."""
+        instance_id = live.instance_id
+        try:
+            holder = await self._with_retries(self.writer.create_instance, instance_id, row)
+        except Exception:
+            # The instance runs on; its log entry stays, so a restart creates the row.
+            log.exception("Storing the row of %s failed", instance_id)
+            return True
+        finally:
+            self._row_stored(instance_id)
+        self.start_log.forget(live.execution_id)
+        if holder is None:
+            return True
+        # Only when storage was changed behind this host's back: its lease excludes others.
+        log.error(
+            "Start of %s dropped: an instance %s in storage holds the id", instance_id, holder
+        )
+        if self.live.get(instance_id) is live:
+            self.live.pop(instance_id)
+        live.unwritten.clear()
+        return False
+
     def _write_done(self: EngineParts, task: asyncio.Task[None]) -> None:
         self._inflight -= 1
         self.clock.poke()
@@ -77,6 +110,10 @@ class WriteBehind:
             await asyncio.shield(live.last_write)
 
     async def _update_row(self: EngineParts, instance_id: str, fields: dict[str, Any]) -> None:
+        # A merge before the start's row is stored would create a row without its fields.
+        stored = self._starting.get(instance_id)
+        if stored is not None:
+            await stored.wait()
         await self._with_retries(self.writer.update_instance, instance_id, fields)
 
     @staticmethod

@@ -121,6 +121,14 @@ class HistoryWriter:
         )
         return None if result is None else str(result)
 
+    async def log_starts(self, entries: list[dict[str, Any]]) -> None:
+        await self._call(
+            {"op": "log_starts", "instance": "", "entries": [_dump(e) for e in entries]}
+        )
+
+    async def forget_starts(self, execution_ids: list[str]) -> None:
+        await self._call({"op": "forget_starts", "instance": "", "ids": execution_ids})
+
     async def update_instance(self, instance_id: str, fields: dict[str, Any]) -> None:
         await self._call(
             {"op": "update_instance", "instance": instance_id, "fields": _dump(fields)}
@@ -172,6 +180,10 @@ async def _apply(store: Store, request: dict[str, Any]) -> Any:
         await store.add_message(instance, request["message"], request["id_"])
     elif op == "create_instance":
         return await store.create_instance(instance, _load(request["fields"]))
+    elif op == "log_starts":
+        await store.log_starts([_load(e) for e in request["entries"]])
+    elif op == "forget_starts":
+        await store.forget_starts(request["ids"])
     elif op == "update_instance":
         await store.update_instance(instance, _load(request["fields"]))
     else:

@@ -389,7 +389,7 @@ def drop_task_hub(connection: str, hub: str) -> None:
     5 s, and agents with a 40 s ceiling timed out for every session on the machine.
     """
     tables = TableServiceClient.from_connection_string(connection)
-    for suffix in ("Instances", "History", "Messages"):
+    for suffix in ("Instances", "History", "Messages", "Starts"):
         tables.delete_table(hub + suffix)  # no error if it does not exist
     with suppress(ResourceNotFoundError):
         blobs = BlobServiceClient.from_connection_string(connection)
@@ -449,7 +449,7 @@ def stored_texts(app: App, connection: str, since: datetime) -> dict[str, str]:
     the agents' logs. Used by the canary tests, which search it for client secrets."""
     places: dict[str, str] = {}
     tables = TableServiceClient.from_connection_string(connection)
-    for suffix in ("Instances", "History", "Messages"):
+    for suffix in ("Instances", "History", "Messages", "Starts"):
         rows = list(tables.get_table_client(app.hub + suffix).list_entities())
         places[f"{app.hub}{suffix} table"] = json.dumps(rows, default=str)
     assert '"EventType"' in places[f"{app.hub}History table"]

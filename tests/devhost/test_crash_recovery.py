@@ -7,6 +7,7 @@ and every activity's completion is in history exactly once.
 
 from __future__ import annotations
 
+import concurrent.futures
 import shutil
 import time
 from collections import Counter
@@ -16,6 +17,7 @@ import requests
 from azure.data.tables import TableServiceClient
 
 from devhost.testing import running_host
+from tests.devhost.helpers import app_host, wait_until
 
 APP = Path(__file__).parent / "apps" / "durable"
 FAN_OUT = 200
@@ -75,3 +77,37 @@ def test_kill_during_fan_out_then_restart_completes_exactly_once(
     assert set(completions.values()) == {1}, "each completion is in history exactly once"
     scheduled = [r["EventId"] for r in rows if r["EventType"] == 4]
     assert sorted(scheduled) == list(range(FAN_OUT)), "nothing was scheduled twice"
+
+
+def test_every_start_answered_202_survives_a_kill_right_after(
+    tmp_path: Path, storage_connection_string: str, unique_name: str
+) -> None:
+    """A 202 means the start is stored: kill -9 at once after the last one, and the
+    restarted host runs every instance (its row was still being written behind)."""
+    count = 60
+    with app_host("durable_app", tmp_path, hub=unique_name) as host:
+        params = {"code": host.system_key}
+
+        def start(i: int) -> int:
+            url = f"{host.management}/orchestrators/echo_orchestrator/kept-{i}"
+            return requests.post(url, params=params, json=f"v{i}", timeout=30).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(start, range(count)))
+        host.kill()
+        assert answers == [202] * count
+
+        host.restart()
+        for i in range(count):
+            done = wait_until(
+                lambda i=i: (
+                    lambda body: body if body.get("runtimeStatus") == "Completed" else None
+                )(
+                    requests.get(
+                        f"{host.management}/instances/kept-{i}", params=params, timeout=10
+                    ).json()
+                ),
+                timeout=60,
+                message=f"kept-{i} to complete after the restart",
+            )
+            assert done["output"] == {"input": f"v{i}", "shouted": f"V{i}"}

@@ -120,7 +120,7 @@ async def load(connection: str, hub: str, instance_id: str) -> RecordedHistory:
 async def drop_hub(connection: str, hub: str) -> None:
     """Delete the task hub's tables and containers: the recording is all that is kept."""
     async with TableServiceClient.from_connection_string(connection) as tables:
-        for suffix in ("Instances", "History", "Messages"):
+        for suffix in ("Instances", "History", "Messages", "Starts"):
             await tables.delete_table(f"{hub}{suffix}")
     async with BlobServiceClient.from_connection_string(connection) as blobs:
         for container in ("largemessages", "leases"):
