@@ -8,10 +8,12 @@ and every activity's completion is in history exactly once.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import shutil
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import requests
 from azure.data.tables import TableServiceClient
@@ -98,15 +100,15 @@ def test_every_start_answered_202_survives_a_kill_right_after(
         assert answers == [202] * count
 
         host.restart()
+
+        def completed(instance_id: str) -> dict[str, Any] | None:
+            url = f"{host.management}/instances/{instance_id}"
+            body: dict[str, Any] = requests.get(url, params=params, timeout=10).json()
+            return body if body.get("runtimeStatus") == "Completed" else None
+
         for i in range(count):
             done = wait_until(
-                lambda i=i: (
-                    lambda body: body if body.get("runtimeStatus") == "Completed" else None
-                )(
-                    requests.get(
-                        f"{host.management}/instances/kept-{i}", params=params, timeout=10
-                    ).json()
-                ),
+                functools.partial(completed, f"kept-{i}"),
                 timeout=60,
                 message=f"kept-{i} to complete after the restart",
             )
