@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import shutil
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -226,6 +227,25 @@ WORKLOADS = [
 ]
 
 
+@contextlib.contextmanager
+def bench_host(scratch: Path) -> Iterator[Client]:
+    """A devhost on the bench app and a fresh Azurite of its own in `scratch`, warmed up."""
+    ports = {service: free_port() for service in azurite.PORTS}
+    emulator = azurite.start(scratch / "azurite", ports, search_from=ROOT)
+    app_dir = scratch / "bench"
+    shutil.copytree(APP, app_dir)
+    hub = "bench" + uuid.uuid4().hex[:8]
+    extra = ["--log-level", "warning"]
+    env = {"AzureWebJobsStorage": azurite.dev_connection_string(ports=ports)}
+    try:
+        with running_host(app_dir, hub=hub, extra_args=extra, env=env) as host:
+            client = Client(host)
+            client.wait(client.start("trivial", 0))  # warm up imports and tables
+            yield client
+    finally:
+        emulator.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     for workload in WORKLOADS:
@@ -234,31 +254,18 @@ def main(argv: list[str] | None = None) -> int:
     sizes = {w.option: getattr(args, w.option.replace("-", "_")) for w in WORKLOADS}
 
     wrong = 0
-    with tempfile.TemporaryDirectory() as scratch:
-        ports = {service: free_port() for service in azurite.PORTS}
-        emulator = azurite.start(Path(scratch) / "azurite", ports, search_from=ROOT)
-        app_dir = Path(scratch) / "bench"
-        shutil.copytree(APP, app_dir)
-        hub = "bench" + uuid.uuid4().hex[:8]
-        extra = ["--log-level", "warning"]
-        env = {"AzureWebJobsStorage": azurite.dev_connection_string(ports=ports)}
-        try:
-            with running_host(app_dir, hub=hub, extra_args=extra, env=env) as host:
-                client = Client(host)
-                client.wait(client.start("trivial", 0))  # warm up imports and tables
-                for workload in WORKLOADS:
-                    if sizes[workload.option] <= 0:
-                        continue
-                    try:
-                        figures = workload.run(client, sizes[workload.option])
-                    except WrongResult as error:
-                        print(f"{workload.option:<17} WRONG: {error}", flush=True)
-                        wrong += 1
-                        continue
-                    for figure in figures:
-                        print(figure.line(), flush=True)
-        finally:
-            emulator.stop()
+    with tempfile.TemporaryDirectory() as scratch, bench_host(Path(scratch)) as client:
+        for workload in WORKLOADS:
+            if sizes[workload.option] <= 0:
+                continue
+            try:
+                figures = workload.run(client, sizes[workload.option])
+            except WrongResult as error:
+                print(f"{workload.option:<17} WRONG: {error}", flush=True)
+                wrong += 1
+                continue
+            for figure in figures:
+                print(figure.line(), flush=True)
     return 1 if wrong else 0
 
 
