@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             )
 
     print(
-        f"\n{began:%Y-%m-%d %H:%M %Z}, {args.rounds} interleaved rounds, medians; "
+        f"\n{began:%Y-%m-%d %H:%M %Z}, {args.rounds} interleaved round(s), medians; "
         f"load average (1, 5, 15 min) {load_before} before, {load()} after, "
         f"{os.cpu_count()} cores\n"
     )
