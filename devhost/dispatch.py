@@ -127,6 +127,8 @@ class Dispatch:
         return await call_user_function(fn, kwargs, self._activity_pool)
 
     async def _start_child(self: EngineParts, parent: Live, work: SubOrchestrationWork) -> None:
+        # After a crash the child may be a logged start that recovery has yet to run.
+        await self.recovered.wait()
         existing = self.live.get(work.instance_id)
         if existing is not None:
             return
