@@ -67,6 +67,7 @@ NOT_COPIED = shutil.ignore_patterns(
     ".git",
     ".venv",
     ".venv-azcli",
+    ".venv-bench",
     "node_modules",
     "__pycache__",
     ".mypy_cache",

@@ -25,6 +25,7 @@ ALWAYS_SKIPPED = (
     ".git",
     ".venv",
     ".venv-azcli",
+    ".venv-bench",
     "venv",
     "node_modules",
     "__pycache__",
