@@ -211,10 +211,9 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
         return instance_id
 
     def _adopt(self, live: Live, row: dict[str, Any]) -> None:
-        """Run a logged start: its row is written first, then its history."""
+        """Run a logged start; its row is written behind its first episode's history."""
         live.row_unwritten = row
         self.live[live.instance_id] = live
-        self._write_soon(live)
         self._schedule_episode(live)
 
     async def _log_starts(self, entries: list[dict[str, Any]]) -> None:
@@ -322,20 +321,23 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
         self._closing.add(live.instance_id)
         self.live.pop(live.instance_id, None)
         self.sessions.drop(live.instance_id)
+        final = {
+            "RuntimeStatus": status,
+            "Output": output if status == "Completed" else json.dumps(error),
+            "CustomStatus": live.custom_status,
+            "LastUpdatedTime": now,
+            "CompletedTime": now,
+        }
+        # Finished before its row was written: the row goes once, final, after the history.
+        folded = live.row_unwritten is not None
+        if live.row_unwritten is not None:
+            live.row_unwritten.update(final)
         try:
             # Whoever sees the final status can read the whole history.
             await self._flush(live)
             finished = self._finished.pop(live.instance_id, None)
-            await self._update_row(
-                live.instance_id,
-                {
-                    "RuntimeStatus": status,
-                    "Output": output if status == "Completed" else json.dumps(error),
-                    "CustomStatus": live.custom_status,
-                    "LastUpdatedTime": now,
-                    "CompletedTime": now,
-                },
-            )
+            if not folded:
+                await self._update_row(live.instance_id, final)
         finally:
             # Until the final status is stored, a start with this id would find it running.
             self._closing.discard(live.instance_id)

@@ -221,14 +221,15 @@ class Episodes:
         changed = live.status != "Running" or live.custom_status != live.row_custom_status
         if changed or time.monotonic() - live.row_written_at > ROW_REFRESH_SECONDS:
             live.status = "Running"
-            await self._update_row(
-                live.instance_id,
-                {
-                    "RuntimeStatus": "Running",
-                    "LastUpdatedTime": now,
-                    "CustomStatus": live.custom_status,
-                },
-            )
+            fields = {
+                "RuntimeStatus": "Running",
+                "LastUpdatedTime": now,
+                "CustomStatus": live.custom_status,
+            }
+            if live.row_unwritten is not None:
+                live.row_unwritten.update(fields)  # the start's row, not yet written
+            else:
+                await self._update_row(live.instance_id, fields)
             live.row_custom_status = live.custom_status
             live.row_written_at = time.monotonic()
 

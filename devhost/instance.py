@@ -37,6 +37,8 @@ class Live:
     last_write: asyncio.Task[None] | None = None
     # A start's Instances row, until it is stored (before any of the instance's history).
     row_unwritten: dict[str, Any] | None = None
+    # An episode (or control request) was recorded: the row may follow its history.
+    recorded: bool = False
     # Recorded but not yet handed to storage: (execution id, position, events, messages).
     unwritten: list[tuple[str, int, list[dict[str, Any]], list[str]]] = field(default_factory=list)
     activities_running: int = 0

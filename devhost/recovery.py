@@ -96,6 +96,9 @@ class Recovery:
                 parent_id=entry.get("ParentInstanceId"),
                 parent_task_id=entry.get("ParentTaskId"),
             )
+            # History a crashed attempt wrote before the row (see write_behind) is replayed
+            # from the start again: none of it may stay in the way.
+            await self.store.delete_history(instance_id)
             self._starting[instance_id] = asyncio.Event()
             self._adopt(live, self._row(live, self.clock.now()))
             adopted += 1

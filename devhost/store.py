@@ -166,7 +166,8 @@ class Store:
 
         Returns None once the row is stored, or the status of the unfinished instance that
         holds the id (nothing is written then). A finished instance with that id is
-        replaced and its history deleted first. One request for a new id: the insert
+        replaced, and its history deleted first (rows of this execution stay: its first
+        history is written before its row). One request for a new id: the insert
         itself is the existence check (409 from the table service when the row exists).
         """
         entity = await self._offload(
@@ -185,7 +186,8 @@ class Store:
                     with contextlib.suppress(ResourceNotFoundError):
                         await self.large.delete_blob(blob_name)
             return str(existing["RuntimeStatus"])
-        await self.delete_history(instance_id)
+        # The new execution's first history is written before its row: it stays.
+        await self.delete_history(instance_id, keep_execution=fields.get("ExecutionId"))
         await self.instances.upsert_entity(entity, mode=UpdateMode.REPLACE)
         return None
 
@@ -286,13 +288,19 @@ class Store:
             )
         await self._submit(self.history, [("upsert", e) for e in entities])
 
-    async def delete_history(self, instance_id: str, from_position: int = 0) -> int:
+    async def delete_history(
+        self, instance_id: str, from_position: int = 0, keep_execution: str | None = None
+    ) -> int:
+        """Delete history rows from a position on (those of `keep_execution` stay)."""
+        query = "PartitionKey eq @pk and RowKey ge @rk"
+        params = {"pk": instance_id, "rk": row_key(from_position)}
+        if keep_execution is not None:
+            query += " and ExecutionId ne @ex"
+            params["ex"] = keep_execution
         keys = [
             row["RowKey"]
             async for row in self.history.query_entities(
-                "PartitionKey eq @pk and RowKey ge @rk",
-                parameters={"pk": instance_id, "rk": row_key(from_position)},
-                select=["PartitionKey", "RowKey"],
+                query, parameters=params, select=["PartitionKey", "RowKey"]
             )
         ]
         await self._submit(

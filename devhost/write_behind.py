@@ -4,7 +4,8 @@ Work an episode asks for starts without waiting for its write: if the host dies 
 replay on restart asks for it again (activities run at least once, as in Azure), and loading
 keeps only whole episodes. While one write of an instance is in flight, later episodes'
 events gather and go together in the next one (a group commit). A start's Instances row
-is written first, before any of its history (the start itself is in the start log).
+goes with its first episode's history, after it (the start itself is in the start log):
+an instance that finishes in its first episode costs one row write, not two.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class WriteBehind:
         the episode are deleted only once its events are stored.
         """
         live.unwritten.append((live.execution_id, len(live.history), events, consumed))
+        live.recorded = True
         live.history.extend(events)
         live.history_json.extend(played_json(e) for e in events)
         self._write_soon(live)
@@ -54,12 +56,7 @@ class WriteBehind:
         next one (a group commit: fewer, larger requests). A write that fails for good is
         logged and the next goes on: loading stops at the gap it leaves.
         """
-        while live.unwritten or live.row_unwritten is not None:
-            if live.row_unwritten is not None:
-                row, live.row_unwritten = live.row_unwritten, None
-                if not await self._create_row(live, row):
-                    return
-                continue
+        while live.unwritten:
             pending, live.unwritten = live.unwritten, []
             # Continue-as-new flushes before it changes the execution, so one execution.
             execution_id, start = pending[0][0], pending[0][1]
@@ -76,6 +73,13 @@ class WriteBehind:
                     )
             except Exception:
                 log.exception("Writing the history of %s to storage failed", live.instance_id)
+            # A start's row, after its first history, with what episodes changed in it
+            # meanwhile; a final status only once every recorded event is stored.
+            row = live.row_unwritten
+            if row is not None and not (live.unwritten and "CompletedTime" in row):
+                live.row_unwritten = None
+                if not await self._create_row(live, row):
+                    return
 
     async def _create_row(self: EngineParts, live: Live, row: dict[str, Any]) -> bool:
         """Store a logged start's row; False if an unfinished instance holds its id."""

@@ -131,6 +131,25 @@ def test_start_with_an_instance_id_keeps_it(host: HostHandle) -> None:
     assert f"/instances/{wanted}?" in payload["statusQueryGetUri"]
 
 
+def test_a_finished_instance_id_started_again_runs_anew_with_only_its_new_history(
+    host: HostHandle,
+) -> None:
+    wanted = f"again-{uuid.uuid4().hex[:8]}"
+    start(host, "echo_orchestrator", "first", instance_id=wanted)
+    wait_running(host, wanted, "Completed")
+
+    start(host, "echo_orchestrator", "second", instance_id=wanted)
+    done = wait_running(host, wanted, "Completed")
+
+    assert done["output"] == {"input": "second", "shouted": "SECOND"}
+    history = get_status(host, wanted, showHistory="true", showHistoryOutput="true").json()
+    events = history["historyEvents"]
+    started = [e for e in events if e["EventType"] == "ExecutionStarted"]
+    assert [e["Input"] for e in started] == ["second"], events
+    assert events[-1]["EventType"] == "ExecutionCompleted", events
+    assert events[-1]["Result"] == {"input": "second", "shouted": "SECOND"}, events
+
+
 def test_a_start_refused_as_a_duplicate_is_followed_by_a_status_that_finds_it(
     host: HostHandle,
 ) -> None:
