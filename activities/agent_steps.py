@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from activities.event_intake import record_new_events
+from activities.event_intake import MAX_BATCHES_PER_POLL, cut_short_reason, record_new_events
 from activities.tracing import traced
 from activities.waits import waits_as_results
 from haymaker import naming, telemetry
@@ -71,11 +71,27 @@ def launch_agent(payload: dict[str, Any]) -> dict[str, Any]:
 @traced("monitoring")
 @waits_as_results
 def poll_agent(payload: dict[str, Any]) -> dict[str, Any]:
-    """Record the run's new agent events and say whether this agent is still running."""
+    """Record the run's new agent events and say whether this agent is still running, and
+    when it has finished, whether its scenario was cut short.
+
+    The agent's state is taken first: an agent that had ended by then had sent all it
+    would, so the drain after it holds its last words (a `finished` that says cut short).
+    """
     plan = _plan(payload)
-    recorded = record_new_events(plan.run_id)
     status = services().provider.agent_status(plan.run_id, plan.agent_id)
-    return {"state": status["state"], "events": recorded, "canceled": _run_canceled(plan.run_id)}
+    ended = status["state"] != "running"
+    recorded = record_new_events(
+        plan.run_id, MAX_BATCHES_AFTER_STOP if ended else MAX_BATCHES_PER_POLL
+    )
+    cut_short = None
+    if status["state"] == "succeeded":
+        cut_short = cut_short_reason(plan.run_id, plan.agent_id)
+    return {
+        "state": status["state"],
+        "events": recorded,
+        "canceled": _run_canceled(plan.run_id),
+        "cut_short": cut_short,
+    }
 
 
 def _run_canceled(run_id: str) -> bool:

@@ -27,6 +27,7 @@ def record_new_events(run_id: str, max_batches: int = MAX_BATCHES_PER_POLL) -> i
         svc.records.append_events(run_id, events)
         for event in events:
             _record_resource_event(event)
+            _record_cut_short(event)
         receiver.acknowledge(events)
         recorded += len(events)
     return recorded
@@ -43,3 +44,19 @@ def _record_resource_event(event: dict[str, Any]) -> None:
         str(event.get("local_name") or event.get("name")),
         kind,
     )
+
+
+def _record_cut_short(event: dict[str, Any]) -> None:
+    """An agent that finished early says why; its poll reads that to name the outcome."""
+    if event.get("type") == "finished" and event.get("cut_short"):
+        services().records.upsert_agent(
+            event["run_id"], event["agent_id"], cut_short=str(event["cut_short"])
+        )
+
+
+def cut_short_reason(run_id: str, agent_id: str) -> str | None:
+    """Why the agent's scenario was cut short, as its `finished` event said (None: it wasn't)."""
+    for agent in services().records.list_agents(run_id):
+        if agent.get("agent_id") == agent_id:
+            return agent.get("cut_short") or None
+    return None

@@ -39,8 +39,10 @@ def begin_run(payload: dict[str, Any]) -> dict[str, Any]:
             phase="provisioning",
             status="pending",
         )
+    # The orchestration's time (histories from before it was passed: this activity's).
+    started_at = payload.get("started_at") or _now()
     svc.records.update_run(
-        run_id, status="running", started_at=_now(), deadline=payload["deadline"]
+        run_id, status="running", started_at=started_at, deadline=payload["deadline"]
     )
     return {"events_queue": queue}
 
@@ -69,8 +71,10 @@ def finalize_run(payload: dict[str, Any]) -> dict[str, Any]:
     outcomes = Counter(str(result.get("outcome")) for result in results)
     torn_down = sum(1 for result in results if result.get("clean"))
     run = svc.records.get_run(run_id) or {}
-    finished_at = _now()
+    finished_at = payload.get("finished_at") or _now()
     status = payload["status"]
+    if status == "completed" and outcomes.get("cut_short"):
+        status = "cut_short"  # the run ran, but not every agent got to the end of it
     summary = {
         "run_id": run_id,
         "status": status,
@@ -83,7 +87,6 @@ def finalize_run(payload: dict[str, Any]) -> dict[str, Any]:
     }
     report = {
         **summary,
-        "created_at": run.get("created_at"),
         "started_at": run.get("started_at"),
         "finished_at": finished_at,
         "deadline": run.get("deadline"),

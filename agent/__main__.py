@@ -14,10 +14,14 @@ from types import FrameType
 from agent.actions import Actions
 from agent.clock_participant import ClockParticipant, participant_name
 from agent.contract import Contract, ContractError
-from agent.event_buffer import BufferedSender
+from agent.event_buffer import CLOSE_PATIENCE_SECONDS, BufferedSender
 from agent.lifecycle import Lifecycle
 from agent.reporting import ReportingError, open_sender
 from agent.scrub import Scrubber
+
+# Seconds held events may take to go out when the agent is being stopped (SIGTERM): the
+# local provider kills it 10 s after asking.
+STOPPING_PATIENCE_SECONDS = 5.0
 
 
 def stay_silent(contract: Contract) -> int:
@@ -51,8 +55,9 @@ def mode_actions(contract: Contract, scrubber: Scrubber, env: Mapping[str, str])
 
 
 def unwind_on_sigterm() -> None:
-    """Container Apps stops a job's replica with SIGTERM: unwind through the lifecycle's
-    `finally` (sign out, remove the private config dir) instead of dying on the spot."""
+    """Container Apps stops a job's replica with SIGTERM, and the local provider an agent
+    process: unwind through the lifecycle's `finally` (sign out, remove the private config
+    dir, send held events) instead of dying on the spot."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise SystemExit(128 + signum)
@@ -62,17 +67,21 @@ def unwind_on_sigterm() -> None:
 
 def run_agent(contract: Contract, env: Mapping[str, str]) -> int:
     scrubber = Scrubber.for_contract(contract)
-    if contract.mode == "live":
-        unwind_on_sigterm()
+    unwind_on_sigterm()
     try:
         sender = BufferedSender(open_sender(contract), contract.identity)
     except ReportingError as error:
         print(f"agent cannot report events: {scrubber.scrub(str(error))}", file=sys.stderr)
         return 1
+    lifecycle = Lifecycle(contract, mode_actions(contract, scrubber, env), sender, scrubber)
+    patience = CLOSE_PATIENCE_SECONDS
     try:
-        return Lifecycle(contract, mode_actions(contract, scrubber, env), sender, scrubber).run()
+        return lifecycle.run()
+    except SystemExit:
+        patience = STOPPING_PATIENCE_SECONDS  # stopped: the grace period is short
+        raise
     finally:
-        sender.close()
+        sender.close(patience)
 
 
 def main(env: Mapping[str, str]) -> int:

@@ -82,6 +82,8 @@ class Contract:
     # The host's clock (devhost's /admin/host/clock): under its virtual clock, the
     # deadline is in the host's time, not the machine's.
     clock_url: str | None = None
+    # Real seconds the host's clock may stay silent before the agent gives up on it.
+    host_patience: float = 900.0
     mode: str = "local"
     # Live mode only.
     principal: ServicePrincipal | None = None
@@ -140,6 +142,7 @@ class Contract:
             silent=_silent(env.get("HAYMAKER_AGENT_SILENT", ""), agent_id),
             exit_file=Path(exit_file) if exit_file else None,
             clock_url=env.get("HAYMAKER_AGENT_CLOCK_URL") or None,
+            host_patience=_positive(env, "HAYMAKER_AGENT_HOST_PATIENCE") or 900.0,
             mode=mode,
             principal=_principal(env) if live else None,
             events_account_url=_account_url(account_url) if account_url else None,

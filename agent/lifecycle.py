@@ -20,20 +20,15 @@ import shlex
 import sys
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from agent.actions import EFFECTS, Actions, Created, Outcome, Step
-from agent.clock_participant import ClockParticipant, NoParticipants, participant_name
 from agent.contract import Contract
-from agent.host_clock import HostClock
 from agent.operate_plan import OperatePlan
+from agent.operate_window import OperateWindow
 from agent.scrub import Scrubber
 from haymaker.naming import name_prefix
 
-# Scenario time, in seconds; divided by the time scale to get real seconds.
-OPERATE_INTERVAL = 300.0
-CLEANUP_RESERVE = 300.0
 # Real seconds a command may run: at most this, and no longer than the time left before
 # the deadline, but never less than the floor (cleanup runs close to the deadline).
 COMMAND_TIMEOUT = 20 * 60.0
@@ -68,20 +63,11 @@ class Lifecycle:
         self._sender = sender
         self._scrubber = scrubber
         self._created: Created = {}
-        self._host_clock = HostClock(contract.clock_url) if contract.clock_url else None
         # The phase every event is stamped with (deploy, operate, cleanup), so events can be
         # read by phase; None before the first one.
         self._phase: str | None = None
-        # With a host clock the agent waits on it between rounds (the host may jump).
-        self._participant = (
-            ClockParticipant(
-                contract.clock_url, participant_name(contract.run_id, contract.agent_id)
-            )
-            if contract.clock_url
-            else None
-        )
-        self._started = time.monotonic()
-        self._deadline_at: float | None = None
+        self._window = OperateWindow(contract)
+        self._cut_short: str | None = None
         self._placeholders = {
             "resource_group": contract.resource_group,
             "prefix": name_prefix(contract.run_id, contract.agent_id),
@@ -101,7 +87,7 @@ class Lifecycle:
         try:
             try:
                 self._actions.prepare()
-                operate_until = self._operate_until()
+                print(self._window.begin(), flush=True)
                 self._report("started", scenario_id=self._contract.scenario_id)
                 for phase in ("deploy", "operate", "cleanup"):
                     self._phase = phase
@@ -109,15 +95,23 @@ class Lifecycle:
                     if phase == "deploy":
                         self._deploy()
                     elif phase == "operate":
-                        self._operate(operate_until)
+                        self._operate()
                     else:
                         self._cleanup()
-                self._report("finished")
+                self._finish()
                 return 0
             except Exception as error:  # noqa: BLE001 - any failure is reported, then exit 1
                 return self._fail(phase, error)
         finally:
             self._actions.close()
+
+    def _finish(self) -> None:
+        """`finished`, saying so when the scenario was cut short (the outcome follows it)."""
+        if self._cut_short is None:
+            self._report("finished")
+            return
+        print(f"scenario cut short: {self._cut_short}", file=sys.stderr, flush=True)
+        self._report("finished", cut_short=self._cut_short)
 
     def _fail(self, phase: str, error: Exception) -> int:
         message = self._scrub(f"{type(error).__name__}: {error}")
@@ -132,22 +126,6 @@ class Lifecycle:
             print(f"could not report the failure: {type(send_error).__name__}", file=sys.stderr)
         return 1
 
-    def _operate_until(self) -> float:
-        """The monotonic time to stop operating, keeping time for cleanup before the deadline."""
-        if self._contract.clock_url is not None:
-            # The host's clock decides (see _operate); only the wall-time cap applies here.
-            cap = self._contract.max_wall_seconds or float("inf")
-            return self._started + cap
-        scale = self._contract.time_scale
-        budget = (self._contract.deadline - datetime.now(UTC)).total_seconds() / scale
-        if self._contract.max_wall_seconds is not None:
-            budget = min(budget, self._contract.max_wall_seconds)
-        budget = max(0.0, budget)
-        reserve = min(CLEANUP_RESERVE / scale, budget * 0.1)
-        print(f"operating for up to {budget - reserve:.1f}s of real time", flush=True)
-        self._deadline_at = self._started + budget
-        return self._started + budget - reserve
-
     # --- phases -------------------------------------------------------------------------
 
     def _deploy(self) -> None:
@@ -159,52 +137,28 @@ class Lifecycle:
                 self._fail_if_asked("deploy")
         self._fail_if_asked("deploy")
 
-    def _operate(self, until: float) -> None:
-        """Operate rounds until `until` (at least one), a heartbeat after each round."""
+    def _operate(self) -> None:
+        """Operate rounds (at least one), a heartbeat after each, until the window closes."""
         rounds = failed_in_a_row = 0
         while True:
             with self._batch():
-                failed_in_a_row = failed_in_a_row + 1 if self._operate_round(until) else 0
+                failed_in_a_row = failed_in_a_row + 1 if self._operate_round() else 0
                 rounds += 1
                 self._report("heartbeat", rounds=rounds)
             self._fail_if_asked("operate")
             if failed_in_a_row >= MAX_FAILED_ROUNDS:
                 raise StepFailed(f"{failed_in_a_row} operate rounds in a row failed entirely")
-            remaining = until - time.monotonic()
-            if remaining <= 0 or self._host_deadline_near():
+            stop = self._window.pause()
+            if stop is not None:
+                self._cut_short = stop.cut_short
                 return
-            self._pause(until)
-            if time.monotonic() >= until:
-                return
-
-    def _pause(self, until: float) -> None:
-        """Until the next round: idle on the host's clock when it takes participants (it
-        may jump there at once), else asleep for the interval scaled to real time.
-
-        Rounds fall on the host clock's multiples of the interval, so agents wake
-        together and work side by side while the clock waits for them all.
-        """
-        now = self._host_clock.now() if self._host_clock is not None else None
-        if self._participant is not None and now is not None:
-            cleanup_at = self._contract.deadline - timedelta(seconds=CLEANUP_RESERVE)
-            try:
-                self._participant.wait_until(
-                    min(_next_multiple(now, OPERATE_INTERVAL), cleanup_at), give_up_at=until
-                )
-                return
-            except NoParticipants:
-                self._participant = None  # an older host: follow its clock by polling
-            except OSError as error:  # the host is away: sleep, the clock estimates
-                print(f"could not wait on the host clock: {error}", file=sys.stderr, flush=True)
-        interval = OPERATE_INTERVAL / self._contract.time_scale
-        time.sleep(max(0.0, min(interval, until - time.monotonic())))
 
     def _batch(self) -> contextlib.AbstractContextManager[Any]:
         """A round's events go out together when the sender can batch them."""
         batch = getattr(self._sender, "batch", None)
         return batch() if batch is not None else contextlib.nullcontext()
 
-    def _operate_round(self, until: float) -> bool:
+    def _operate_round(self) -> bool:
         """One round of the operate plan; True when it had actions and every one failed."""
         actions = self._plan.next_round()
         failures = 0
@@ -217,12 +171,12 @@ class Lifecycle:
             if index == 0:
                 self._fail_if_asked("operate")
             if index < len(actions) - 1:
-                self._think(action.think_seconds, until)
+                self._think(action.think_seconds)
         return bool(actions) and failures == len(actions)
 
-    def _think(self, seconds: float, until: float) -> None:
+    def _think(self, seconds: float) -> None:
         """A person's pause between two actions, never past the end of operating."""
-        pause = min(seconds / self._contract.time_scale, until - time.monotonic())
+        pause = min(seconds / self._contract.time_scale, self._window.end() - time.monotonic())
         if pause > 0:
             time.sleep(pause)
 
@@ -302,28 +256,15 @@ class Lifecycle:
         return outcome
 
     def _command_timeout(self) -> float:
-        if self._deadline_at is None:
+        left = self._window.deadline_left()
+        if left is None:
             return COMMAND_TIMEOUT
-        left = self._deadline_at - time.monotonic()
         return min(COMMAND_TIMEOUT, max(MIN_COMMAND_TIMEOUT, left))
 
     def _key(self, ref: Mapping[str, Any]) -> tuple[str, str]:
         return str(ref["kind"]), self._fill(str(ref["name"]))
 
     # --- time, hooks, reporting ---------------------------------------------------------
-
-    def _host_deadline_near(self) -> bool:
-        """With a host clock: time to clean up once the deadline is within the reserve.
-
-        While the host is away the clock estimates its time; before it ever answered,
-        the deadline is not near.
-        """
-        if self._host_clock is None:
-            return False
-        now = self._host_clock.now()
-        return now is not None and now >= self._contract.deadline - timedelta(
-            seconds=CLEANUP_RESERVE
-        )
 
     def _fail_if_asked(self, phase: str) -> None:
         if self._contract.fail_at == phase:
@@ -351,12 +292,6 @@ class Lifecycle:
             scenario_id=contract.scenario_id,
         )
         self._sender.send(event)
-
-
-def _next_multiple(moment: datetime, seconds: float) -> datetime:
-    """The first multiple of `seconds` since the epoch after `moment`."""
-    stamp = moment.timestamp()
-    return datetime.fromtimestamp((stamp // seconds + 1) * seconds, UTC)
 
 
 def _step_name(raw: Mapping[str, Any]) -> str:

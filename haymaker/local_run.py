@@ -18,6 +18,7 @@ from devhost import azurite
 from devhost.keys import mask_key
 from devhost.process import HostHandle, HostStartError, free_port, running_host
 from haymaker.api_client import ApiClient
+from haymaker.naming import parse_iso_utc
 from haymaker.progress import ProgressView, render_report
 
 APP_DIR = Path(__file__).resolve().parent.parent
@@ -30,12 +31,14 @@ SCHEDULED_FUNCTIONS = (
     "window_europe",
     "hourly_sweep",
 )
-# Agents follow the host's virtual clock to the deadline; between operate rounds they
-# sleep OPERATE_INTERVAL / scale real seconds (300 s / 300: one round a second), and a
-# wall-time cap ends an agent that outlives a stuck host.
+# Agents follow the host's virtual clock to the deadline as its participants (they wait
+# on it between operate rounds); the scale shortens their think time between actions. No
+# wall-time cap: however slowly the virtual clock goes, it never goes slower than real
+# time, and an agent whose host is gone gives up on its own (HAYMAKER_AGENT_HOST_PATIENCE).
 AGENT_TIME_SCALE = 300
-AGENT_MAX_WALL_SECONDS = 600
-FINISHED = ("completed", "failed", "canceled")
+# Real seconds allowed past the run's own duration for provisioning and teardown.
+TEARDOWN_MARGIN = 1800.0
+FINISHED = ("completed", "cut_short", "failed", "canceled")
 # Real seconds the virtual clock waits with nothing runnable before it jumps: long enough
 # for agents (real processes, following the host's clock) to act between polls.
 VIRTUAL_IDLE_SETTLE = 0.02
@@ -49,7 +52,6 @@ def host_environment(state_dir: Path, port: int) -> dict[str, str]:
         or "UseDevelopmentStorage=true",
         "HAYMAKER_LOCAL_STATE_DIR": str(state_dir),
         "HAYMAKER_AGENT_TIME_SCALE": str(AGENT_TIME_SCALE),
-        "HAYMAKER_AGENT_MAX_WALL_SECONDS": str(AGENT_MAX_WALL_SECONDS),
     }
     env.update({f"AzureWebJobs.{name}.Disabled": "true" for name in SCHEDULED_FUNCTIONS})
     return env
@@ -67,7 +69,6 @@ def run_locally(
     clock: str = "virtual",
     idle_settle: float = VIRTUAL_IDLE_SETTLE,
     out: TextIO = sys.stdout,
-    timeout: float = 900.0,
 ) -> int:
     state_dir = APP_DIR / ".haymaker"
     port = free_port()
@@ -93,7 +94,7 @@ def run_locally(
             log_path=log_path,
             port=port,
         ) as host:
-            return _run(host, request, out, timeout)
+            return _run(host, request, out)
     except HostStartError as error:
         print(f"devhost did not start: {error}", file=out)
         return 2
@@ -102,7 +103,16 @@ def run_locally(
             emulator.stop()
 
 
-def _run(host: HostHandle, request: dict[str, Any], out: TextIO, timeout: float) -> int:
+def _wall_limit(run: dict[str, Any]) -> float:
+    """Real seconds a run may take: its duration (the virtual clock never runs slower than
+    real time) plus provisioning and teardown."""
+    if run.get("started_at") and run.get("deadline"):
+        duration = parse_iso_utc(run["deadline"]) - parse_iso_utc(run["started_at"])
+        return duration.total_seconds() + TEARDOWN_MARGIN
+    return TEARDOWN_MARGIN
+
+
+def _run(host: HostHandle, request: dict[str, Any], out: TextIO) -> int:
     api = ApiClient(host.api, host.function_key)
     admin = ApiClient(host.base_url, host.master_key)
     started = api.post("runs", request)
@@ -117,7 +127,7 @@ def _run(host: HostHandle, request: dict[str, Any], out: TextIO, timeout: float)
     view = ProgressView(out)
     began = time.monotonic()
     run: dict[str, Any] = {}
-    while time.monotonic() - began < timeout:
+    while time.monotonic() - began < _wall_limit(run):
         run = api.get(f"runs/{run_id}")
         view.update(run, admin.get("admin/host/clock")["now"])
         if run.get("status") in FINISHED:
@@ -125,7 +135,8 @@ def _run(host: HostHandle, request: dict[str, Any], out: TextIO, timeout: float)
         time.sleep(0.5)
     view.finish()
     if run.get("status") not in FINISHED:
-        print(f"The run did not finish within {timeout:.0f}s of wall time.", file=out)
+        limit = _wall_limit(run)
+        print(f"The run did not finish within {limit:.0f}s of wall time.", file=out)
         return 1
     report = api.get(f"runs/{run_id}/report")
     left = leftovers(run_id)

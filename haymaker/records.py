@@ -26,7 +26,7 @@ from azure.data.tables import TableClient, TableServiceClient, TableTransactionE
 
 from haymaker.naming import iso_utc, parse_iso_utc, validate_agent_id, validate_run_id
 
-RUN_STATUSES = ("pending", "running", "completed", "failed", "canceled")
+RUN_STATUSES = ("pending", "running", "completed", "cut_short", "failed", "canceled")
 AGENT_PHASES = ("provisioning", "monitoring", "tearing_down", "done", "failed")
 RESOURCE_ACTIONS = ("created", "removed", "left")
 

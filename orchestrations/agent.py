@@ -81,7 +81,8 @@ def _monitor(
         state["polls"] = state.get("polls", 0) + 1
         context.set_custom_status({"phase": "monitoring", "polls": state["polls"]})
         if status["state"] == "succeeded":
-            return "finished"
+            # An agent that ended early (its wall-time cap, a host gone for good) says so.
+            return "cut_short" if status.get("cut_short") else "finished"
         if status["state"] in ("failed", "missing"):
             return "agent_failed"
         if status.get("canceled"):  # a cancel event that never arrived: the record says so

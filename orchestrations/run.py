@@ -28,13 +28,17 @@ def run_orchestrator(
     context: df.DurableOrchestrationContext,
 ) -> Generator[Any, Any, dict[str, Any]]:
     plan = RunPlan.from_dict(context.get_input())
-    deadline = context.current_utc_datetime + timedelta(seconds=plan.duration_seconds)
+    # Every time in the run's records and report is the orchestration's: one clock (the
+    # host's, which devhost may run virtually), never an activity's wall clock beside it.
+    started = context.current_utc_datetime
+    deadline = started + timedelta(seconds=plan.duration_seconds)
     agents = plan.agents(iso_utc(deadline))
     yield context.call_activity_with_retry(
         "begin_run",
         BOOKKEEPING,
         {
             "run_id": plan.run_id,
+            "started_at": iso_utc(started),
             "deadline": iso_utc(deadline),
             "agents": [a.to_dict() for a in agents],
         },
@@ -96,7 +100,12 @@ def run_orchestrator(
     summary = yield context.call_activity_with_retry(
         "finalize_run",
         BOOKKEEPING,
-        {"run_id": plan.run_id, "status": outcome, "results": results},
+        {
+            "run_id": plan.run_id,
+            "status": outcome,
+            "finished_at": iso_utc(context.current_utc_datetime),
+            "results": results,
+        },
     )
     return summary
 

@@ -38,7 +38,7 @@ from starters.backends import (
 )
 from starters.responses import ApiError, json_response, query_int, shown
 
-FINISHED = ("completed", "failed", "canceled")
+FINISHED = ("completed", "cut_short", "failed", "canceled")
 # Orchestration statuses in which an instance takes raised events.
 TAKES_EVENTS = ("Pending", "Running", "Suspended", "ContinuedAsNew")
 # A deep provider check signs in and calls the cloud: more than storage's few seconds.

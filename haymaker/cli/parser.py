@@ -99,7 +99,7 @@ def _run_commands(commands: argparse._SubParsersAction, api: list[Parser]) -> No
 
     listing = actions.add_parser("list", parents=api, help="runs, newest first")
     listing.add_argument(
-        "--status", choices=("pending", "running", "completed", "failed", "canceled")
+        "--status", choices=("pending", "running", "completed", "cut_short", "failed", "canceled")
     )
     listing.add_argument("--limit", type=int, default=20)
 

@@ -26,7 +26,7 @@ from haymaker.cli.output import console, line, writing
 from haymaker.cli.target import Target
 from haymaker.naming import parse_iso_utc
 
-FINISHED = ("completed", "failed", "canceled")
+FINISHED = ("completed", "cut_short", "failed", "canceled")
 STEPS = {"provisioning": 1, "monitoring": 2, "tearing_down": 3, "done": 4, "failed": 4}
 PHASE_ORDER = ("provisioning", "monitoring", "tearing_down", "done", "failed")
 HEALTHY_BAR = "green"

@@ -29,6 +29,7 @@ from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
+from devhost.process import free_port
 from devhost.testing import HostHandle, running_host
 from haymaker.events import events_queue_exists, events_queue_name
 from haymaker.local_run import FINISHED, SCHEDULED_FUNCTIONS
@@ -41,15 +42,18 @@ ORCHESTRATION_FINISHED = ("Completed", "Failed", "Terminated")
 HOOKS = (
     "HAYMAKER_AGENT_FAIL_AT",
     "HAYMAKER_AGENT_SILENT",
-    "HAYMAKER_AGENT_CLOCK_URL",
     "HAYMAKER_LOCAL_FAIL_LAUNCH",
     "HAYMAKER_LOCAL_CRASH_IN_TEARDOWN",
 )
-# Agents live this many real seconds at most: an 8-hour run ends in well under a minute.
-AGENT_WALL_SECONDS = "5"
-# Scenario time runs this much faster than real time: an operate round every 1.5 s. (Much
-# faster makes 50 agents flood one Azurite with requests, and nothing is gained.)
-AGENT_TIME_SCALE = "200"
+# Agents follow the host's virtual clock, as in `./dev run`: they wait on it between
+# operate rounds (as its participants), clean up before the deadline and finish. The
+# wall-time cap is only a net: an agent it stops is reported cut short, and fails a test.
+AGENT_WALL_SECONDS = "600"
+# An agent whose test host is gone (killed and not restarted) gives up after this long.
+AGENT_HOST_PATIENCE = "60"
+# Scenario time runs this much faster than real time, as in `./dev run`: it scales the
+# think time between an operate round's actions (rounds follow the host's clock).
+AGENT_TIME_SCALE = "300"
 IDLE_SETTLE = "0.3"
 # How often a GET is tried while the API answers 503 for storage too slow to answer.
 UNAVAILABLE_RETRIES = 5
@@ -57,8 +61,9 @@ UNAVAILABLE_RETRIES = 5
 T = TypeVar("T")
 
 
-def host_env(state_dir: Path, **overrides: str) -> dict[str, str]:
-    """The app settings of a test host; `overrides` add test hooks or change defaults.
+def host_env(state_dir: Path, *, port: int | None = None, **overrides: str) -> dict[str, str]:
+    """The app settings of a test host; `overrides` add test hooks or change defaults. With
+    the host's `port`, agents follow its clock (else they keep their own time).
 
     Everything the app reads is given here, so a local.settings.json (gitignored, absent
     in CI, possibly edited by hand) changes nothing: environment variables win.
@@ -69,11 +74,15 @@ def host_env(state_dir: Path, **overrides: str) -> dict[str, str]:
         "HAYMAKER_PROVIDER": "local",
         "HAYMAKER_LOCAL_STATE_DIR": str(state_dir),
         "HAYMAKER_RUN_SIZE": "small",
-        "HAYMAKER_RUN_DURATION": "PT8H",
-        "HAYMAKER_POLL_INTERVAL": "PT15M",
+        # Two polls: agents follow the host's clock to their cleanup moment, and every
+        # poll costs real time. (`./dev run` and the replay recording run eight hours.)
+        "HAYMAKER_RUN_DURATION": "PT1H",
+        "HAYMAKER_POLL_INTERVAL": "PT30M",
         "HAYMAKER_MAX_PARALLEL_AGENTS": "50",
         "HAYMAKER_AGENT_TIME_SCALE": AGENT_TIME_SCALE,
         "HAYMAKER_AGENT_MAX_WALL_SECONDS": AGENT_WALL_SECONDS,
+        "HAYMAKER_AGENT_HOST_PATIENCE": AGENT_HOST_PATIENCE,
+        "HAYMAKER_AGENT_CLOCK_URL": f"http://127.0.0.1:{port}/admin/host/clock" if port else "",
         **{hook: "" for hook in HOOKS},
         **{f"AzureWebJobs.{name}.Disabled": "true" for name in SCHEDULED_FUNCTIONS},
     }
@@ -160,7 +169,7 @@ class App:
         assert response.status_code == 200, response.text
         return dict(response.json())
 
-    def wait_for_run(self, run_id: str, timeout: float = 90.0) -> dict[str, Any]:
+    def wait_for_run(self, run_id: str, timeout: float = 300.0) -> dict[str, Any]:
         """Poll GET /api/runs/{id} until the run has finished; return its last answer.
 
         Finished means both: the run record's status (written by the last activity) and
@@ -363,14 +372,16 @@ def app_host(
     `settings` over the test defaults; `host_args` go to devhost's command line."""
     state_dir = folder / "state"
     hub = hub or new_hub()
+    port = free_port()
     try:
         with running_host(
             APP_DIR,
             clock="virtual",
             hub=hub,
-            env=host_env(state_dir, **{"AzureWebJobsStorage": connection, **settings}),
+            env=host_env(state_dir, port=port, **{"AzureWebJobsStorage": connection, **settings}),
             extra_args=["--idle-settle", idle_settle, *host_args],
             log_path=folder / "host.log",
+            port=port,
         ) as host:
             app = App(host=host, state_dir=state_dir, connection=connection, hub=hub)
             try:

@@ -2,7 +2,8 @@
 
 The durable state is in storage and the agents are processes of their own, so after the
 restart the run picks up where it was: no agent launched a second time, every agent torn
-down, nothing left.
+down, nothing left. The agents follow the host's clock, as in `./dev run`: while the host
+is away they estimate its time and keep working, so none fails because of the restart.
 """
 
 from __future__ import annotations
@@ -20,12 +21,7 @@ pytestmark = pytest.mark.slow
 def test_kill_9_mid_run_then_restart_completes_without_relaunching(
     private_storage_connection_string: str, tmp_path: Path, unique_name: str
 ) -> None:
-    with app_host(
-        tmp_path,
-        private_storage_connection_string,
-        hub=unique_name,
-        HAYMAKER_AGENT_MAX_WALL_SECONDS="8",
-    ) as app:
+    with app_host(tmp_path, private_storage_connection_string, hub=unique_name) as app:
         run_id = app.start_run({"count": 3})
         app.wait_for_phase(run_id, "monitoring", 3)
         agents = [f"a{i:02d}" for i in range(3)]
@@ -36,7 +32,7 @@ def test_kill_9_mid_run_then_restart_completes_without_relaunching(
         assert app.host.process is not None and app.host.process.poll() is not None
         app.host.restart()
 
-        run = app.wait_for_run(run_id, timeout=240)
+        run = app.wait_for_run(run_id)
         assert app.host.log().count("Host started") == 2
         assert run["status"] == "completed", run
         assert (run["agents_torn_down"], run["left_behind"]) == (3, 0), run

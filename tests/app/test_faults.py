@@ -36,7 +36,7 @@ def faults_app(
 def fault_run(faults_app: App) -> dict[str, Any]:
     """A 5-agent run on the faulty host, finished: {"run_id", "run", "report"}."""
     run_id = faults_app.start_run({"count": 5})
-    run = faults_app.wait_for_run(run_id, timeout=90)
+    run = faults_app.wait_for_run(run_id)
     return {"run_id": run_id, "run": run, "report": faults_app.report(run_id)}
 
 

@@ -63,7 +63,7 @@ def test_a_host_killed_during_remove_resources_leaves_no_stale_row(
         assert (app.state_dir / "crashed" / f"{run_short(run_id)}-a01.json").exists()
         app.host.restart()
 
-        run = app.wait_for_run(run_id, timeout=120)
+        run = app.wait_for_run(run_id)
         assert run["status"] == "canceled", run
         rows = assert_reconciled(app, run_id)
         assert {r["action"] for r in rows} == {"removed"}, rows
@@ -107,7 +107,7 @@ def test_what_an_agent_reports_after_the_last_poll_is_recorded(
     # ... and it is stopped before any poll reads that.
     assert app.post(f"runs/{run_id}/cancel").status_code == 202
 
-    run = app.wait_for_run(run_id, timeout=90)
+    run = app.wait_for_run(run_id)
     assert run["status"] == "canceled", run
     kinds = [event["type"] for event in app.events(run_id, agent="a00")]
     assert kinds == ["resource_created", "resource_deleted"], kinds

@@ -38,7 +38,7 @@ def standby_host(app: App, log_path: Path, **settings: str) -> AbstractContextMa
         APP_DIR,
         clock="virtual",
         hub=app.hub,
-        env=host_env(app.state_dir, **settings),
+        env={**host_env(app.state_dir), **settings},
         extra_args=["--idle-settle", IDLE_SETTLE],
         log_path=log_path,
         ready=("Standby",),
@@ -52,18 +52,14 @@ def host_state(base_url: str) -> str:
 def test_a_standby_host_runs_nothing_then_takes_over_after_kill_9(
     storage_connection_string: str, tmp_path: Path, unique_name: str
 ) -> None:
-    wall = "8"  # agents' wall-time cap: long enough to still be monitoring at the kill
+    # Agents keep their own time: the clock they would follow is the first host's, on a
+    # port the second host does not take over.
     with app_host(
-        tmp_path / "first",
-        storage_connection_string,
-        unique_name,
-        HAYMAKER_AGENT_MAX_WALL_SECONDS=wall,
+        tmp_path / "first", storage_connection_string, unique_name, HAYMAKER_AGENT_CLOCK_URL=""
     ) as app:
         first = app.host
         assert first.process is not None
-        with standby_host(
-            app, tmp_path / "second.log", HAYMAKER_AGENT_MAX_WALL_SECONDS=wall
-        ) as second_host:
+        with standby_host(app, tmp_path / "second.log", HAYMAKER_AGENT_CLOCK_URL="") as second_host:
             second = App(second_host, app.state_dir, storage_connection_string, unique_name)
             try:
                 # The second host says who runs the hub, and refuses work with that.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from devhost.process import HostHandle, running_host
+from devhost.process import HostHandle, free_port, running_host
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,18 +49,19 @@ SCHEDULED = (
 )
 
 
-def app_settings(state_dir: Path) -> dict[str, str]:
-    """Everything the app reads, so no local.settings.json changes the test."""
+def app_settings(state_dir: Path, port: int) -> dict[str, str]:
+    """Everything the app reads, so no local.settings.json changes the test. Agents follow
+    the host's clock (on `port`), as in `./dev run`."""
     return {
         "AzureWebJobsStorage": "UseDevelopmentStorage=true",
         "FUNCTIONS_WORKER_RUNTIME": "python",
         "HAYMAKER_PROVIDER": "local",
         "HAYMAKER_LOCAL_STATE_DIR": str(state_dir),
         "HAYMAKER_AGENT_TIME_SCALE": "2000",
-        "HAYMAKER_AGENT_MAX_WALL_SECONDS": "5",
+        "HAYMAKER_AGENT_HOST_PATIENCE": "60",
         "HAYMAKER_AGENT_FAIL_AT": "",
         "HAYMAKER_AGENT_SILENT": "",
-        "HAYMAKER_AGENT_CLOCK_URL": "",
+        "HAYMAKER_AGENT_CLOCK_URL": f"http://127.0.0.1:{port}/admin/host/clock",
         "HAYMAKER_LOCAL_FAIL_LAUNCH": "",
         **{f"AzureWebJobs.{name}.Disabled": "true" for name in SCHEDULED},
     }
@@ -76,15 +77,17 @@ def host(
     shared one would take what other sessions' tests are still using (objects of runs
     with no record look finished)."""
     folder = tmp_path_factory.mktemp("cli-host")
+    port = free_port()
     with running_host(
         ROOT,
         clock="virtual",
         hub="cli" + uuid.uuid4().hex[:10],
         env={
-            **app_settings(folder / "state"),
+            **app_settings(folder / "state", port),
             "AzureWebJobsStorage": private_storage_connection_string,
         },
         extra_args=["--idle-settle", "0.3"],
         log_path=folder / "host.log",
+        port=port,
     ) as handle:
         yield handle

@@ -22,8 +22,9 @@ SCALE = "600"
 
 
 class FakeHostClock:
-    """devhost's `/admin/host/clock`, running `speed` times faster than real time from now;
-    `stop()` takes the host away (connections refused), `start()` brings it back."""
+    """devhost's `/admin/host/clock` (without clock participants: the agent follows it by
+    sleeping), running `speed` times faster than real time from now; `stop()` takes the
+    host away (connections refused), `start()` brings it back."""
 
     def __init__(self, speed: float) -> None:
         self.started = datetime.now(UTC)
@@ -156,3 +157,36 @@ def test_an_operate_step_that_fails_is_reported_and_the_agent_carries_on(
     deploys = [e for e in events if e["type"] == "command" and e["step"] == "Deploy content"]
     assert all(event["exit_code"] == 0 for event in deploys)
     assert [event["type"] for event in events][-1] == "finished"
+
+
+def test_an_agent_whose_host_is_gone_for_good_cleans_up_and_says_it_was_cut_short(
+    start_agent: Callable[..., Agent], host_clock: FakeHostClock
+) -> None:
+    agent = start_agent(
+        seconds=7200,
+        HAYMAKER_AGENT_CLOCK_URL=host_clock.url,
+        HAYMAKER_AGENT_TIME_SCALE=SCALE,
+        HAYMAKER_AGENT_HOST_PATIENCE="2",
+    )
+    operating(agent)
+    host_clock.stop()
+
+    assert agent.exited() == {"state": "succeeded", "exit_code": 0}, agent.log.read_text()
+    events = all_events(agent)
+    finished = events[-1]
+    assert finished["type"] == "finished", events
+    assert "has not answered" in finished["cut_short"], finished
+    assert [e["type"] for e in events].count("resource_deleted") == 2
+
+
+def test_the_wall_time_cap_cuts_the_scenario_short_and_says_so(
+    start_agent: Callable[..., Agent],
+) -> None:
+    # Two hours of scenario time at 600x is 12 s; the cap ends operating after 2.
+    agent = start_agent(
+        seconds=7200, HAYMAKER_AGENT_TIME_SCALE=SCALE, HAYMAKER_AGENT_MAX_WALL_SECONDS="2"
+    )
+    assert agent.exited() == {"state": "succeeded", "exit_code": 0}, agent.log.read_text()
+    finished = all_events(agent)[-1]
+    assert finished["type"] == "finished" and "wall-time cap of 2s" in finished["cut_short"]
+    assert "before its deadline" in finished["cut_short"], finished

@@ -182,11 +182,11 @@ def main(argv: list[str] | None = None) -> int:
             env = {
                 "AzureWebJobsStorage": "UseDevelopmentStorage=true",
                 "HAYMAKER_LOCAL_STATE_DIR": str(state_dir),
-                # Agents follow the host's virtual clock to the run's deadline, so the
-                # agent orchestration monitors for the whole run (32 polls of PT15M in PT8H).
+                # Agents follow the host's virtual clock to their cleanup moment before the
+                # run's deadline (as in `./dev run`, without a wall-time cap), so the agent
+                # orchestration monitors for the whole run (32 polls of PT15M in PT8H).
                 "HAYMAKER_AGENT_CLOCK_URL": f"http://127.0.0.1:{port}/admin/host/clock",
                 "HAYMAKER_AGENT_TIME_SCALE": "2000",
-                "HAYMAKER_AGENT_MAX_WALL_SECONDS": "600",
                 **{f"AzureWebJobs.{name}.Disabled": "true" for name in TIMERS},
             }
             with running_host(
