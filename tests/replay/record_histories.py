@@ -172,15 +172,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     hub = "replay" + uuid.uuid4().hex[:10]
-    connection = azurite.dev_connection_string()
+    # An Azurite of its own: on a shared one the sweep also finds (and removes) what other
+    # sessions left there, and the recording would depend on them.
+    ports = {service: free_port() for service in azurite.PORTS}
+    connection = azurite.dev_connection_string(ports=ports)
     with tempfile.TemporaryDirectory(prefix="haymaker-record-") as temp:
         temp_dir = Path(temp)
-        proc = azurite.ensure_running(temp_dir / "azurite", search_from=ROOT)
+        proc = azurite.start(temp_dir / "azurite", ports, search_from=ROOT)
         try:
             state_dir = temp_dir / "state"
             port = free_port()
             env = {
-                "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+                "AzureWebJobsStorage": connection,
                 "HAYMAKER_LOCAL_STATE_DIR": str(state_dir),
                 # Agents follow the host's virtual clock to their cleanup moment before the
                 # run's deadline (as in `./dev run`, without a wall-time cap), so the agent

@@ -111,13 +111,14 @@ def test_the_agent_recording_covers_a_whole_lifecycle() -> None:
     plan = AgentPlan.from_dict(json.loads(agent.input or "{}")["plan"])
     assert agent.instance_id == plan.instance_id
     assert agent.parent_instance_id == plan.run_id
-    # Provisioning, a whole generation of monitoring (to the deadline), then teardown.
+    # Provisioning, a whole generation of monitoring (to the deadline, the agent having
+    # finished its scenario, cleanup included, before it), then teardown.
     assert activities[:2] == ["provision_identity", "launch_agent"]
     assert activities.count("poll_agent") == 32 < plan.polls_per_generation
     assert activities[-4:] == RECORDED_TEARDOWN
     assert len(scheduled_names(agent, EventType.TimerCreated)) == 32
     result = json.loads(agent.history[-2]["Result"])
-    assert result["outcome"] == "deadline" and result["clean"] is True
+    assert result["outcome"] == "finished" and result["clean"] is True
 
 
 def test_the_run_recording_fans_out_and_reports() -> None:
