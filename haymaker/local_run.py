@@ -3,14 +3,19 @@
 Starts devhost on this app (Azurite too, if nothing listens) with the virtual clock,
 starts a run, shows live progress, prints the report, and checks that nothing tagged for
 the run is left. Exit 0 only if every agent was torn down and nothing is left.
+
+Ctrl-C stops the host and leaves the run unfinished, its agents working on without it.
+The task hub is the app folder's own (`local_hub`), so the next `./dev run` (or `haymaker
+up`) on the folder resumes the run from storage: `./dev run` finishes it before starting
+a new one, and with `haymaker up` it can be canceled.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -44,6 +49,21 @@ FINISHED = ("completed", "cut_short", "failed", "canceled")
 VIRTUAL_IDLE_SETTLE = 0.02
 
 
+# Run statuses an interrupted run may be left in.
+UNFINISHED = ("pending", "running")
+
+
+class Interrupted(Exception):
+    """Ctrl-C while following a run: the run is unfinished (its id is the argument)."""
+
+
+def local_hub(app_dir: Path) -> str:
+    """The task hub of local hosts on `app_dir`: the same every time, so what a host left
+    unfinished (Ctrl-C, a crash) resumes when the next one starts on the folder."""
+    digest = hashlib.sha256(str(app_dir.resolve()).encode()).hexdigest()[:10]
+    return f"HayMakerLocal{digest}"
+
+
 def host_environment(state_dir: Path, port: int) -> dict[str, str]:
     env = {
         # Agents follow the host's (virtual) clock to their deadline.
@@ -75,7 +95,6 @@ def run_locally(
     env = host_environment(state_dir, port)
     os.environ.update({k: v for k, v in env.items() if not k.startswith("AzureWebJobs.")})
     log_path = APP_DIR / ".devhost" / "host.log"
-    hub = "HayMakerLocal" + uuid.uuid4().hex[:6]
     print(f"Starting devhost on {APP_DIR} ({clock} clock; log: {log_path})", file=out, flush=True)
     # devhost would leave an Azurite it starts running for other hosts; a local run owns
     # the one it needs, so it leaves nothing behind.
@@ -88,7 +107,7 @@ def run_locally(
         with running_host(
             APP_DIR,
             clock=clock,
-            hub=hub,
+            hub=local_hub(APP_DIR),
             env=env,
             extra_args=["--idle-settle", str(idle_settle)],
             log_path=log_path,
@@ -98,9 +117,33 @@ def run_locally(
     except HostStartError as error:
         print(f"devhost did not start: {error}", file=out)
         return 2
+    except Interrupted as stopped:
+        _say_interrupted(str(stopped), emulator, out)
+        emulator = None  # the unfinished run's agents still use it
+        return 130
+    except KeyboardInterrupt:  # before any run was started
+        print("\nInterrupted.", file=out)
+        return 130
     finally:
         if emulator is not None:
             emulator.stop()
+
+
+def _say_interrupted(run_id: str, emulator: azurite.AzuriteProcess | None, out: TextIO) -> None:
+    lines = [
+        "",
+        f"Interrupted: run {run_id} is unfinished, and devhost stops.",
+        "  Its agents work on without the host for up to 15 minutes"
+        " (HAYMAKER_AGENT_HOST_PATIENCE), then clean up and stop.",
+        "  `./dev run` resumes it (and finishes it before starting a new run). To end it",
+        f"  instead: `.venv/bin/haymaker up`, then `.venv/bin/haymaker run cancel {run_id}`.",
+    ]
+    if emulator is not None and emulator.process is not None:
+        lines.append(
+            f"  Azurite keeps running for them (pid {emulator.process.pid}); stop it with"
+            f" `kill {emulator.process.pid}` once the run is over."
+        )
+    print("\n".join(lines), file=out, flush=True)
 
 
 def _wall_limit(run: dict[str, Any]) -> float:
@@ -112,9 +155,35 @@ def _wall_limit(run: dict[str, Any]) -> float:
     return TEARDOWN_MARGIN
 
 
+def resumed_runs(api: ApiClient) -> list[dict[str, Any]]:
+    """Runs an earlier host on this task hub left unfinished, which this host resumed: their
+    records say pending or running, and this hub holds their orchestration, still running.
+    (Runs of other hubs on the same storage say running too; they are not ours.)"""
+    found = []
+    for status in UNFINISHED:
+        for listed in api.get("runs", status=status, limit=200)["runs"]:
+            run = api.get(f"runs/{listed['run_id']}")
+            if (run.get("orchestration") or {}).get("runtime_status") in ("Running", "Pending"):
+                found.append(run)
+    return found
+
+
 def _run(host: HostHandle, request: dict[str, Any], out: TextIO) -> int:
     api = ApiClient(host.api, host.function_key)
     admin = ApiClient(host.base_url, host.master_key)
+    for earlier in resumed_runs(api):
+        run_id = earlier["run_id"]
+        print(
+            f"Resuming run {run_id}, left unfinished by an earlier host; it finishes first.",
+            file=out,
+        )
+        run, _ = _follow(api, admin, run_id, out)
+        if run.get("status") not in FINISHED:
+            return 1
+        print(
+            f"Run {run_id}: {run['status']} (`haymaker run report {run_id}` shows its report)",
+            file=out,
+        )
     started = api.post("runs", request)
     run_id = started["run_id"]
     print(f"Run {run_id} started; status: {mask_key(started['statusQueryGetUri'])}", file=out)
@@ -124,23 +193,12 @@ def _run(host: HostHandle, request: dict[str, Any], out: TextIO) -> int:
         f"${plan['estimated_cost_usd']:.2f} (the local provider costs nothing)",
         file=out,
     )
-    view = ProgressView(out)
-    began = time.monotonic()
-    run: dict[str, Any] = {}
-    while time.monotonic() - began < _wall_limit(run):
-        run = api.get(f"runs/{run_id}")
-        view.update(run, admin.get("admin/host/clock")["now"])
-        if run.get("status") in FINISHED:
-            break
-        time.sleep(0.5)
-    view.finish()
+    run, wall = _follow(api, admin, run_id, out)
     if run.get("status") not in FINISHED:
-        limit = _wall_limit(run)
-        print(f"The run did not finish within {limit:.0f}s of wall time.", file=out)
         return 1
     report = api.get(f"runs/{run_id}/report")
     left = leftovers(run_id)
-    print(render_report(report, left, time.monotonic() - began), file=out)
+    print(render_report(report, left, wall), file=out)
     ok = (
         report["status"] == "completed"
         and report["torn_down"] == report["agents"]
@@ -149,3 +207,30 @@ def _run(host: HostHandle, request: dict[str, Any], out: TextIO) -> int:
     )
     print("OK: every agent torn down, nothing left." if ok else "FAILED: see above.", file=out)
     return 0 if ok else 1
+
+
+def _follow(
+    api: ApiClient, admin: ApiClient, run_id: str, out: TextIO
+) -> tuple[dict[str, Any], float]:
+    """Show the run's progress until it finishes: (its last state, wall seconds).
+
+    Raises Interrupted on Ctrl-C.
+    """
+    view = ProgressView(out)
+    began = time.monotonic()
+    run: dict[str, Any] = {}
+    try:
+        while time.monotonic() - began < _wall_limit(run):
+            run = api.get(f"runs/{run_id}")
+            view.update(run, admin.get("admin/host/clock")["now"])
+            if run.get("status") in FINISHED:
+                break
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        view.finish()
+        raise Interrupted(run_id) from None
+    view.finish()
+    if run.get("status") not in FINISHED:
+        limit = _wall_limit(run)
+        print(f"Run {run_id} did not finish within {limit:.0f}s of wall time.", file=out)
+    return run, time.monotonic() - began

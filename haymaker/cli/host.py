@@ -28,7 +28,12 @@ from pathlib import Path
 from devhost import azurite
 from haymaker.cli.output import EXIT_OK, CliError, print_json, show
 from haymaker.cli.target import UP_FILE
-from haymaker.local_run import SCHEDULED_FUNCTIONS, VIRTUAL_IDLE_SETTLE, host_environment
+from haymaker.local_run import (
+    SCHEDULED_FUNCTIONS,
+    VIRTUAL_IDLE_SETTLE,
+    host_environment,
+    local_hub,
+)
 
 SAMPLE_SETTINGS = "local.settings.sample.json"
 DEFAULT_PORT = 7071
@@ -121,8 +126,9 @@ def up(args: argparse.Namespace) -> int:
     command += ["--port", str(port), "--clock", clock]
     if clock == "virtual":
         command += ["--idle-settle", str(VIRTUAL_IDLE_SETTLE)]
-    if args.hub:
-        command += ["--hub", args.hub]
+    # The folder's own task hub unless told otherwise: what a host left unfinished here
+    # (Ctrl-C in `./dev run`, a crash) resumes, and can be canceled.
+    command += ["--hub", args.hub or local_hub(app_dir)]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             command,

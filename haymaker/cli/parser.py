@@ -158,7 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
         "8-hour run takes seconds",
     )
     up.add_argument("--port", type=int, help="default 7071")
-    up.add_argument("--hub", help="task hub name (default: host.json's)")
+    up.add_argument(
+        "--hub",
+        help="task hub name (default: the app folder's own, as `./dev run` uses: runs left "
+        "unfinished there resume)",
+    )
     up.add_argument("--app-dir", default=".", help="the app folder (default .)")
     up.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for the host")
     down = commands.add_parser("down", help="stop the devhost `haymaker up` started")

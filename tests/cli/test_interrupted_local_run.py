@@ -1,0 +1,129 @@
+"""A local run stopped with Ctrl-C is not lost: its task hub is the app folder's own, so
+the next host on the folder resumes it, and `haymaker run cancel` ends it.
+
+(Local runs used to take a new task hub each time: the run then showed `running` forever,
+and `run cancel` answered 409 `No instance with ID ... found`.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devhost.process import free_port
+from haymaker.naming import run_short
+from haymaker.providers.local import LocalProvider
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+pytestmark = pytest.mark.slow
+
+
+def environment(app_dir: Path, connection: str) -> dict[str, str]:
+    """The CLI as run from the app folder (its own haymaker package), on `connection`."""
+    skip = ("HAYMAKER_URL", "HAYMAKER_KEY", "HAYMAKER_MASTER_KEY", "HAYMAKER_PROFILE")
+    env = {k: v for k, v in os.environ.items() if k not in skip and not k.startswith("HAYMAKER_")}
+    return {**env, "PYTHONPATH": str(app_dir), "AzureWebJobsStorage": connection}
+
+
+def wait_for(probe: Callable[[], Any], what: str, timeout: float = 240.0) -> Any:
+    """`probe()` until it is truthy (a bound for a failure, not a budget)."""
+    deadline = time.monotonic() + timeout
+    while not (value := probe()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
+    return value
+
+
+@pytest.fixture
+def haymaker(app_copy: Path, private_storage_connection_string: str) -> Iterator[Cli]:
+    env = environment(app_copy, private_storage_connection_string)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "haymaker", *args],
+            capture_output=True,
+            text=True,
+            cwd=app_copy,
+            env=env,
+            timeout=240,
+            check=False,
+        )
+
+    yield run
+    run("down", "--app-dir", str(app_copy))
+
+
+def interrupt_a_local_run(app_copy: Path, connection: str) -> tuple[str, str]:
+    """`haymaker local-run` (what `./dev run` runs) on the app copy, Ctrl-C'd once its
+    agents run: (the run id, what it printed)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "haymaker", "local-run", "--count", "2", "--duration", "PT8H"],
+        cwd=app_copy,
+        env=environment(app_copy, connection),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("Run ") and " started; " in line:
+                run_id = line.split()[1]
+                break
+        else:
+            raise AssertionError(f"local-run ended without starting a run: {process.wait()}")
+        agents = app_copy / ".haymaker" / "agents"
+        wait_for(
+            lambda: len(list(agents.glob(f"{run_short(run_id)}-*.json"))) == 2,
+            "both agents to be launched",
+        )
+        process.send_signal(signal.SIGINT)
+        rest = process.stdout.read()
+        assert process.wait(timeout=120) == 130, rest
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return run_id, rest
+
+
+def test_a_ctrl_c_local_run_is_resumed_by_the_next_host_and_can_be_canceled(
+    haymaker: Cli, app_copy: Path, private_storage_connection_string: str
+) -> None:
+    run_id, printed = interrupt_a_local_run(app_copy, private_storage_connection_string)
+    assert f"Interrupted: run {run_id} is unfinished" in printed, printed
+    assert f"haymaker run cancel {run_id}" in printed, printed
+
+    port = str(free_port())
+    up = haymaker("up", "--app-dir", str(app_copy), "--port", port, "--clock", "virtual")
+    assert up.returncode == 0, up.stderr
+
+    def status() -> dict[str, Any]:
+        shown = haymaker("run", "status", run_id, "--json")
+        assert shown.returncode == 0, shown.stderr
+        return dict(json.loads(shown.stdout))
+
+    # The folder's host took the run up where the interrupted one left it.
+    resumed = status()
+    assert resumed["status"] == "running", resumed
+    assert resumed["orchestration"]["runtime_status"] == "Running", resumed
+
+    canceled = haymaker("run", "cancel", run_id)
+    assert canceled.returncode == 0, canceled.stderr
+    run = wait_for(lambda: (s := status())["status"] in ("canceled", "completed") and s, "the end")
+    assert run["status"] == "canceled", run
+    assert (run["agents_torn_down"], run["left_behind"]) == (2, 0), run
+    provider = LocalProvider(private_storage_connection_string, app_copy / ".haymaker")
+    assert list(provider.list_tagged_resources(run_id)) == []
+    assert all(
+        provider.agent_status(run_id, agent)["state"] != "running" for agent in ("a00", "a01")
+    )
