@@ -60,6 +60,7 @@ class HubWork:
             idle_settle=options.idle_settle,
         )
         participants.clock = self.clock
+        self.participants = participants
         self.writer = HistoryWriter(connection, config.hub_name)
         self.engine = Engine(store, functions, self.clock, str(options.app_dir), writer=self.writer)
         self.engine.pressure = pressure
@@ -87,6 +88,8 @@ class HubWork:
         recovered = await self.engine.recover()
         if recovered:
             log.info("Resumed %d unfinished orchestration instance(s) from storage", recovered)
+            if self.clock.virtual:
+                self.participants.await_rejoin()
         self.clock.start()
         if self.virtual_time is not None:
             self.virtual_time.start()

@@ -16,6 +16,13 @@ A participant that joins by waiting needs no PUT; one that is started by the hos
 work should be joined by its starter first, so no jump happens before it has started.
 A busy participant that has not been heard of for its lease (default 60 real seconds) is
 presumed dead and dropped, so a crashed process cannot stop the clock for good.
+
+Participants live in the host's memory. A host that starts and resumes unfinished work (a
+restart, a takeover) does not know the participants of the host before it, and they do
+not know it restarted: a waiting one finds out when its wait fails and asks again a few
+seconds later, a busy one when it next waits. So such a host lets no jump happen for
+`REJOIN_SECONDS` first; without that, an idle host would jump past the moments they wait
+for (an agent's cleanup moment, its deadline) before they asked again.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ PREFIX = "/admin/host/clock/participants"
 DEFAULT_LEASE_SECONDS = 60.0
 DEFAULT_WAIT_SECONDS = 20.0
 MAX_WAIT_SECONDS = 300.0
+# Real seconds a host that resumed work waits for the participants of the host before it.
+REJOIN_SECONDS = 10.0
 NAME = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -59,6 +68,7 @@ class Participants:
     def __init__(self, clock: Clock | None = None):
         self._clock = clock
         self._members: dict[str, Participant] = {}
+        self._rejoin_until = 0.0
 
     @property
     def clock(self) -> Clock:
@@ -71,9 +81,16 @@ class Participants:
     def clock(self, clock: Clock) -> None:
         self._clock = clock
 
+    def await_rejoin(self, seconds: float = REJOIN_SECONDS) -> None:
+        """Not idle for `seconds`: participants of the host before this one join again."""
+        self._rejoin_until = time.monotonic() + seconds
+
     def idle(self) -> bool:
-        """True when no participant is busy (those silent past their lease are dropped)."""
+        """True when no participant is busy (those silent past their lease are dropped) and
+        no participant of an earlier host may still join again."""
         now = time.monotonic()
+        if now < self._rejoin_until:
+            return False
         for member in list(self._members.values()):
             if member.until is None and now - member.seen > member.lease:
                 log.warning(

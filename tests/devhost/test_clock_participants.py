@@ -10,6 +10,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,3 +112,31 @@ def test_leaving_twice_is_a_404_and_bad_names_are_refused(durable: Durable) -> N
     assert response.json()["error"]["field"] == "name"
     response = requests.put(participant(durable, "a%20b"), json={}, timeout=10)
     assert response.status_code == 400
+
+
+def test_a_restarted_host_waits_for_the_participants_of_the_host_before(
+    tmp_path: Path, storage_connection_string: str
+) -> None:
+    """Participants live in the host's memory. One that was busy when the host was killed
+    asks again a few seconds after the new host runs (an agent retries a failed wait, or
+    waits once its round is done); until then the new host does not jump, so it does not
+    jump past that participant's moment to the orchestration's timer."""
+    app = tmp_path / "app"
+    shutil.copytree(APP, app)
+    with running_host(app, clock="virtual", hub=new_hub()) as host:
+        durable = Durable(host)
+        assert requests.put(participant(durable, "agent"), json={}, timeout=10).status_code == 200
+        sleeper = durable.start("sleeper")  # a one-day timer
+        durable.wait(sleeper, until=("Running",))
+        until = host_now(durable) + timedelta(hours=2)
+
+        host.kill()
+        host.restart()
+        time.sleep(3.0)  # the participant's pause before it asks again (it saw no restart)
+        answer = requests.post(
+            participant(durable, "agent") + "/wait", json={"until": until.isoformat()}, timeout=60
+        ).json()
+        assert answer["reached"] is True
+        assert until <= datetime.fromisoformat(answer["now"]) < until + timedelta(hours=1), answer
+        assert durable.status(sleeper)["runtimeStatus"] == "Running"
+        requests.delete(participant(durable, "agent"), timeout=10)
