@@ -215,7 +215,8 @@ def test_full_lifecycle_leaves_nothing_behind(
     assert again == identity  # idempotent: same principal, same secret reference
     assert LocalSecretStore(run.state_dir).get(identity["secret_ref"]) == secret
 
-    launch = run.launch(seconds=120)
+    # An hour away (two minutes of operating at 30x): still operating when looked at.
+    launch = run.launch(seconds=3600)
     wait_for(
         lambda: len(run.provider.list_tagged_resources(run.run_id, run.agent)) == 3,
         what="the agent's three resources",
