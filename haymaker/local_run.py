@@ -37,10 +37,13 @@ SCHEDULED_FUNCTIONS = (
     "hourly_sweep",
 )
 # Agents follow the host's virtual clock to the deadline as its participants (they wait
-# on it between operate rounds); the scale shortens their think time between actions. No
-# wall-time cap: however slowly the virtual clock goes, it never goes slower than real
-# time, and an agent whose host is gone gives up on its own (HAYMAKER_AGENT_HOST_PATIENCE).
-AGENT_TIME_SCALE = 300
+# on it between operate rounds). The scale only turns their think pauses inside a round
+# (about 30 scenario seconds after each action) into real sleeps, during which the clock
+# cannot jump: at 3000 a pause is 5-15 ms; at 300 they added 0.3-0.5 s to each of the 96
+# rounds of an 8-hour run, about half of a 5-agent run's time. No wall-time cap: however
+# slowly the virtual clock goes, it never goes slower than real time, and an agent whose
+# host is gone gives up on its own (HAYMAKER_AGENT_HOST_PATIENCE).
+AGENT_TIME_SCALE = 3000
 # Real seconds allowed past the run's own duration for provisioning and teardown.
 TEARDOWN_MARGIN = 1800.0
 FINISHED = ("completed", "cut_short", "failed", "canceled")
