@@ -185,6 +185,10 @@ class RunRecords:
         )
         self._prefix = table_prefix
         self._tables: dict[str, TableClient] = {}
+        # Each run's data row key, by run id: a run's id row never changes once written,
+        # so a run is looked up once per process, not on every read (a monitor's poll
+        # reads its run every time).
+        self._run_keys: dict[str, str] = {}
 
     def _table(self, name: str) -> TableClient:
         if name not in self._tables:
@@ -263,18 +267,28 @@ class RunRecords:
 
     def _run_key(self, run_id: str) -> str | None:
         validate_run_id(run_id)
+        if run_id in self._run_keys:
+            return self._run_keys[run_id]
         try:
             pointer = self._table("Runs").get_entity(_RUNS_PARTITION, f"id|{run_id}")
         except ResourceNotFoundError:
             return None
-        return str(pointer["data"])
+        self._run_keys[run_id] = str(pointer["data"])
+        return self._run_keys[run_id]
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """The run's record, or None when there is no such run."""
-        key = self._run_key(run_id)
-        if key is None:
-            return None
-        return _decode_entity(self._table("Runs").get_entity(_RUNS_PARTITION, key))
+        for _ in range(2):
+            key = self._run_key(run_id)
+            if key is None:
+                return None
+            try:
+                return _decode_entity(self._table("Runs").get_entity(_RUNS_PARTITION, key))
+            except ResourceNotFoundError:
+                # The tables were emptied under a remembered key: look the run up afresh.
+                if self._run_keys.pop(run_id, None) is None:
+                    return None
+        return None
 
     def list_runs(
         self,
@@ -308,12 +322,19 @@ class RunRecords:
         if "status" in fields:
             _check_choice("status", fields["status"], RUN_STATUSES)
         _check_not_reserved(fields)
-        key = self._run_key(run_id)
-        if key is None:
-            raise LookupError(f"run {run_id!r} is not recorded")
-        entity = {"PartitionKey": _RUNS_PARTITION, "RowKey": key, "updated_at": _now()}
-        entity.update(_encode_fields(fields))
-        self._table("Runs").update_entity(entity, mode=UpdateMode.MERGE)
+        for _ in range(2):
+            key = self._run_key(run_id)
+            if key is None:
+                break
+            entity = {"PartitionKey": _RUNS_PARTITION, "RowKey": key, "updated_at": _now()}
+            entity.update(_encode_fields(fields))
+            try:
+                self._table("Runs").update_entity(entity, mode=UpdateMode.MERGE)
+                return
+            except ResourceNotFoundError:
+                if self._run_keys.pop(run_id, None) is None:
+                    break
+        raise LookupError(f"run {run_id!r} is not recorded")
 
     # --- agents -----------------------------------------------------------------------
 

@@ -54,6 +54,29 @@ def test_update_run_merges_fields_and_checks_status(records: RunRecords) -> None
         records.update_run("run-missing", status="running")
 
 
+def test_a_run_recorded_again_after_its_rows_were_removed_is_read_afresh(
+    records: RunRecords, storage_connection_string: str, unique_name: str
+) -> None:
+    """A process remembers where each run's record is; when the rows go away under it (a
+    test or an operator emptied the table) and the run is recorded again, reads and
+    updates find the new record, not a stale one."""
+    records.create_run("run-1", {"size": "small"}, ["s1"], T0)
+    assert records.get_run("run-1") is not None
+    runs = TableServiceClient.from_connection_string(storage_connection_string).get_table_client(
+        "R" + unique_name + "Runs"
+    )
+    for row in list(runs.list_entities()):
+        runs.delete_entity(row["PartitionKey"], row["RowKey"])
+    assert records.get_run("run-1") is None
+    with pytest.raises(LookupError):
+        records.update_run("run-1", status="running")
+    records.create_run("run-1", {"size": "large"}, ["s2"], T0 + timedelta(hours=1))
+    records.update_run("run-1", status="running")
+    run = records.get_run("run-1")
+    assert run is not None
+    assert (run["request"], run["status"]) == ({"size": "large"}, "running")
+
+
 def test_list_runs_newest_first_with_filters_and_paging(records: RunRecords) -> None:
     for hour in range(5):
         records.create_run(f"run-{hour}", {}, [], T0 + timedelta(hours=hour))
