@@ -109,7 +109,10 @@ def stop_agent(payload: dict[str, Any]) -> dict[str, Any]:
     svc = services()
     svc.records.enter_phase(plan.run_id, plan.agent_id, "tearing_down")
     stopped = dict(svc.provider.stop_agent(plan.run_id, plan.agent_id))
-    return {**stopped, "events": record_new_events(plan.run_id, MAX_BATCHES_AFTER_STOP)}
+    return {
+        **stopped,
+        "events": record_new_events(plan.run_id, MAX_BATCHES_AFTER_STOP, wait=True),
+    }
 
 
 @traced("tearing_down")

@@ -2,23 +2,59 @@
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections import defaultdict
 from typing import Any
 
-from haymaker.events import EventReceiver, events_queue_name
+from azure.storage.queue import QueueClient
+
+from haymaker.events import EventReceiver, QueueStorage, events_queue_name
 from haymaker.service import services
 
 # How many message batches one poll drains at most, so a poll stays short.
 MAX_BATCHES_PER_POLL = 20
 
+# One drain of a run's queue at a time in this process. The agents of a run share its
+# queue and their monitors poll together (under the virtual clock, in the same instant):
+# one poll's drain records what every other would, and parallel drains would only split
+# the messages between them, each paying for its own receives and batch writes.
+# (A lock per run seen, kept: a few hundred bytes a run.)
+_draining: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 
-def record_new_events(run_id: str, max_batches: int = MAX_BATCHES_PER_POLL) -> int:
+
+@functools.lru_cache(maxsize=64)
+def _run_queue(storage: QueueStorage, name: str) -> QueueClient:
+    """One client per run queue and process, reused by every poll (SDK clients are
+    thread-safe): a new client per poll paid for its pipeline and a new connection."""
+    if isinstance(storage, str):
+        return QueueClient.from_connection_string(storage, name)
+    return storage.queue(name)
+
+
+def record_new_events(
+    run_id: str, max_batches: int = MAX_BATCHES_PER_POLL, wait: bool = False
+) -> int:
     """Record the run's waiting events (every agent's: they share a queue); returns how many.
 
-    Records dedupe by event id, so a message delivered twice is harmless; messages are
-    deleted only once recorded.
+    While another drain of the run runs in this process, returns 0 at once, unless `wait`
+    (after an agent stopped, and at finalize, what it sent must be recorded before going
+    on): that drain records the events. Records dedupe by event id, so a message delivered
+    twice is harmless; messages are deleted only once recorded.
     """
+    lock = _draining[run_id]
+    if not lock.acquire(blocking=wait):
+        return 0
+    try:
+        return _drain(run_id, max_batches)
+    finally:
+        lock.release()
+
+
+def _drain(run_id: str, max_batches: int) -> int:
     svc = services()
-    receiver = EventReceiver(svc.settings.storage, events_queue_name(run_id))
+    name = events_queue_name(run_id)
+    receiver = EventReceiver(_run_queue(svc.settings.storage, name), name)
     recorded = 0
     for _ in range(max_batches):
         events = receiver.receive()

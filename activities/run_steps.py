@@ -62,7 +62,7 @@ def finalize_run(payload: dict[str, Any]) -> dict[str, Any]:
     results: list[dict[str, Any]] = payload["results"]
     # What agents said last: an agent whose orchestration failed never had its final
     # drain, and removals reported late must not leave rows saying `created`.
-    record_new_events(run_id, MAX_BATCHES_AT_FINALIZE)
+    record_new_events(run_id, MAX_BATCHES_AT_FINALIZE, wait=True)
     _reconcile_late_rows(run_id, results)
     resources = svc.records.list_resources(run_id)
     actions = Counter(str(r.get("action")) for r in resources)

@@ -254,9 +254,9 @@ class EventReceiver:
     """
 
     def __init__(
-        self, storage: QueueStorage, queue_name: str, visibility_timeout: int = 120
+        self, storage: QueueStorage | QueueClient, queue_name: str, visibility_timeout: int = 120
     ) -> None:
-        self._queue = _queue(storage, queue_name)
+        self._queue = storage if isinstance(storage, QueueClient) else _queue(storage, queue_name)
         self._visibility_timeout = visibility_timeout
         # Message ids by event id; the received messages and their unacknowledged events.
         self._unacknowledged: dict[str, set[str]] = {}
