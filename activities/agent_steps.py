@@ -80,8 +80,10 @@ def poll_agent(payload: dict[str, Any]) -> dict[str, Any]:
     plan = _plan(payload)
     status = services().provider.agent_status(plan.run_id, plan.agent_id)
     ended = status["state"] != "running"
+    # An ended agent's last words must be recorded before they are read: wait for a drain
+    # in progress (it may have received before they arrived), then drain.
     recorded = record_new_events(
-        plan.run_id, MAX_BATCHES_AFTER_STOP if ended else MAX_BATCHES_PER_POLL
+        plan.run_id, MAX_BATCHES_AFTER_STOP if ended else MAX_BATCHES_PER_POLL, wait=ended
     )
     cut_short = None
     if status["state"] == "succeeded":
