@@ -250,7 +250,9 @@ def test_the_estimate_adds_each_agents_cost_over_the_duration(catalog: Catalog) 
     check_budget(estimate, round(expected + 0.01, 2))
     with pytest.raises(RequestError) as refused:
         check_budget(estimate, 0.01)
-    assert refused.value.code == "over_budget" and refused.value.field is None
+    assert (
+        refused.value.code == "over_budget" and refused.value.field == "body"
+    )  # the request as a whole
     assert f"estimated cost of {expected:.2f} USD" in refused.value.message
     assert "limit of 0.01 USD set by HAYMAKER_MAX_RUN_COST_USD" in refused.value.message
 
