@@ -93,6 +93,9 @@ def azure_host(
     **settings: str,
 ) -> Iterator[App]:
     """The app on devhost (virtual clock) with the azure provider on `fake`."""
+    # Polls every 10 minutes: a fake execution reads Running twice before it succeeds, so
+    # a one-hour run's monitor must look more than twice before its deadline.
+    settings = {"HAYMAKER_POLL_INTERVAL": "PT10M", **settings}
     with app_host(
         folder, connection, hub, IDLE_SETTLE, (), **{**azure_settings(fake), **settings}
     ) as app:

@@ -35,8 +35,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PLANTED = '<script>window.__planted = 1</script><img src=x onerror="window.__planted = 2">'
-# Long enough in real seconds for the page (refreshing every 2 s) to see agents monitor.
-AGENT_WALL_SECONDS = "20"
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +47,6 @@ def dashboard_app(
         tmp_path_factory.mktemp("dashboard"),
         private_storage_connection_string,
         AzureWebJobsStorage=private_storage_connection_string,
-        HAYMAKER_AGENT_MAX_WALL_SECONDS=AGENT_WALL_SECONDS,
     ) as app:
         yield app
 
