@@ -77,12 +77,16 @@ def render_report(report: dict[str, Any], left: list[dict[str, Any]], wall_secon
         f"removed {report.get('resources_removed', 0)}",
         f"  deadline {report.get('deadline')}; wall time {wall_seconds:.1f}s",
         "",
-        f"  {'agent':<6}{'scenario':<34}{'outcome':<18}{'torn down':<10}",
     ]
-    for result in report.get("agent_results", []):
+    results = report.get("agent_results", [])
+    # Columns as wide as their longest value, so a long scenario id never runs into the
+    # outcome beside it.
+    scenario_width = max([len("scenario"), *(len(r["scenario_id"]) for r in results)]) + 2
+    lines.append(f"  {'agent':<6}{'scenario':<{scenario_width}}{'outcome':<18}torn down")
+    for result in results:
         lines.append(
-            f"  {result['agent_id']:<6}{result['scenario_id']:<34}{str(result['outcome']):<18}"
-            f"{'yes' if result['clean'] else 'NO':<10}"
+            f"  {result['agent_id']:<6}{result['scenario_id']:<{scenario_width}}"
+            f"{str(result['outcome']):<18}{'yes' if result['clean'] else 'NO'}"
         )
     lines.append("")
     if left:

@@ -1,0 +1,35 @@
+"""The report `./dev run` prints: columns that stay apart whatever the scenario ids."""
+
+from __future__ import annotations
+
+from haymaker.progress import render_report
+
+
+def test_a_long_scenario_id_does_not_run_into_its_outcome() -> None:
+    long_id = "networking-private-endpoint-storage-with-a-longer-name"
+    report = {
+        "run_id": "run-20261201-210936-3c2374",
+        "status": "completed",
+        "agents": 2,
+        "torn_down": 2,
+        "left_behind": 0,
+        "agent_results": [
+            {"agent_id": "a00", "scenario_id": long_id, "outcome": "finished", "clean": True},
+            {
+                "agent_id": "a01",
+                "scenario_id": "web-apps-storefront",
+                "outcome": "cut_short",
+                "clean": False,
+            },
+        ],
+    }
+    lines = render_report(report, [], 12.5).splitlines()
+    header = next(line for line in lines if line.split()[:2] == ["agent", "scenario"])
+    rows = [line for line in lines if line.strip().startswith(("a00", "a01"))]
+    assert [row.split() for row in rows] == [
+        ["a00", long_id, "finished", "yes"],
+        ["a01", "web-apps-storefront", "cut_short", "NO"],
+    ]
+    # The outcome column starts at the same place in the header and in every row.
+    column = header.index("outcome")
+    assert rows[0][column:].startswith("finished") and rows[1][column:].startswith("cut_short")
