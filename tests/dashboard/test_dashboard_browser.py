@@ -132,7 +132,7 @@ def test_the_dashboard_follows_a_live_run_and_renders_agent_text_as_text(
         "() => { const rows = [...document.querySelectorAll('#events-table tbody tr')];"
         " return rows.length > 0 && rows.every(r => r.children[1].textContent === 'a00'"
         " && r.children[2].textContent === 'cleanup'); }",
-        timeout=30_000,
+        timeout=120_000,
     )
     page.wait_for_function(
         "() => document.querySelector('#report').textContent"

@@ -442,7 +442,9 @@ def test_the_app_runs_on_identity_only_storage_through_a_host(
         [check] = [c for c in health["checks"] if c["name"] == "storage"]
         assert check["detail"].startswith("identity: account devstoreaccount1, managed identity")
 
-        run_id = app.start_run({"scenarios": ["compute-linux-vm"], "duration": "PT1H"})
+        run_id = app.start_run(
+            {"scenarios": ["compute-linux-vm"], "duration": "PT1H", "poll_interval": "PT10M"}
+        )
         app.wait_for_phase(run_id, "monitoring", 1)
         queues = QueueServiceClient.from_connection_string(by_key)
         listed = [q.name for q in queues.list_queues(name_starts_with="haymaker-events-")]
