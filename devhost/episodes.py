@@ -129,20 +129,7 @@ class Episodes:
             )
         session, answer = await self._call_orchestrator(live, started + new_events)
         decision = decide(live.instance_id, live.history + started + new_events, answer, now)
-        appended = started + new_events + decision.events
-        if decision.outcome in ("Completed", "Failed"):
-            appended.append(
-                event(
-                    EventType.ExecutionCompleted,
-                    now,
-                    OrchestrationStatus=decision.outcome,
-                    Result=json.dumps(decision.output)
-                    if decision.outcome == "Completed"
-                    else decision.error,
-                )
-            )
-        elif decision.outcome == "ContinuedAsNew":
-            appended.append(event(EventType.ContinueAsNew, now, Input=decision.continue_input))
+        appended = started + new_events + decision.events + decision.closing_events(now)
         appended.append(event(EventType.OrchestratorCompleted, now))
         self._record(live, appended, consumed)
         if session is not None and decision.outcome is None:

@@ -240,6 +240,22 @@ class Decision:
     continue_input: str | None = None
     custom_status: Any = None
 
+    def closing_events(self, now: datetime) -> list[dict[str, Any]]:
+        """The event that ends the execution when the episode ended it (none otherwise)."""
+        if self.outcome in ("Completed", "Failed"):
+            result = json.dumps(self.output) if self.outcome == "Completed" else self.error
+            return [
+                event(
+                    EventType.ExecutionCompleted,
+                    now,
+                    OrchestrationStatus=self.outcome,
+                    Result=result,
+                )
+            ]
+        if self.outcome == "ContinuedAsNew":
+            return [event(EventType.ContinueAsNew, now, Input=self.continue_input)]
+        return []
+
 
 def _encode(value: Any) -> str | None:
     return None if value is None else value if isinstance(value, str) else json.dumps(value)

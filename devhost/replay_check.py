@@ -218,19 +218,23 @@ def call_function(function: IndexedFunction) -> OrchestratorCall:
     return call
 
 
+def episode_request(recorded: RecordedHistory, episode: Episode) -> str:
+    """The orchestrator request of EPISODE: the history before it, then its incoming events."""
+    return orchestrator_request(
+        recorded.instance_id,
+        [played_json(e) for e in recorded.history[: episode.start]],
+        episode.incoming,
+        recorded.input,
+        recorded.parent_instance_id,
+    )
+
+
 def replay_episode(
     recorded: RecordedHistory, episode: Episode, call: OrchestratorCall
 ) -> tuple[OrchestratorAnswer, Decision]:
     """Run the orchestrator on the history before EPISODE plus its incoming events."""
     played = recorded.history[: episode.start]
-    body = orchestrator_request(
-        recorded.instance_id,
-        [played_json(e) for e in played],
-        episode.incoming,
-        recorded.input,
-        recorded.parent_instance_id,
-    )
-    answer = call(body)
+    answer = call(episode_request(recorded, episode))
     decision = decide(recorded.instance_id, played + episode.incoming, answer, episode.now)
     return answer, decision
 

@@ -21,7 +21,13 @@ import pytest
 
 from devhost.indexer import ORCHESTRATION, IndexedFunction, describe_function, index_app
 from devhost.replay import EventType, decide, event, orchestrator_request, played_json
-from devhost.replay_check import RecordedHistory, call_function, compare_episode, split_episodes
+from devhost.replay_check import (
+    RecordedHistory,
+    call_function,
+    compare_episode,
+    episode_request,
+    split_episodes,
+)
 from devhost.sessions import Session, SessionDiverged, Sessions
 from devhost.speedups import memoize_history_timestamps
 
@@ -50,13 +56,7 @@ def test_a_session_answers_every_episode_as_a_full_replay(
             session = None  # recorded without calling the orchestrator: the engine replays
             continue
         played = recorded.history[: episode.start]
-        body = orchestrator_request(
-            recorded.instance_id,
-            [played_json(e) for e in played],
-            episode.incoming,
-            recorded.input,
-            recorded.parent_instance_id,
-        )
+        body = episode_request(recorded, episode)
         expected = replay(body)
         resumed += session is not None
         session, answer = sessions.run(

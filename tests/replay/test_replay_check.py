@@ -89,18 +89,7 @@ def record(function: IndexedFunction, orchestration_input: Any = None) -> Record
             INSTANCE, [played_json(e) for e in history], started + incoming, input_json, None
         )
         decision = decide(INSTANCE, history + started + incoming, call(body), now)
-        appended = started + incoming + decision.events
-        if decision.outcome in ("Completed", "Failed"):
-            appended.append(
-                event(
-                    EventType.ExecutionCompleted,
-                    now,
-                    OrchestrationStatus=decision.outcome,
-                    Result=json.dumps(decision.output)
-                    if decision.outcome == "Completed"
-                    else decision.error,
-                )
-            )
+        appended = started + incoming + decision.events + decision.closing_events(now)
         appended.append(event(EventType.OrchestratorCompleted, now))
         history.extend(appended)
         if decision.outcome is not None:
