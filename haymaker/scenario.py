@@ -126,24 +126,23 @@ class Scenario:
             "cleanup_steps": len(self.cleanup),
         }
 
-    def summary(self) -> dict[str, Any]:
-        """What a listing shows: who it is, what it costs, how deep it goes."""
+    def _about(self) -> dict[str, Any]:
+        """Who it is and what it costs: what every view of a scenario starts with."""
         return {
             "id": self.id,
             "title": self.title,
             "area": self.area,
             "description": self.description,
             "cost_per_hour_usd": self.cost_per_hour_usd,
-            **self.depth(),
         }
+
+    def summary(self) -> dict[str, Any]:
+        """What a listing shows: who it is, what it costs, how deep it goes."""
+        return {**self._about(), **self.depth()}
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id,
-            "title": self.title,
-            "area": self.area,
-            "description": self.description,
-            "cost_per_hour_usd": self.cost_per_hour_usd,
+            **self._about(),
             "duration_hint": format_duration(self.duration_hint) if self.duration_hint else None,
             "resources": [ref.to_dict() for ref in self.resources],
             **{phase: [step.to_dict() for step in steps] for phase, steps in self.phases().items()},
