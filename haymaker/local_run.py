@@ -7,7 +7,8 @@ the run is left. Exit 0 only if every agent was torn down and nothing is left.
 Ctrl-C stops the host and leaves the run unfinished, its agents working on without it.
 The task hub is the app folder's own (`local_hub`), so the next `./dev run` (or `haymaker
 up`) on the folder resumes the run from storage: `./dev run` finishes it before starting
-a new one, and with `haymaker up` it can be canceled.
+a new one, on the same port (`local_port`) so that the agents find it, and with `haymaker
+up` it can be canceled.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, TextIO
 
 from devhost import azurite
 from devhost.keys import mask_key
-from devhost.process import HostHandle, HostStartError, free_port, running_host
+from devhost.process import HostHandle, HostStartError, free_port, port_is_free, running_host
 from haymaker.api_client import ApiClient
 from haymaker.naming import parse_iso_utc
 from haymaker.progress import ProgressView, render_report
@@ -67,6 +68,23 @@ def local_hub(app_dir: Path) -> str:
     return f"HayMakerLocal{digest}"
 
 
+def local_port(app_dir: Path) -> int:
+    """The port of local hosts on `app_dir`: the last one's while it is free. Agents follow
+    the host's clock at the address they were started with, so when a host stopped (Ctrl-C,
+    a crash) the next one must come up there for the agents it left running to find it:
+    on another port they would wait out their patience and miss the clock's jumps."""
+    saved = app_dir / ".devhost" / "local-port"
+    try:
+        port = int(saved.read_text().strip())
+    except (OSError, ValueError):
+        port = 0
+    if not 0 < port < 65536 or not port_is_free(port):
+        port = free_port()
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(f"{port}\n")
+    return port
+
+
 def host_environment(state_dir: Path, port: int) -> dict[str, str]:
     env = {
         # Agents follow the host's (virtual) clock to their deadline.
@@ -94,7 +112,7 @@ def run_locally(
     out: TextIO = sys.stdout,
 ) -> int:
     state_dir = APP_DIR / ".haymaker"
-    port = free_port()
+    port = local_port(APP_DIR)
     env = host_environment(state_dir, port)
     os.environ.update({k: v for k, v in env.items() if not k.startswith("AzureWebJobs.")})
     log_path = APP_DIR / ".devhost" / "host.log"
@@ -138,8 +156,9 @@ def _say_interrupted(run_id: str, emulator: azurite.AzuriteProcess | None, out: 
         f"Interrupted: run {run_id} is unfinished, and devhost stops.",
         "  Its agents work on without the host for up to 15 minutes"
         " (HAYMAKER_AGENT_HOST_PATIENCE), then clean up and stop.",
-        "  `./dev run` resumes it (and finishes it before starting a new run). To end it",
-        f"  instead: `.venv/bin/haymaker up`, then `.venv/bin/haymaker run cancel {run_id}`.",
+        "  `./dev run` resumes it on the same port, where they find it again, and finishes it",
+        "  before starting a new run. To end it instead: `.venv/bin/haymaker up`, then",
+        f"  `.venv/bin/haymaker run cancel {run_id}`.",
     ]
     if emulator is not None and emulator.process is not None:
         lines.append(
@@ -174,19 +193,17 @@ def resumed_runs(api: ApiClient) -> list[dict[str, Any]]:
 def _run(host: HostHandle, request: dict[str, Any], out: TextIO) -> int:
     api = ApiClient(host.api, host.function_key)
     admin = ApiClient(host.base_url, host.master_key)
+    resumed_ok = True
     for earlier in resumed_runs(api):
         run_id = earlier["run_id"]
         print(
             f"Resuming run {run_id}, left unfinished by an earlier host; it finishes first.",
             file=out,
         )
-        run, _ = _follow(api, admin, run_id, out)
-        if run.get("status") not in FINISHED:
+        ok = _finish(api, admin, run_id, out, resumed=True)
+        if ok is None:
             return 1
-        print(
-            f"Run {run_id}: {run['status']} (`haymaker run report {run_id}` shows its report)",
-            file=out,
-        )
+        resumed_ok = resumed_ok and ok
     started = api.post("runs", request)
     run_id = started["run_id"]
     print(f"Run {run_id} started; status: {mask_key(started['statusQueryGetUri'])}", file=out)
@@ -196,12 +213,20 @@ def _run(host: HostHandle, request: dict[str, Any], out: TextIO) -> int:
         f"${plan['estimated_cost_usd']:.2f} (the local provider costs nothing)",
         file=out,
     )
+    return 0 if _finish(api, admin, run_id, out) and resumed_ok else 1
+
+
+def _finish(
+    api: ApiClient, admin: ApiClient, run_id: str, out: TextIO, resumed: bool = False
+) -> bool | None:
+    """Follow the run to its end and print its report: whether it completed with every
+    agent torn down and nothing left (None: it did not finish in time)."""
     run, wall = _follow(api, admin, run_id, out)
     if run.get("status") not in FINISHED:
-        return 1
+        return None
     report = api.get(f"runs/{run_id}/report")
     left = leftovers(run_id)
-    print(render_report(report, left, wall), file=out)
+    print(render_report(report, left, wall, resumed=resumed), file=out)
     ok = (
         report["status"] == "completed"
         and report["torn_down"] == report["agents"]
@@ -209,7 +234,7 @@ def _run(host: HostHandle, request: dict[str, Any], out: TextIO) -> int:
         and not left
     )
     print("OK: every agent torn down, nothing left." if ok else "FAILED: see above.", file=out)
-    return 0 if ok else 1
+    return ok
 
 
 def _follow(

@@ -67,7 +67,12 @@ class ProgressView:
         self.drawn = 0
 
 
-def render_report(report: dict[str, Any], left: list[dict[str, Any]], wall_seconds: float) -> str:
+def render_report(
+    report: dict[str, Any], left: list[dict[str, Any]], wall_seconds: float, resumed: bool = False
+) -> str:
+    """The report `./dev run` prints; `wall_seconds` is how long it followed the run
+    (`resumed`: only since it resumed a run an earlier host left unfinished)."""
+    wall = f"wall time {wall_seconds:.1f}s{' since resumed' if resumed else ''}"
     lines = [
         "",
         f"Report for run {report['run_id']}: {report['status']}",
@@ -75,7 +80,7 @@ def render_report(report: dict[str, Any], left: list[dict[str, Any]], wall_secon
         f"left behind {report['left_behind']}",
         f"  resources created {report.get('resources_created', 0)}, "
         f"removed {report.get('resources_removed', 0)}",
-        f"  deadline {report.get('deadline')}; wall time {wall_seconds:.1f}s",
+        f"  deadline {report.get('deadline')}; {wall}",
         "",
     ]
     results = report.get("agent_results", [])

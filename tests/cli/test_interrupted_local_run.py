@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -127,3 +128,29 @@ def test_a_ctrl_c_local_run_is_resumed_by_the_next_host_and_can_be_canceled(
     assert all(
         provider.agent_status(run_id, agent)["state"] != "running" for agent in ("a00", "a01")
     )
+
+
+def test_the_next_local_run_finishes_an_interrupted_run_with_its_agents(
+    app_copy: Path, private_storage_connection_string: str
+) -> None:
+    """The interrupted run's agents work on without a host; the next `./dev run` on the
+    folder comes up where they look for it (the same port), so they follow its clock
+    again and run their own cleanup instead of being cut off at the deadline."""
+    run_id, _ = interrupt_a_local_run(app_copy, private_storage_connection_string)
+    again = subprocess.run(
+        [sys.executable, "-m", "haymaker", "local-run", "--count", "1", "--duration", "PT1H"],
+        cwd=app_copy,
+        env=environment(app_copy, private_storage_connection_string),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    printed = again.stdout
+    assert f"Resuming run {run_id}" in printed, printed + again.stderr
+    resumed = printed.split(f"Report for run {run_id}: ", 1)[1].split("OK:", 1)[0]
+    assert resumed.startswith("completed"), printed
+    outcomes = dict(re.findall(r"^\s+(a\d\d)\s+\S+\s+(\S+)\s+yes$", resumed, re.MULTILINE))
+    assert outcomes == {"a00": "finished", "a01": "finished"}, printed
+    assert "wall time" in resumed and "since resumed" in resumed, printed
+    assert again.returncode == 0, printed + again.stderr
