@@ -34,10 +34,11 @@ from azure.data.tables.aio import TableServiceClient
 from azure.storage.blob.aio import BlobServiceClient
 
 from .replay import iso, parse_iso
+from .table_rest import TableRest
 
 BATCH_LIMIT = 100
-# Up to this many rows, concurrent single requests cost less CPU than one batch (its
-# multipart body is costly to build); measured crossover: about five rows.
+# Up to this many rows, concurrent single requests cost less CPU than one batch when the
+# SDK builds it (its multipart body is costly); measured crossover: about five rows.
 SINGLE_WRITE_LIMIT = 5
 # A table string property holds 64 KiB of UTF-16: 32K characters. Larger values go to blobs.
 MAX_INLINE_CHARS = 30_000
@@ -111,6 +112,8 @@ class Store:
         self.starts = self._tables.get_table_client(f"{hub}Starts")
         self.large = self._blobs.get_container_client(f"{hub.lower()}-largemessages")
         self.timer_status = self._blobs.get_container_client("azure-webjobs-hosts")
+        # Writes as plain signed requests where the account key allows (table_rest.py).
+        self._rest = TableRest.for_connection(connection_string, settings["use_env_settings"])
 
     async def open(self) -> None:
         """Create the hub's tables and containers (idempotent)."""
@@ -122,6 +125,8 @@ class Store:
                 await container.create_container()
 
     async def close(self) -> None:
+        if self._rest is not None:
+            await self._rest.close()
         await self._tables.close()
         await self._blobs.close()
         for client in (self.instances, self.history, self.messages, self.starts):
@@ -156,10 +161,13 @@ class Store:
 
     async def get_instance(self, instance_id: str) -> dict[str, Any] | None:
         try:
-            entity = await self.instances.get_entity(instance_id, "")
+            if self._rest is not None:
+                entity = await self._rest.get(self.instances.table_name, instance_id, "")
+            else:
+                entity = dict(await self.instances.get_entity(instance_id, ""))
         except ResourceNotFoundError:
             return None
-        return await self._inflate(dict(entity))
+        return await self._inflate(entity)
 
     async def create_instance(self, instance_id: str, fields: dict[str, Any]) -> str | None:
         """Write a new instance's row, unless an unfinished instance holds the id.
@@ -174,7 +182,7 @@ class Store:
             {"PartitionKey": instance_id, "RowKey": "", **fields}, f"{instance_id}/instance"
         )
         try:
-            await self.instances.create_entity(entity)
+            await self._insert(self.instances, entity)
             return None
         except ResourceExistsError:
             existing = await self.get_instance(instance_id)
@@ -188,7 +196,7 @@ class Store:
             return str(existing["RuntimeStatus"])
         # The new execution's first history is written before its row: it stays.
         await self.delete_history(instance_id, keep_execution=fields.get("ExecutionId"))
-        await self.instances.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        await self._upsert(self.instances, entity)
         return None
 
     async def update_instance(self, instance_id: str, fields: dict[str, Any]) -> None:
@@ -196,7 +204,7 @@ class Store:
         entity = await self._offload(
             {"PartitionKey": instance_id, "RowKey": "", **fields}, f"{instance_id}/instance"
         )
-        await self.instances.upsert_entity(entity, mode=UpdateMode.MERGE)
+        await self._upsert(self.instances, entity, merge=True)
 
     async def query_instances(
         self,
@@ -324,7 +332,7 @@ class Store:
             },
             f"{instance_id}/message",
         )
-        await self.messages.create_entity(entity)
+        await self._insert(self.messages, entity)
         return message_id
 
     async def list_messages(self, instance_id: str) -> AsyncIterator[dict[str, Any]]:
@@ -413,22 +421,49 @@ class Store:
 
     # -- helpers ------------------------------------------------------------------
 
-    @staticmethod
-    async def _submit(client: Any, operations: list[tuple[str, dict[str, Any]]]) -> None:
+    async def _submit(self, client: Any, operations: list[tuple[str, dict[str, Any]]]) -> None:
         """Send operations concurrently: a few as single requests, many as batches of 100.
 
         Callers never rely on order or atomicity across operations (see load_history).
+        Signed requests (table_rest.py) build a batch for next to nothing, and the table
+        service takes one batch for far less than its rows one by one: their upserts go
+        in batches from two rows on. Deletes stay single below the limit, where one of
+        a row already gone (404) fails alone instead of its whole batch.
         """
-        if len(operations) <= SINGLE_WRITE_LIMIT:
-            await asyncio.gather(*(Store._single(client, kind, e) for kind, e in operations))
+        upserts = all(kind == "upsert" for kind, _ in operations)
+        limit = 1 if self._rest is not None and upserts else SINGLE_WRITE_LIMIT
+        if len(operations) <= limit:
+            await asyncio.gather(*(self._single(client, kind, e) for kind, e in operations))
             return
         batches = [operations[i : i + BATCH_LIMIT] for i in range(0, len(operations), BATCH_LIMIT)]
-        await asyncio.gather(*(client.submit_transaction(b) for b in batches))
+        await asyncio.gather(*(self._transaction(client, b) for b in batches))
 
-    @staticmethod
-    async def _single(client: Any, kind: str, entity: dict[str, Any]) -> None:
+    async def _single(self, client: Any, kind: str, entity: dict[str, Any]) -> None:
         if kind == "upsert":
-            await client.upsert_entity(entity, mode=UpdateMode.REPLACE)
-        else:
-            with contextlib.suppress(ResourceNotFoundError):
+            await self._upsert(client, entity)
+            return
+        with contextlib.suppress(ResourceNotFoundError):
+            if self._rest is not None:
+                await self._rest.delete(client.table_name, entity["PartitionKey"], entity["RowKey"])
+            else:
                 await client.delete_entity(entity["PartitionKey"], entity["RowKey"])
+
+    async def _upsert(self, client: Any, entity: dict[str, Any], merge: bool = False) -> None:
+        if self._rest is not None:
+            await self._rest.upsert(client.table_name, entity, merge=merge)
+        else:
+            await client.upsert_entity(
+                entity, mode=UpdateMode.MERGE if merge else UpdateMode.REPLACE
+            )
+
+    async def _insert(self, client: Any, entity: dict[str, Any]) -> None:
+        if self._rest is not None:
+            await self._rest.insert(client.table_name, entity)
+        else:
+            await client.create_entity(entity)
+
+    async def _transaction(self, client: Any, operations: list[tuple[str, dict[str, Any]]]) -> None:
+        if self._rest is not None:
+            await self._rest.transaction(client.table_name, operations)
+        else:
+            await client.submit_transaction(operations)
