@@ -197,7 +197,15 @@ async def _serve(hub: str) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=LINE_LIMIT)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    # Replies go out without blocking the loop (a blocking write to a full pipe held every
+    # write in flight while the host was busy), those of one turn of the loop together.
+    replies, _ = await loop.connect_write_pipe(asyncio.Protocol, sys.stdout.buffer)
+    gathered: list[bytes] = []
     tasks: set[asyncio.Task[None]] = set()
+
+    def send_gathered() -> None:
+        replies.write(b"".join(gathered))
+        gathered.clear()
 
     async def handle(request: dict[str, Any]) -> None:
         error = result = None
@@ -206,8 +214,9 @@ async def _serve(hub: str) -> None:
         except Exception as failure:  # reported to the host, which retries or logs it
             error = f"{type(failure).__name__}: {failure}"
         reply = {"id": request["id"], "error": error, "result": result}
-        sys.stdout.write(json.dumps(reply) + "\n")
-        sys.stdout.flush()
+        if not gathered:
+            loop.call_soon(send_gathered)
+        gathered.append(json.dumps(reply).encode() + b"\n")
 
     while line := await reader.readline():
         task = loop.create_task(handle(json.loads(line)))
@@ -215,6 +224,8 @@ async def _serve(hub: str) -> None:
         task.add_done_callback(tasks.discard)
     if tasks:
         await asyncio.gather(*tasks)
+    await asyncio.sleep(0)  # the last replies' write
+    replies.close()
     await store.close()
 
 
