@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import json
 import os
+import signal
 import sys
 from datetime import datetime
 from typing import Any
@@ -32,11 +33,13 @@ LINE_LIMIT = 256 * 1024 * 1024
 # Ctrl-C in a terminal signals the whole process group, this child too. The host stops the
 # child by closing its stdin once the last writes are stored; dying on SIGINT first would
 # lose them and print a traceback over the host's quiet shutdown. So SIGINT is ignored
-# before anything else runs: the imports alone take long enough to be interrupted.
-_CHILD = (
-    "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
-    "import runpy; runpy.run_module('devhost.writer', run_name='__main__')"
-)
+# from before the interpreter starts (an ignored signal stays ignored across exec): even
+# its own start-up, the site module's imports, takes long enough to be interrupted.
+_CHILD = "import runpy; runpy.run_module('devhost.writer', run_name='__main__')"
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class WriterError(Exception):
@@ -65,6 +68,7 @@ class HistoryWriter:
             # The connection string holds the account key: never on a command line.
             env={**os.environ, CONNECTION_ENV: self._connection_string},
             limit=LINE_LIMIT,
+            preexec_fn=_ignore_sigint,
         )
         self._reader = asyncio.get_running_loop().create_task(self._read_replies())
 
