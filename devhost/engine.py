@@ -22,6 +22,7 @@ import functools
 import json
 import logging
 import uuid
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -46,6 +47,9 @@ from .store import Store
 from .write_behind import WriteBehind
 
 log = logging.getLogger("devhost")
+# How many rows of instances that finished in their first episode are kept, to answer
+# status queries without reading storage (each about as large as the row).
+FINAL_ROWS_KEPT = 10_000
 
 
 class Engine(Episodes, Recovery, Dispatch, WriteBehind):
@@ -82,6 +86,9 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
         self._starting: dict[str, asyncio.Event] = {}
         # Finished here, but the row's final status is not stored yet: the id is still taken.
         self._closing: set[str] = set()
+        # The stored rows of instances that finished here in their first episode, oldest
+        # first: this host holds the hub's lease, so nobody else changes them (final_row).
+        self._final_rows: OrderedDict[str, dict[str, Any]] = OrderedDict()
         # Unfinished in storage but not run here (their orchestrator is gone from the app).
         self.held: set[str] = set()
         # Set once recovery has loaded every unfinished instance: until then a start cannot
@@ -161,6 +168,7 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
             )
         # Claimed before the first await, so two concurrent starts cannot both proceed.
         self._starting[instance_id] = asyncio.Event()
+        self.forget_final_row(instance_id)  # a finished instance's row is to be replaced
         try:
             return await self._create(name, instance_id, input_json, parent)
         except BaseException:
@@ -178,6 +186,21 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
         if stored is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stored.wait(), timeout)
+
+    def remember_final_row(self, instance_id: str, row: dict[str, Any]) -> None:
+        """The row just stored, final, of an instance that finished in its first episode."""
+        self._final_rows[instance_id] = {"PartitionKey": instance_id, "RowKey": "", **row}
+        if len(self._final_rows) > FINAL_ROWS_KEPT:
+            self._final_rows.popitem(last=False)
+
+    def final_row(self, instance_id: str) -> dict[str, Any] | None:
+        """The stored row of a finished instance, when it is known without a read: the
+        status query that follows a short orchestration (a client's poll) reads nothing."""
+        return self._final_rows.get(instance_id)
+
+    def forget_final_row(self, instance_id: str) -> None:
+        """The instance's row is about to change (a new start) or go (a purge)."""
+        self._final_rows.pop(instance_id, None)
 
     async def wait_rows_stored(self, timeout: float = 10.0) -> None:
         """Return once the rows of the starts answered so far are stored (for listings)."""

@@ -229,7 +229,7 @@ class ManagementApi:
             return _error(error.status, str(error))
         if timeout is not None:
             await self.engine.wait_until_finished(instance_id, timeout)
-            row = await self.store.get_instance(instance_id)
+            row = self.engine.final_row(instance_id) or await self.store.get_instance(instance_id)
             if row is not None and row.get("RuntimeStatus") in TERMINAL_STATUSES:
                 return _json(_decode(row.get("Output")), 200)
         return self._check_status_response(instance_id, request)
@@ -267,7 +267,7 @@ class ManagementApi:
         show_output = api_input.flag(query, "showHistoryOutput")
         failed_is_500 = api_input.flag(query, "returnInternalServerErrorOnFailure")
         await self.engine.wait_started(instance_id)
-        row = await self.store.get_instance(instance_id)
+        row = self.engine.final_row(instance_id) or await self.store.get_instance(instance_id)
         if row is None:
             return _not_found(instance_id)
         history = await self.store.load_history(instance_id) if show_history else None
@@ -325,6 +325,7 @@ class ManagementApi:
                 f"Instance '{instance_id}' is {row.get('RuntimeStatus')}: only completed, "
                 "failed or terminated instances can be purged (terminate it first).",
             )
+        self.engine.forget_final_row(instance_id)
         await self.store.delete_instance(instance_id)
         return _json({"instancesDeleted": 1})
 
@@ -336,6 +337,7 @@ class ManagementApi:
         deleted = 0
         for row in rows:
             if row.get("RuntimeStatus") in TERMINAL_STATUSES:
+                self.engine.forget_final_row(row["PartitionKey"])
                 await self.store.delete_instance(row["PartitionKey"])
                 deleted += 1
         if deleted == 0:

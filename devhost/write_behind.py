@@ -94,6 +94,8 @@ class WriteBehind:
             self._row_stored(instance_id)
         self.start_log.forget(live.execution_id)
         if holder is None:
+            if "CompletedTime" in row:
+                self.remember_final_row(instance_id, row)
             return True
         # Only when storage was changed behind this host's back: its lease excludes others.
         log.error(

@@ -150,6 +150,39 @@ def test_a_finished_instance_id_started_again_runs_anew_with_only_its_new_histor
     assert events[-1]["Result"] == {"input": "second", "shouted": "SECOND"}, events
 
 
+def test_an_instance_done_in_one_episode_shows_each_run_until_purged(host: HostHandle) -> None:
+    wanted = f"instant-{uuid.uuid4().hex[:8]}"
+    start(host, "instant_orchestrator", "one", instance_id=wanted)
+    first = wait_running(host, wanted, "Completed")
+    start(host, "instant_orchestrator", "two", instance_id=wanted)
+    second = wait_running(host, wanted, "Completed")
+    again = get_status(host, wanted)
+    start(host, "approval_orchestrator", instance_id=wanted)  # runs on: not done at once
+    waiting = get_status(host, wanted)
+    requests.post(instance_url(host, wanted, "terminate"), params=query(host), timeout=10)
+    wait_running(host, wanted, "Terminated")
+    waited = requests.post(
+        f"{host.management}/orchestrators/instant_orchestrator/{wanted}",
+        params=query(host, timeout="30"),
+        json="three",
+        timeout=40,
+    )
+    purged = requests.delete(instance_url(host, wanted), params=query(host), timeout=10)
+    after = get_status(host, wanted)
+
+    assert (first["input"], first["output"]) == ("one", "one")
+    assert (second["input"], second["output"]) == ("two", "two")
+    assert again.status_code == 200 and again.json() == second
+    assert (waiting.status_code, waiting.json()["runtimeStatus"]) == (202, "Running")
+    assert waiting.json()["name"] == "approval_orchestrator"
+    assert set(second) == STATUS_KEYS
+    assert TIME_FORMAT.fullmatch(second["createdTime"])
+    assert TIME_FORMAT.fullmatch(second["lastUpdatedTime"])
+    assert (waited.status_code, waited.json()) == (200, "three")
+    assert (purged.status_code, purged.json()) == (200, {"instancesDeleted": 1})
+    assert after.status_code == 404
+
+
 def test_a_start_refused_as_a_duplicate_is_followed_by_a_status_that_finds_it(
     host: HostHandle,
 ) -> None:

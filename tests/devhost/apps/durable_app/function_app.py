@@ -18,6 +18,12 @@ def echo_orchestrator(context: df.DurableOrchestrationContext):
     return {"input": value, "shouted": shouted}
 
 
+@app.orchestration_trigger(context_name="context")
+def instant_orchestrator(context: df.DurableOrchestrationContext):
+    """Returns its input: it finishes in its first episode."""
+    return context.get_input()
+
+
 @app.activity_trigger(input_name="value")
 def shout(value):
     return None if value is None else str(value).upper()  # inputs in the tests are strings
