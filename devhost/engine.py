@@ -48,8 +48,10 @@ from .write_behind import WriteBehind
 
 log = logging.getLogger("devhost")
 # How many rows of instances that finished in their first episode are kept, to answer
-# status queries without reading storage (each about as large as the row).
+# status queries without reading storage, and the largest kept (characters of its values:
+# at most about 40 MB in all).
 FINAL_ROWS_KEPT = 10_000
+FINAL_ROW_CHARS = 4_000
 
 
 class Engine(Episodes, Recovery, Dispatch, WriteBehind):
@@ -189,6 +191,8 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
 
     def remember_final_row(self, instance_id: str, row: dict[str, Any]) -> None:
         """The row just stored, final, of an instance that finished in its first episode."""
+        if sum(len(v) for v in row.values() if isinstance(v, str)) > FINAL_ROW_CHARS:
+            return  # a large input or output: read from storage when asked for
         self._final_rows[instance_id] = {"PartitionKey": instance_id, "RowKey": "", **row}
         if len(self._final_rows) > FINAL_ROWS_KEPT:
             self._final_rows.popitem(last=False)

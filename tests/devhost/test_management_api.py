@@ -169,6 +169,9 @@ def test_an_instance_done_in_one_episode_shows_each_run_until_purged(host: HostH
     )
     purged = requests.delete(instance_url(host, wanted), params=query(host), timeout=10)
     after = get_status(host, wanted)
+    large = "x" * 50_000  # kept in a blob, and not kept in memory
+    start(host, "instant_orchestrator", large, instance_id=f"{wanted}-large")
+    large_status = wait_running(host, f"{wanted}-large", "Completed")
 
     assert (first["input"], first["output"]) == ("one", "one")
     assert (second["input"], second["output"]) == ("two", "two")
@@ -181,6 +184,7 @@ def test_an_instance_done_in_one_episode_shows_each_run_until_purged(host: HostH
     assert (waited.status_code, waited.json()) == (200, "three")
     assert (purged.status_code, purged.json()) == (200, {"instancesDeleted": 1})
     assert after.status_code == 404
+    assert (large_status["input"], large_status["output"]) == (large, large)
 
 
 def test_a_start_refused_as_a_duplicate_is_followed_by_a_status_that_finds_it(
