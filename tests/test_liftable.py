@@ -83,6 +83,7 @@ DISTRIBUTIONS = {
     "azure.functions": "azure-functions",
     "azure.storage.blob": "azure-storage-blob",
     "azure.storage.queue": "azure-storage-queue",
+    "yarl": "yarl",
 }
 
 
