@@ -30,7 +30,7 @@ from .replay import (
     orchestrator_request,
     read_answer,
 )
-from .sessions import Session, SessionDiverged
+from .sessions import EpisodeInput, Session, SessionDiverged
 
 if TYPE_CHECKING:
     from .engine_parts import EngineParts
@@ -127,8 +127,7 @@ class Episodes:
                     ParentInstanceId=live.parent_id,
                 )
             )
-        session, answer = await self._call_orchestrator(live, started + new_events)
-        decision = decide(live.instance_id, live.history + started + new_events, answer, now)
+        session, decision = await self._call_orchestrator(live, started + new_events, now)
         appended = started + new_events + decision.events + decision.closing_events(now)
         appended.append(event(EventType.OrchestratorCompleted, now))
         self._record(live, appended, consumed)
@@ -140,9 +139,9 @@ class Episodes:
         await self._after_episode(live, decision, now)
 
     async def _call_orchestrator(
-        self: EngineParts, live: Live, new_events: list[dict[str, Any]]
-    ) -> tuple[Session | None, OrchestratorAnswer]:
-        """Run the episode: resumed in the instance's session, or a full replay.
+        self: EngineParts, live: Live, new_events: list[dict[str, Any]], now: datetime
+    ) -> tuple[Session | None, Decision]:
+        """Run the episode, resumed in the instance's session or as a full replay; decide.
 
         A resumed episode costs what the orchestrator does with the new events (tens of
         microseconds for a step), less than a hand-over to a thread and back, so it runs on
@@ -150,7 +149,7 @@ class Episodes:
         """
         function = self.orchestrators[live.name]
         session = self.sessions.take(live.instance_id, len(live.history))
-        history_json = live.history_json
+        history, history_json = live.history, live.history_json
         played = len(history_json)
 
         def body() -> str:
@@ -158,21 +157,25 @@ class Episodes:
                 live.instance_id, history_json[:played], new_events, live.input, live.parent_id
             )
 
+        episode = EpisodeInput(
+            live.instance_id, new_events, lambda: history[:played] + new_events, body, now
+        )
         started = time.perf_counter()
 
-        def call() -> tuple[Session | None, OrchestratorAnswer]:
+        def call() -> tuple[Session | None, OrchestratorAnswer, Decision]:
             try:
                 return self.sessions.run(
-                    function.user_function, trigger_param(function), session, body, new_events
+                    function.user_function, trigger_param(function), session, episode
                 )
             except SessionDiverged as error:
-                return None, read_answer(raised=error)
+                answer = read_answer(raised=error)
+                return None, answer, decide(live.instance_id, episode.history(), answer, now)
 
-        with Execution(live.name, invocation=f"{live.instance_id}:{len(live.history)}") as run:
+        with Execution(live.name, invocation=f"{live.instance_id}:{played}") as run:
             if session is not None and not self.sessions.check:
-                session, answer = call()
+                session, answer, decision = call()
             else:
-                session, answer = await asyncio.get_running_loop().run_in_executor(
+                session, answer, decision = await asyncio.get_running_loop().run_in_executor(
                     self._orchestrator_pool, call
                 )
             run.failed = bool(answer.error)
@@ -181,7 +184,7 @@ class Episodes:
             log.error(
                 "Orchestration '%s' (%s) failed: %s", live.name, live.instance_id, answer.error
             )
-        return session, answer
+        return session, decision
 
     async def _after_episode(
         self: EngineParts, live: Live, decision: Decision, now: datetime

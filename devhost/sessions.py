@@ -28,17 +28,24 @@ import json
 import os
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from azure.durable_functions.models.actions.Action import Action
+from azure.durable_functions.models.actions.CompoundAction import CompoundAction
+from azure.durable_functions.models.actions.CreateTimerAction import CreateTimerAction
 from azure.durable_functions.models.DurableOrchestrationContext import (
     DurableOrchestrationContext,
 )
 from azure.durable_functions.models.history.HistoryEvent import HistoryEvent
+from azure.durable_functions.models.ReplaySchema import ReplaySchema
+from azure.durable_functions.models.utils.df_serialization import df_dumps
 from azure.durable_functions.orchestrator import Orchestrator
 from azure.functions import meta
 from azure.functions.durable_functions import OrchestrationTriggerConverter
 
-from .replay import OrchestratorAnswer, read_answer
+from .replay import Decision, OrchestratorAnswer, Replayer, decide, flatten, read_answer
 
 CHECK_ENV = "DEVHOST_SESSION_CHECK"
 # Sessions kept at once; the least recently used is dropped (it replays in full next time).
@@ -50,10 +57,16 @@ class SessionDiverged(Exception):
 
 
 class Session:
-    """One instance's orchestrator, suspended between episodes."""
+    """One instance's orchestrator, suspended between episodes, and what `decide` knows."""
 
-    def __init__(self, orchestrator: Orchestrator):
+    def __init__(self, orchestrator: Orchestrator, replayer: Replayer):
         self._orchestrator = orchestrator
+        self._replayer = replayer
+        # How many of the SDK's (top-level) actions earlier episodes have read.
+        self._seen = 0
+        # Timers the orchestrator scheduled that have neither fired nor been cancelled:
+        # the only earlier actions that can still change (a timer's cancel()).
+        self._timers: dict[int, Action] = {}
         # How many events of the engine's history the session has seen (see `record`).
         self.position = -1
 
@@ -63,11 +76,19 @@ class Session:
         return callable(getattr(handler, "orchestrator_function", None))
 
     @classmethod
-    def open(cls, handler: Any, body: str) -> tuple[Session | None, OrchestratorAnswer]:
+    def open(
+        cls,
+        handler: Any,
+        body: str,
+        instance_id: str,
+        history: Callable[[], list[dict[str, Any]]],
+        now: datetime,
+    ) -> tuple[Session | None, OrchestratorAnswer, Decision]:
         """A full replay, as `handler` does it, keeping the SDK's objects afterwards.
 
         The same steps as the SDK's `Orchestrator.create(...).handle`: decode the context,
-        give it the declared input type, run a new `Orchestrator` on it.
+        give it the declared input type, run a new `Orchestrator` on it. `history()` is the
+        whole history with this episode's events, which the answer is decided against.
         """
         context = DurableOrchestrationContext.from_json(body)
         context._input_expected_type = getattr(handler, "_df_input_type", None)
@@ -75,29 +96,99 @@ class Session:
         try:
             answer = read_answer(returned=orchestrator.handle(context))
         except Exception as error:  # the SDK reports orchestrator failures by raising
-            return None, read_answer(raised=error)
+            answer = read_answer(raised=error)
+            return None, answer, decide(instance_id, history(), answer, now)
+        replayer = Replayer(instance_id, history(), now)
+        decision = replayer.decide(answer)
         executor = orchestrator.task_orchestration_executor
-        if answer.is_done or not hasattr(executor, "generator"):
-            return None, answer
-        return cls(orchestrator), answer
+        running = decision.outcome is None and hasattr(executor, "generator")
+        if not running or context._replay_schema is ReplaySchema.V1:
+            return None, answer, decision
+        session = cls(orchestrator, replayer)
+        session._read(context._action_payload_v2)
+        return session, answer, decision
 
-    def resume(self, new_events: list[dict[str, Any]]) -> OrchestratorAnswer:
-        """Feed only this episode's events to the suspended orchestrator.
+    def _read(self, payload: list[Action]) -> None:
+        """Take note of the SDK's actions added since the last episode, now decided."""
+        added = _flat_actions(payload[self._seen :])
+        self._seen = len(payload)
+        replayer = self._replayer
+        for index, event_id, _ in replayer.bound:
+            action = added[index]
+            if isinstance(action, CreateTimerAction) and not (
+                event_id in replayer.cancelled or event_id in replayer.outcomes
+            ):
+                self._timers[event_id] = action
+
+    def resume(
+        self,
+        new_events: list[dict[str, Any]],
+        history: Callable[[], list[dict[str, Any]]],
+        now: datetime,
+    ) -> tuple[OrchestratorAnswer, Decision]:
+        """Feed only this episode's events to the suspended orchestrator, and decide.
 
         The events pass through JSON as in a full replay, so the SDK sees the same values.
+        While the orchestrator runs on, the answer holds only the actions it added (the
+        SDK's own serialization of each), decided from what is new (`Replayer.resume`);
+        once it has finished or failed, the answer is the SDK's whole state and is decided
+        against `history()` as a full replay is.
         """
         executor = self._orchestrator.task_orchestration_executor
+        context = executor.context
         events = [_history_event(e, played=False) for e in new_events]
-        executor.context.histories.extend(events)
+        context.histories.extend(events)
         executor._is_processing_new_events = True
         for history_event in events:
             executor.process_event(history_event)
             if executor.has_execution_completed:
                 break
+        replayer = self._replayer
+        if not executor.has_execution_completed:
+            payload = context._action_payload_v2
+            try:
+                # As get_orchestrator_state_str() encodes them, but only the new ones.
+                actions = flatten(
+                    json.loads(df_dumps([a.to_json() for a in payload[self._seen :]]))
+                )
+                custom = context.custom_status
+                answer = OrchestratorAnswer(
+                    is_done=False,
+                    actions=actions,
+                    output=None,
+                    error=None,
+                    custom_status=json.loads(df_dumps(custom)) if custom else None,
+                )
+            except Exception:  # what the SDK's own encoding makes of it, below
+                pass
+            else:
+                cancelled = {
+                    event_id
+                    for event_id, timer in self._timers.items()
+                    if timer.to_json().get("isCanceled")
+                }
+                decision = replayer.resume(new_events, answer, cancelled, now)
+                self._timers = {
+                    event_id: timer
+                    for event_id, timer in self._timers.items()
+                    if event_id not in cancelled and event_id not in replayer.outcomes
+                }
+                self._read(payload)
+                return answer, decision
         try:
-            return read_answer(returned=executor.get_orchestrator_state_str())
+            answer = read_answer(returned=executor.get_orchestrator_state_str())
         except Exception as error:
-            return read_answer(raised=error)
+            answer = read_answer(raised=error)
+        decision = decide(replayer.instance_id, history(), answer, now)
+        # The engine stopped the timers cancelled in earlier episodes already.
+        decision.cancelled_timers -= replayer.cancelled
+        self.position = -1  # the session ends here
+        return answer, decision
+
+    @property
+    def cancelled(self) -> set[int]:
+        """The timers cancelled in episodes decided so far."""
+        return set(self._replayer.cancelled)
 
     def record(self, fed: int, appended: list[dict[str, Any]], position: int) -> None:
         """After the episode: what the engine appended to history, as a full replay sees it.
@@ -109,7 +200,9 @@ class Session:
         for history_event in histories[len(histories) - fed :]:
             history_event._is_played = True
         histories.extend(_history_event(e, played=True) for e in appended[fed:])
-        self.position = position
+        self._replayer.absorb(appended[fed:])
+        # A session that lost count of history is not used again.
+        self.position = position if self._replayer.length == position else -1
 
 
 class Sessions:
@@ -140,29 +233,52 @@ class Sessions:
         handler: Any,
         param: str,
         session: Session | None,
-        body: Callable[[], str],
-        new_events: list[dict[str, Any]],
-    ) -> tuple[Session | None, OrchestratorAnswer]:
-        """One episode: resumed when `session` is given, else a full replay of `body()`.
+        episode: EpisodeInput,
+    ) -> tuple[Session | None, OrchestratorAnswer, Decision]:
+        """One episode: resumed when `session` is given, else a full replay; decided.
 
-        `body` builds the full request only when it is needed. Handlers that the SDK's
-        `Orchestrator.create` did not build are called as the worker calls them.
+        `episode.body()` builds the full request only when it is needed. Handlers that the
+        SDK's `Orchestrator.create` did not build are called as the worker calls them.
         """
         if session is not None:
-            answer = session.resume(new_events)
+            cancelled_before = session.cancelled
+            answer, decision = session.resume(episode.new_events, episode.history, episode.now)
             self.resumed += 1
             if self.check:
-                _, replayed = Session.open(handler, body())
-                if replayed != answer:
+                _, _, replayed = Session.open(
+                    handler, episode.body(), episode.instance_id, episode.history, episode.now
+                )
+                # A session's decision names only the timers cancelled since the last one.
+                replayed.cancelled_timers -= cancelled_before
+                if replayed != decision:
                     raise SessionDiverged(
-                        "devhost's orchestrator session answered differently from a full "
-                        f"replay: session {answer}, replay {replayed}"
+                        "devhost's orchestrator session decided differently from a full "
+                        f"replay: session {decision}, replay {replayed}"
                     )
-            return (None if answer.is_done else session), answer
+            return (
+                (session if session.position >= 0 and decision.outcome is None else None),
+                answer,
+                decision,
+            )
         self.replayed += 1
         if Session.supported(handler):
-            return Session.open(handler, body())
-        return None, call_handler(handler, param, body())
+            return Session.open(
+                handler, episode.body(), episode.instance_id, episode.history, episode.now
+            )
+        answer = call_handler(handler, param, episode.body())
+        return None, answer, decide(episode.instance_id, episode.history(), answer, episode.now)
+
+
+@dataclass
+class EpisodeInput:
+    """What an episode gives the orchestrator: its new events, and on demand the whole
+    history (with those events) and the full request body."""
+
+    instance_id: str
+    new_events: list[dict[str, Any]]
+    history: Callable[[], list[dict[str, Any]]]
+    body: Callable[[], str]
+    now: datetime
 
 
 def call_handler(handler: Any, param: str, body: str) -> OrchestratorAnswer:
@@ -177,3 +293,14 @@ def call_handler(handler: Any, param: str, body: str) -> OrchestratorAnswer:
 def _history_event(data: dict[str, Any], played: bool) -> HistoryEvent:
     """The SDK's event for `data`, through JSON as the full request would carry it."""
     return HistoryEvent(**json.loads(json.dumps({**data, "IsPlayed": played})))
+
+
+def _flat_actions(actions: list[Action]) -> list[Action]:
+    """The SDK's atomic actions in the order `replay.flatten` lists their JSON."""
+    flat: list[Action] = []
+    for action in actions:
+        if isinstance(action, CompoundAction):
+            flat.extend(_flat_actions(action.compound_tasks))
+        else:
+            flat.append(action)
+    return flat

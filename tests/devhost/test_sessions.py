@@ -28,7 +28,7 @@ from devhost.replay_check import (
     episode_request,
     split_episodes,
 )
-from devhost.sessions import Session, SessionDiverged, Sessions
+from devhost.sessions import EpisodeInput, Session, SessionDiverged, Sessions
 from devhost.speedups import memoize_history_timestamps
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +42,7 @@ def orchestrators() -> dict[str, IndexedFunction]:
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
-def test_a_session_answers_every_episode_as_a_full_replay(
+def test_a_session_decides_every_episode_as_a_full_replay(
     path: Path, orchestrators: dict[str, IndexedFunction]
 ) -> None:
     recorded = RecordedHistory.load(path)
@@ -57,17 +57,25 @@ def test_a_session_answers_every_episode_as_a_full_replay(
             continue
         played = recorded.history[: episode.start]
         body = episode_request(recorded, episode)
-        expected = replay(body)
+        expected = decide(
+            recorded.instance_id, played + episode.incoming, replay(body), episode.now
+        )
         resumed += session is not None
-        session, answer = sessions.run(
+        cancelled_before = session.cancelled if session is not None else set()
+        session, _, decision = sessions.run(
             function.user_function,
             "context",
             session,
-            functools.partial(str, body),
-            episode.incoming,
+            EpisodeInput(
+                recorded.instance_id,
+                episode.incoming,
+                functools.partial(list, played + episode.incoming),
+                functools.partial(str, body),
+                episode.now,
+            ),
         )
-        assert answer == expected, f"{path.name}: {episode.describe()} differs from a replay"
-        decision = decide(recorded.instance_id, played + episode.incoming, answer, episode.now)
+        expected.cancelled_timers -= cancelled_before
+        assert decision == expected, f"{path.name}: {episode.describe()} differs from a replay"
         assert not compare_episode(recorded, episode, decision), episode.describe()
         if session is not None:
             appended = recorded.history[episode.start : episode.end + 1]
@@ -99,12 +107,13 @@ def test_check_mode_catches_a_session_that_differs_from_a_replay() -> None:
         event(EventType.OrchestratorStarted, now),
         event(EventType.ExecutionStarted, now, Name="drifting", Version=""),
     ]
-    session, answer = sessions.run(
+    session, answer, _ = sessions.run(
         function.user_function,
         "context",
         None,
-        lambda: orchestrator_request("i", [], start, None, None),
-        start,
+        EpisodeInput(
+            "i", start, lambda: start, lambda: orchestrator_request("i", [], start, None, None), now
+        ),
     )
     assert session is not None and answer.actions[0]["input"] == "1"
     history = [
@@ -124,6 +133,13 @@ def test_check_mode_catches_a_session_that_differs_from_a_replay() -> None:
             function.user_function,
             "context",
             session,
-            lambda: orchestrator_request("i", [played_json(e) for e in history], done, None, None),
-            done,
+            EpisodeInput(
+                "i",
+                done,
+                lambda: history + done,
+                lambda: orchestrator_request(
+                    "i", [played_json(e) for e in history], done, None, None
+                ),
+                later,
+            ),
         )
