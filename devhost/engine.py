@@ -277,7 +277,12 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
                 410,
                 f"Instance '{instance_id}' is {row.get('RuntimeStatus')}: it takes no messages.",
             )
-        message_id = await self.writer.add_message(instance_id, message)
+        live.messages_arriving += 1
+        try:
+            message_id = await self.writer.add_message(instance_id, message)
+        finally:
+            live.messages_arriving -= 1
+            live.arrival.set()
         self._accept_message(live, message_id, message)
 
     def _accept_message(self, live: Live, message_id: str, message: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ one, so a burst of activity results costs one orchestrator call, not hundreds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -46,6 +47,15 @@ COALESCE_MAX_WAIT = 0.010
 EPISODE_RETRY_SECONDS = 1.0
 
 
+def _control(live: Live) -> list[dict[str, Any]]:
+    """Suspend and resume requests in the instance's inbox."""
+    return [
+        e
+        for e in live.inbox
+        if e["EventType"] in (EventType.ExecutionSuspended, EventType.ExecutionResumed)
+    ]
+
+
 class Episodes:
     """Running an instance's episodes (a mixin of `Engine`)."""
 
@@ -55,17 +65,15 @@ class Episodes:
                 if live.terminate_reason is not None:
                     await self._terminate(live)
                     return
-                control = [
-                    e
-                    for e in live.inbox
-                    if e["EventType"] in (EventType.ExecutionSuspended, EventType.ExecutionResumed)
-                ]
+                control = _control(live)
                 if control:
                     await self._apply_control(live, control)
                     continue
                 if live.suspended or (not live.inbox and live.history):
                     return
                 await self._coalesce(live)
+                if live.terminate_reason is not None or _control(live):
+                    continue  # arrived while the episode waited: never shown to the orchestrator
                 await self._episode(live)
         except Exception:
             log.exception("Episode of %s failed in devhost; retrying shortly", live.instance_id)
@@ -76,14 +84,29 @@ class Episodes:
             self._schedule_episode(live)
 
     async def _coalesce(self: EngineParts, live: Live) -> None:
-        """Let more results arrive before a replay when more are on their way.
+        """Let more messages and results arrive before an episode when more are on their way.
 
-        Each episode replays the whole history, so when activities of this instance are
-        still running or requests are arriving, waiting a fraction of the last replay's
-        cost lets one replay take many results. A lone result (a step of a sequence)
-        is never delayed.
+        Every episode writes rows of its own (OrchestratorStarted, OrchestratorCompleted)
+        besides its events, so when raised events for the instance are being stored right
+        now, the episode waits for them (at most COALESCE_MAX_WAIT): one episode takes the
+        burst, as the extension takes a batch of an instance's queued messages. Their
+        senders are answered once their message is stored, so none waits for the episode.
+        A replay that costs more than COALESCE_MIN_REPLAY (a full replay, long history) also
+        waits a fraction of its cost while activities of the instance are running or
+        requests are arriving, so that one replay takes many results. A lone result (a step
+        of a sequence) is never delayed.
         """
-        if not live.history or live.last_replay_seconds < COALESCE_MIN_REPLAY:
+        if not live.history:
+            return
+        if live.messages_arriving:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + COALESCE_MAX_WAIT
+            while live.messages_arriving and (left := deadline - loop.time()) > 0:
+                live.arrival.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(live.arrival.wait(), left)
+            return
+        if live.last_replay_seconds < COALESCE_MIN_REPLAY:
             return
         if live.activities_running or self.pressure():
             await asyncio.sleep(min(COALESCE_MAX_WAIT, live.last_replay_seconds / 2))

@@ -43,3 +43,7 @@ class Live:
     unwritten: list[tuple[str, int, list[dict[str, Any]], list[str]]] = field(default_factory=list)
     activities_running: int = 0
     last_replay_seconds: float = 0.0
+    # Raised events and control requests accepted but still being stored (see
+    # Engine.send_message); `arrival` is set each time one of them is handed over.
+    messages_arriving: int = 0
+    arrival: asyncio.Event = field(default_factory=asyncio.Event)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import traceback
 import uuid
@@ -25,7 +26,16 @@ def trigger_param(function: IndexedFunction) -> str:
 
 def wants_context(function: IndexedFunction) -> bool:
     try:
-        return "context" in inspect.signature(function.user_function).parameters
+        return _declares_context(function.user_function)
+    except TypeError:  # an unhashable callable: not cached
+        return bool(_declares_context.__wrapped__(function.user_function))
+
+
+@functools.lru_cache(maxsize=1024)
+def _declares_context(user_function: Any) -> bool:
+    """Whether the function takes `context` (looked up once per function, not per call)."""
+    try:
+        return "context" in inspect.signature(user_function).parameters
     except (TypeError, ValueError):
         return False
 
