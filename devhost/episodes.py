@@ -43,6 +43,12 @@ ROW_REFRESH_SECONDS = 1.0
 # Replays cheaper than this are never delayed to gather more results; none waits longer.
 COALESCE_MIN_REPLAY = 0.002
 COALESCE_MAX_WAIT = 0.010
+# Episodes of an instance recorded but not yet handed to storage (a write is in flight)
+# beyond which the next episode waits for storage. History is written behind the episodes,
+# so an orchestrator that steps faster than storage stores would pile up ever larger
+# writes; on Azurite, whose table operations slow down as a partition grows, such bursts
+# kept every other request waiting until the hub's lease could not be renewed.
+WRITE_BACKLOG_EPISODES = 20
 # After an unexpected failure (storage down for longer than the write retries last).
 EPISODE_RETRY_SECONDS = 1.0
 
@@ -72,6 +78,8 @@ class Episodes:
                 if live.suspended or (not live.inbox and live.history):
                     return
                 await self._coalesce(live)
+                if len(live.unwritten) >= WRITE_BACKLOG_EPISODES:
+                    await self._flush(live)
                 if live.terminate_reason is not None or _control(live):
                     continue  # arrived while the episode waited: never shown to the orchestrator
                 await self._episode(live)
