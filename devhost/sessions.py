@@ -9,17 +9,22 @@ module does the same with the Python SDK's own objects.
 A session is the SDK's `Orchestrator` (its `TaskOrchestrationExecutor`, the
 `DurableOrchestrationContext` and the suspended user generator) exactly as the SDK's
 handler left it after an episode. The next episode's new events go through the
-executor's own `process_event`, the loop body of `TaskOrchestrationExecutor.execute`,
-and the answer is the executor's own `get_orchestrator_state_str()`. So the SDK still
-decides everything the orchestrator does; a session only skips re-running what the
-generator already ran.
+executor's own `process_event`, the loop body of `TaskOrchestrationExecutor.execute`.
+While the orchestrator runs on, the answer holds only the actions the SDK added in the
+episode, each encoded as `get_orchestrator_state_str()` encodes it (that method encodes
+every action scheduled so far, on every call), and the session's `replay.Replayer`, which
+takes in the events appended to history, decides the episode from them; an answer that
+ends the orchestration is the SDK's own `get_orchestrator_state_str()`, decided against
+the whole history. So the SDK still decides everything the orchestrator does; a session
+only skips re-running what the generator already ran and re-reading what was decided.
 
 A session is used only when it has seen exactly the history the engine holds
 (`position == len(history)`); anything else (a restart, an eviction, a suspend/resume
 recorded without calling the orchestrator, continue-as-new, a failure) replays in full
 and opens a new session. With `DEVHOST_SESSION_CHECK=1` every resumed episode is also
-replayed in full and the two answers must be equal, or the orchestration fails with a
-message saying so: the test suite's proof that sessions change nothing.
+replayed in full and the two decisions (what the episode adds to history, the work it
+starts, the outcome) must be equal, or the orchestration fails with a message saying so:
+the test suite's proof that sessions change nothing.
 """
 
 from __future__ import annotations
