@@ -7,6 +7,12 @@ import os
 import signal
 import sys
 import time
+
+if __name__ == "__main__":
+    # The agent's storage clients are synchronous, yet the storage SDKs import aiohttp (for
+    # an async transport) whenever it is installed, as it is beside the app: a fifth of a
+    # local agent's start-up. Marked missing, it is skipped, as where it is not installed.
+    sys.modules.setdefault("aiohttp", None)  # type: ignore[arg-type]
 from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType

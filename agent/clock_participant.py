@@ -14,10 +14,10 @@ import contextlib
 import json
 import time
 import urllib.error
-import urllib.request
 from datetime import datetime
 from typing import Any
 
+from agent import host_http
 from haymaker.naming import parse_iso_utc
 
 CLOCK_URL_VARIABLE = "HAYMAKER_AGENT_CLOCK_URL"
@@ -68,12 +68,8 @@ class ClockParticipant:
         self, method: str, url: str, body: dict[str, Any] | None, timeout: float | None = None
     ) -> dict[str, Any]:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            url, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
         try:
-            with urllib.request.urlopen(request, timeout=timeout or self._timeout) as response:
-                text = response.read()
+            _, text = host_http.request(method, url, data, timeout=timeout or self._timeout)
         except urllib.error.HTTPError as error:
             if error.code in (404, 405, 501):
                 raise NoParticipants(f"{method} {url}: {error.code}") from None

@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from agent import host_http
 from haymaker.naming import parse_iso_utc
 
 FIRST_RETRY_SECONDS = 0.5
@@ -27,8 +27,8 @@ READ_TIMEOUT_SECONDS = 5.0
 
 def read_host_clock(url: str) -> datetime:
     """One reading of the host's clock; raises OSError (unreachable) or ValueError (garbled)."""
-    with urllib.request.urlopen(url, timeout=READ_TIMEOUT_SECONDS) as response:
-        body = json.load(response)
+    _, text = host_http.request("GET", url, timeout=READ_TIMEOUT_SECONDS)
+    body = json.loads(text)
     if not isinstance(body, dict) or not isinstance(body.get("now"), str):
         raise ValueError(f"{url} answered without a `now` time")
     return parse_iso_utc(body["now"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from azure.core.exceptions import AzureError
-from azure.identity import ManagedIdentityCredential
 from azure.storage.queue import QueueClient
 
 from agent.contract import Contract
@@ -30,6 +29,10 @@ def open_sender(contract: Contract) -> EventSender:
             contract.storage, contract.events_queue, **CLIENT_OPTIONS
         )
         return EventSender(queue, contract.events_queue)
+    # Imported here: a local agent never signs in, and azure.identity is a tenth of its
+    # start-up.
+    from azure.identity import ManagedIdentityCredential
+
     url, client_id = contract.events_account_url, contract.events_identity_client_id
     credential = ManagedIdentityCredential(client_id=client_id)
     try:
