@@ -21,6 +21,11 @@ runs as a local process (local provider) or in a container job (agent/Dockerfile
                                        (taken relative to the agent's start) and every wait
                                        shrink by it, matching a host's virtual clock
   HAYMAKER_AGENT_MAX_WALL_SECONDS      optional cap on real run time
+  HAYMAKER_AGENT_REPORT_EVERY          optional seconds of the host's clock (with
+                                       HAYMAKER_AGENT_CLOCK_URL): events are held and sent
+                                       before each wait that passes a multiple of this (the
+                                       monitors' polls; `./dev run` sets the poll interval),
+                                       not after every operate round
 
 Local mode only (required):
   HAYMAKER_STATE_DIR                   where the local secret store lives

@@ -84,6 +84,10 @@ class Contract:
     clock_url: str | None = None
     # Real seconds the host's clock may stay silent before the agent gives up on it.
     host_patience: float = 900.0
+    # On the host's clock: seconds of its time between report moments (the multiples of
+    # this since the epoch, where the host's monitors poll); operate events are held
+    # until the wait that passes one. None: they go out after each round.
+    report_every: float | None = None
     mode: str = "local"
     # Live mode only.
     principal: ServicePrincipal | None = None
@@ -143,6 +147,7 @@ class Contract:
             exit_file=Path(exit_file) if exit_file else None,
             clock_url=env.get("HAYMAKER_AGENT_CLOCK_URL") or None,
             host_patience=_positive(env, "HAYMAKER_AGENT_HOST_PATIENCE") or 900.0,
+            report_every=_positive(env, "HAYMAKER_AGENT_REPORT_EVERY"),
             mode=mode,
             principal=_principal(env) if live else None,
             events_account_url=_account_url(account_url) if account_url else None,

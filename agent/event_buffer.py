@@ -74,13 +74,18 @@ class BufferedSender:
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
         """Hold what is sent inside the block, then send it together (few messages, one
-        delete each for the receiver): an operate round's steps and its heartbeat."""
+        delete each for the receiver): the operate rounds' steps and heartbeats, sent at
+        the block's end and at each `flush`."""
         self._holding = True
         try:
             yield
         finally:
             self._holding = False
             self._flush(give_up_at=None)
+
+    def flush(self) -> None:
+        """Send what is held now (inside `batch` too), or try when a try is due."""
+        self._flush(give_up_at=None)
 
     def close(self, patience: float = CLOSE_PATIENCE_SECONDS) -> int:
         """Wait up to `patience` seconds for held events to go out; returns how many did not."""

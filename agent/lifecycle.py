@@ -91,13 +91,14 @@ class Lifecycle:
                 self._report("started", scenario_id=self._contract.scenario_id)
                 for phase in ("deploy", "operate", "cleanup"):
                     self._phase = phase
-                    self._report("phase", phase=phase)
-                    if phase == "deploy":
-                        self._deploy()
-                    elif phase == "operate":
-                        self._operate()
-                    else:
-                        self._cleanup()
+                    with self._phase_batch(phase):
+                        self._report("phase", phase=phase)
+                        if phase == "deploy":
+                            self._deploy()
+                        elif phase == "operate":
+                            self._operate()
+                        else:
+                            self._cleanup()
                 self._finish()
                 return 0
             except Exception as error:  # noqa: BLE001 - any failure is reported, then exit 1
@@ -138,25 +139,38 @@ class Lifecycle:
         self._fail_if_asked("deploy")
 
     def _operate(self) -> None:
-        """Operate rounds (at least one), a heartbeat after each, until the window closes."""
+        """Operate rounds (at least one), a heartbeat after each, until the window closes.
+
+        Where the sender can hold events, the rounds' events go out together: before each
+        wait that passes a report moment (see OperateWindow.pause), else after each round.
+        """
         rounds = failed_in_a_row = 0
         while True:
-            with self._batch():
-                failed_in_a_row = failed_in_a_row + 1 if self._operate_round() else 0
-                rounds += 1
-                self._report("heartbeat", rounds=rounds)
+            failed_in_a_row = failed_in_a_row + 1 if self._operate_round() else 0
+            rounds += 1
+            self._report("heartbeat", rounds=rounds)
             self._fail_if_asked("operate")
             if failed_in_a_row >= MAX_FAILED_ROUNDS:
                 raise StepFailed(f"{failed_in_a_row} operate rounds in a row failed entirely")
-            stop = self._window.pause()
+            stop = self._window.pause(before_report=self._send_held)
             if stop is not None:
                 self._cut_short = stop.cut_short
                 return
 
-    def _batch(self) -> contextlib.AbstractContextManager[Any]:
-        """A round's events go out together when the sender can batch them."""
+    def _phase_batch(self, phase: str) -> contextlib.AbstractContextManager[Any]:
+        """Where the sender can batch them, a phase's events are held and go out together
+        (at the phase's end, and whenever `_send_held` is called): operate's always (see
+        _operate), deploy's and cleanup's when the agent reports at report moments (a local
+        run: the monitors read them at the next poll either way)."""
         batch = getattr(self._sender, "batch", None)
-        return batch() if batch is not None else contextlib.nullcontext()
+        if batch is None or (phase != "operate" and self._contract.report_every is None):
+            return contextlib.nullcontext()
+        return batch()  # type: ignore[no-any-return]
+
+    def _send_held(self) -> None:
+        flush = getattr(self._sender, "flush", None)
+        if flush is not None:
+            flush()
 
     def _operate_round(self) -> bool:
         """One round of the operate plan; True when it had actions and every one failed."""

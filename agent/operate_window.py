@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -93,7 +94,12 @@ class OperateWindow:
             if time.monotonic() < self._operate_end:
                 return None
             return Stop(self._cap_reason() if self._capped else None)
-        now = clock.now()
+        return self._stop_at(clock.now())
+
+    def _stop_at(self, now: datetime | None) -> Stop | None:
+        """Whether to stop operating, the host's clock showing `now` (None: unknown)."""
+        clock = self._host_clock
+        assert clock is not None
         if now is not None and now >= self.cleanup_at:
             return Stop()
         if clock.away_for() > self._contract.host_patience:
@@ -102,36 +108,59 @@ class OperateWindow:
             return Stop(self._cap_reason(now))
         return None
 
-    def pause(self) -> Stop | None:
-        """Wait until the next round; a stop that comes meanwhile ends the wait."""
+    def pause(self, before_report: Callable[[], None] = lambda: None) -> Stop | None:
+        """Wait until the next round; a stop that comes meanwhile ends the wait.
+
+        `before_report` (sending held events) is called before a wait on the host's clock
+        that passes a report moment (`report_every`), and before any other wait.
+        """
         if self._participant is None:
+            before_report()
             interval = OPERATE_INTERVAL / self._contract.time_scale
             time.sleep(max(0.0, min(interval, self.end() - time.monotonic())))
             return self.stop()
+        # One clock read, then the wait, whose answer is the host's time when it came: two
+        # requests per round (each one the host serves on its loop).
+        assert self._host_clock is not None
         retry = AWAY_RETRY_SECONDS[0]
-        while (stop := self.stop()) is None:
-            assert self._host_clock is not None
-            now = self._host_clock.now()
+        now = self._host_clock.now()
+        while (stop := self._stop_at(now)) is None:
+            until = self._next_round(now) if now is not None else None
+            if until is None or self._passes_report(now, until):
+                before_report()
             try:
-                if now is not None and self._wait_on_host(now):
-                    return self.stop()
+                reached = self._wait_on_host(until) if until is not None else None
+                if reached is not None:
+                    return self._stop_at(reached)
             except NoParticipants:
                 # A host without participants: follow its clock by sleeping, as before.
                 self._participant = None
-                return self.pause()
+                return self.pause(before_report)
             except OSError as error:  # the host is away (a restart): try again soon
                 print(f"could not wait on the host clock: {error}", file=sys.stderr, flush=True)
             time.sleep(min(retry, max(0.0, self._cap_end - time.monotonic())))
             retry = min(retry * 2, AWAY_RETRY_SECONDS[1])
+            now = self._host_clock.now()
         return stop
 
-    def _wait_on_host(self, now: datetime) -> bool:
-        """Idle on the host's clock until the next round (or the cleanup moment): True when
-        that time came, False when the wall-time cap came first."""
+    def _next_round(self, now: datetime) -> datetime:
+        """The next round's time on the host's clock (or the cleanup moment, if earlier)."""
+        return min(_next_multiple(now, OPERATE_INTERVAL), self.cleanup_at)
+
+    def _passes_report(self, now: datetime | None, until: datetime) -> bool:
+        """Whether waiting from `now` to `until` passes a report moment (the last wait
+        before cleanup always does: held events go out before it)."""
+        every = self._contract.report_every
+        if every is None or now is None or until >= self.cleanup_at:
+            return True
+        return until.timestamp() // every > now.timestamp() // every
+
+    def _wait_on_host(self, until: datetime) -> datetime | None:
+        """Idle on the host's clock until `until`: the host's time when it came, or None
+        when the wall-time cap came first."""
         assert self._participant is not None
-        until = min(_next_multiple(now, OPERATE_INTERVAL), self.cleanup_at)
         give_up_at = None if self._cap_end == float("inf") else self._cap_end
-        return self._participant.wait_until(until, give_up_at=give_up_at) is not None
+        return self._participant.wait_until(until, give_up_at=give_up_at)
 
     def deadline_left(self) -> float | None:
         """Real seconds to the deadline, where the agent's own time tells (else None)."""

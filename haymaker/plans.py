@@ -28,6 +28,10 @@ class AgentPlan:
     poll_seconds: int
     # Monitoring restarts its history (continue-as-new) after this many polls.
     polls_per_generation: int = 48
+    # Polls fall on the multiples of poll_seconds since the epoch, the run's progress
+    # ticks too (orchestrations.agent.next_poll). False in plans made before that (their
+    # polls came poll_seconds after the last one): instances in flight replay as recorded.
+    aligned_polls: bool = False
 
     @property
     def instance_id(self) -> str:
@@ -38,7 +42,7 @@ class AgentPlan:
         return naming.resource_group_name(self.run_id, self.agent_id, self.scenario_id)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _without_unaligned(asdict(self))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AgentPlan:
@@ -54,6 +58,8 @@ class RunPlan:
     max_parallel: int
     region: str | None = None
     request: dict[str, Any] = field(default_factory=dict)
+    # See AgentPlan.aligned_polls; every new plan has it.
+    aligned_polls: bool = False
 
     @classmethod
     def for_request(
@@ -68,6 +74,7 @@ class RunPlan:
             max_parallel=max_parallel,
             region=request.region,
             request=request.to_dict(),
+            aligned_polls=True,
         )
 
     def agent_ids(self) -> list[str]:
@@ -75,13 +82,28 @@ class RunPlan:
 
     def agents(self, deadline: str) -> list[AgentPlan]:
         return [
-            AgentPlan(self.run_id, agent, scenario, deadline, self.poll_seconds)
+            AgentPlan(
+                self.run_id,
+                agent,
+                scenario,
+                deadline,
+                self.poll_seconds,
+                aligned_polls=self.aligned_polls,
+            )
             for agent, scenario in zip(self.agent_ids(), self.scenario_ids, strict=True)
         ]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _without_unaligned(asdict(self))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunPlan:
         return cls(**data)
+
+
+def _without_unaligned(data: dict[str, Any]) -> dict[str, Any]:
+    """A plan from before aligned polls is written as it was (activity inputs included):
+    recorded histories replay only if every input is the same."""
+    if not data.get("aligned_polls"):
+        data.pop("aligned_polls", None)
+    return data

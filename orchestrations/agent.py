@@ -9,7 +9,7 @@ half-way through provisioning (it removes whatever was created).
 from __future__ import annotations
 
 from collections.abc import Generator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
@@ -62,6 +62,15 @@ def agent_orchestrator(
     return (yield from _teardown(context, plan, state))
 
 
+def next_poll(now: datetime, seconds: int) -> datetime:
+    """The first multiple of `seconds` since the epoch after `now`: every monitor of a run
+    polls at the same moments, so one drain of the run's queue serves them all, and a
+    virtual clock stops there once for all of them (agents report by the same multiples:
+    agent/operate_window.py)."""
+    stamp = int(now.timestamp()) // seconds * seconds + seconds
+    return datetime.fromtimestamp(stamp, UTC)
+
+
 def _monitor(
     context: df.DurableOrchestrationContext, plan: AgentPlan, state: dict[str, Any]
 ) -> Generator[Any, Any, str | None]:
@@ -72,7 +81,11 @@ def _monitor(
         now = context.current_utc_datetime
         if now >= deadline:
             return "deadline"
-        timer = context.create_timer(min(deadline, now + timedelta(seconds=plan.poll_seconds)))
+        if plan.aligned_polls:
+            due = next_poll(now, plan.poll_seconds)
+        else:  # a plan from before aligned polls: as its instances were recorded
+            due = now + timedelta(seconds=plan.poll_seconds)
+        timer = context.create_timer(min(deadline, due))
         winner = yield context.task_any([timer, cancel])
         if winner == cancel:
             timer.cancel()

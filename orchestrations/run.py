@@ -16,6 +16,7 @@ import azure.durable_functions as df
 
 from haymaker.naming import iso_utc
 from haymaker.plans import RunPlan
+from orchestrations.agent import next_poll
 from orchestrations.retries import BOOKKEEPING
 
 # Progress refreshes per run at most, whatever the poll interval: bounds the history.
@@ -43,7 +44,7 @@ def run_orchestrator(
             "agents": [a.to_dict() for a in agents],
         },
     )
-    tick = timedelta(seconds=max(plan.poll_seconds, plan.duration_seconds // MAX_PROGRESS_TICKS))
+    tick = max(plan.poll_seconds, plan.duration_seconds // MAX_PROGRESS_TICKS)
     cancel = context.wait_for_external_event("cancel")
     cancelled = False
     results: list[dict[str, Any]] = []
@@ -63,7 +64,10 @@ def run_orchestrator(
         )
         while not children.is_completed:
             context.set_custom_status({**status, "cancelled": cancelled})
-            timer = context.create_timer(context.current_utc_datetime + tick)
+            # On the multiples of the tick, as the agents' polls (one stop of a virtual clock).
+            now = context.current_utc_datetime
+            due = next_poll(now, tick) if plan.aligned_polls else now + timedelta(seconds=tick)
+            timer = context.create_timer(due)
             winner = yield context.task_any(
                 [children, timer] if cancelled else [children, cancel, timer]
             )
