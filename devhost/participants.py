@@ -79,7 +79,17 @@ class Participants:
 
     @clock.setter
     def clock(self, clock: Clock) -> None:
+        """A new term's clock (this host took its hub over again after losing its lease):
+        participants that wait keep waiting on it, until the same time. Their stops were on
+        the old clock, and a wait repeated for the same time adds none: without this the new
+        clock saw them idle with nothing to stop at, and jumped past them to the deadline."""
         self._clock = clock
+        for member in self._members.values():
+            if member.entry is not None:
+                Clock.cancel(member.entry)
+                member.entry = None
+            if member.until is not None:
+                self._schedule(member)
 
     def await_rejoin(self, seconds: float = REJOIN_SECONDS) -> None:
         """Not idle for `seconds`: participants of the host before this one join again."""
@@ -133,15 +143,20 @@ class Participants:
             if member.entry is not None:
                 Clock.cancel(member.entry)
             member.until, member.released = until, asyncio.Event()
-            if until > self.clock.now():
-                member.entry = self.clock.call_at(until, lambda: self._release(member))
-            else:
-                self._release(member)
+            self._schedule(member)
         self.clock.poke()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(member.released.wait(), timeout)
         member.seen = time.monotonic()
         return member.until is None
+
+    def _schedule(self, member: Participant) -> None:
+        """A stop on the clock at the member's time (released at once if that has come)."""
+        assert member.until is not None
+        if member.until > self.clock.now():
+            member.entry = self.clock.call_at(member.until, lambda: self._release(member))
+        else:
+            self._release(member)
 
     def _release(self, member: Participant) -> None:
         """The clock reached the time: the participant is busy again from this moment."""

@@ -6,6 +6,7 @@ lets it jump straight to its time; leaving, or going silent past its lease, lets
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ from typing import Any
 import pytest
 import requests
 
+from devhost.clock import Clock
+from devhost.participants import Participants
 from devhost.testing import running_host
 from tests.devhost.helpers import new_hub
 from tests.devhost.test_orchestrations import APP, Durable
@@ -140,3 +143,27 @@ def test_a_restarted_host_waits_for_the_participants_of_the_host_before(
         assert until <= datetime.fromisoformat(answer["now"]) < until + timedelta(hours=1), answer
         assert durable.status(sleeper)["runtimeStatus"] == "Running"
         requests.delete(participant(durable, "agent"), timeout=10)
+
+
+def test_a_waiting_participant_keeps_its_stop_on_the_clock_of_a_new_term() -> None:
+    """A host that lost its hub's lease and took the hub over again runs a new clock: a
+    participant waiting since the old term is released at its time on the new one, not
+    jumped past (the new clock once saw it idle with no stop, and went on to the deadline)."""
+
+    async def scenario() -> None:
+        old = Clock(virtual=True)
+        participants = Participants(old)
+        until = old.now() + timedelta(hours=2)
+        waiting = asyncio.ensure_future(participants.wait("p1", until, timeout=10))
+        await asyncio.sleep(0)
+        new = Clock(virtual=True, is_idle=participants.idle, idle_settle=0.001)
+        participants.clock = new
+        new.call_at(new.now() + timedelta(hours=8), lambda: None)  # the deadline's timer
+        new.start()
+        try:
+            assert await waiting is True
+            assert until <= new.now() < until + timedelta(minutes=1)
+        finally:
+            await new.stop()
+
+    asyncio.run(scenario())
