@@ -49,8 +49,9 @@ AGENT_TIME_SCALE = 3000
 # Real seconds allowed past the run's own duration for provisioning and teardown.
 TEARDOWN_MARGIN = 1800.0
 FINISHED = ("completed", "cut_short", "failed", "canceled")
-# Real seconds the virtual clock waits with nothing runnable before it jumps: long enough
-# for agents (real processes, following the host's clock) to act between polls.
+# Real seconds the virtual clock waits with nothing runnable before it jumps. Agents are
+# its participants and say when they idle (devhost/participants.py), so this only covers
+# the host's own hand-offs (every one of a run's jumps waits this long first).
 VIRTUAL_IDLE_SETTLE = 0.005
 
 
