@@ -133,6 +133,8 @@ def _installed_modules() -> dict[str, str]:
     """Dotted module name -> distribution, from every installed distribution's file list."""
     index: dict[str, str] = {}
     for dist in metadata.distributions():
+        # Read once per distribution: each read parses its whole METADATA file.
+        name = normalize(dist.metadata["Name"])
         for file in dist.files or []:
             if file.suffix != ".py" or ".." in file.parts:
                 continue
@@ -140,7 +142,7 @@ def _installed_modules() -> dict[str, str]:
             if parts[-1] == "__init__":
                 parts.pop()
             if parts:
-                index.setdefault(".".join(parts), normalize(dist.metadata["Name"]))
+                index.setdefault(".".join(parts), name)
     return index
 
 
