@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,9 +33,30 @@ def devhost_started_azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterato
             os.environ[azurite.HOME_SETTING] = previous
 
 
+_SESSION_AZURITE = pytest.StashKey[tuple[azurite.AzuriteProcess, Path]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (-n) the workers share one Azurite on the default ports: the
+    controller starts it before they run (unless one listens) and stops it after them, so
+    no worker stops an Azurite that another still uses."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        location = Path(tempfile.mkdtemp(prefix="haymaker-tests-azurite-"))
+        config.stash[_SESSION_AZURITE] = (azurite.ensure_running(location, ROOT), location)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    started = config.stash.get(_SESSION_AZURITE, None)
+    if started is not None:
+        process, location = started
+        process.stop()
+        shutil.rmtree(location, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def storage_connection_string(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A connection string to Azurite; Azurite is started for the session if needed."""
+    """A connection string to Azurite; Azurite is started for the session if needed (an
+    xdist worker finds the one its controller started)."""
     proc = azurite.ensure_running(tmp_path_factory.mktemp("azurite"), search_from=ROOT)
     try:
         yield azurite.dev_connection_string()

@@ -118,6 +118,8 @@ def test_small_run_completes_and_leaves_nothing(shared_app: App) -> None:
         assert kinds.count("started") == 1 and kinds.count("finished") == 1, (agent, kinds)
 
 
+# 50 agent processes: allow the run its own 600 s bound (wait_for_run), not the default 300 s.
+@pytest.mark.timeout(900)
 def test_fifty_agent_run_completes_and_leaves_nothing(shared_app: App) -> None:
     run_id = shared_app.start_run({"count": 50})
     run = shared_app.wait_for_run(run_id, timeout=600)

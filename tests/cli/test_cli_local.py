@@ -56,6 +56,9 @@ def test_an_unknown_profile_is_a_usage_error(
     assert capsys.readouterr().err.count("\n") == 1
 
 
+# The Azure CLI check of the whole catalog: tens of seconds of CPU, more than the default
+# 300 s bound on a machine busy with parallel test workers.
+@pytest.mark.timeout(900)
 def test_scenarios_validate_the_catalog_and_a_broken_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):

@@ -142,16 +142,15 @@ def test_wait_in_a_pipe_prints_a_line_per_change(haymaker_cli: Cli, host: HostHa
 
 
 def test_json_shows_keys_only_when_asked(haymaker_cli: Cli, host: HostHandle):
-    masked = as_json(haymaker_cli("run", "start", "--count", "1", "--json", "--url", host.base_url))
+    # One hour runs, not the default eight: what is shown is the point, and each run is
+    # followed to its end (every operate round of its agent costs real time).
+    start = ("run", "start", "--count", "1", "--duration", "PT1H", "--url", host.base_url)
+    masked = as_json(haymaker_cli(*start, "--json"))
     assert "code=***" in masked["statusQueryGetUri"]
-    shown = as_json(
-        haymaker_cli(
-            "run", "start", "--count", "1", "--json", "--show-keys", "--url", host.base_url
-        )
-    )
+    shown = as_json(haymaker_cli(*start, "--json", "--show-keys"))
     assert f"code={host.system_key}" in shown["statusQueryGetUri"]
     assert requests.get(shown["statusQueryGetUri"], timeout=30).status_code in (200, 202)
-    on_screen = haymaker_cli("run", "start", "--count", "1", "--url", host.base_url)
+    on_screen = haymaker_cli(*start)
     assert "code=***" in on_screen.stdout and host.system_key not in on_screen.stdout
     for run in (masked, shown):
         wait_finished(haymaker_cli, host, run["run_id"])

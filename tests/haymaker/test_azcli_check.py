@@ -17,6 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
 SAMPLE = SCENARIOS / "security-key-rotation.yaml"
 
+# Each test loads the CLI's whole command table (tens of seconds of CPU): on a machine busy
+# with parallel test workers that can pass the default 300 s (a bound, not a budget).
+pytestmark = pytest.mark.timeout(900)
+
 
 @pytest.fixture(scope="module")
 def cli_python() -> str:
