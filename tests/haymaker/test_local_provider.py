@@ -275,14 +275,17 @@ def test_full_lifecycle_leaves_nothing_behind(
 def test_launching_twice_starts_one_process_even_from_a_restarted_host(
     make_run: Callable[..., Run],
 ) -> None:
-    run = make_run()
+    # The agent must still run when looked at below (the fixture stops it): an hour to its
+    # deadline and a 10-minute wall cap. (Two minutes at time scale 30 were 4 s of real
+    # time, which a loaded machine spent before the restarted host's check.)
+    run = make_run(HAYMAKER_AGENT_MAX_WALL_SECONDS="600")
     run.provision()
     delete_events_queue(run.connection, run.run_id)
     with pytest.raises(LookupError, match="events queue"):
-        run.launch(seconds=120)
+        run.launch(seconds=3600)
     create_events_queue(run.connection, run.run_id)
-    first = run.launch(seconds=120)
-    second = run.launch(seconds=120)
+    first = run.launch(seconds=3600)
+    second = run.launch(seconds=3600)
     assert (second["pid"], second["already_running"]) == (first["pid"], True)
 
     # A host that restarted has no child handle: it must recognize the process by its pid file.
