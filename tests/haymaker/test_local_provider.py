@@ -347,6 +347,9 @@ def test_failing_agent_reports_failed_and_teardown_removes_what_it_left(
     left = run.provider.list_tagged_resources(run.run_id, run.agent)
     assert [item["kind"] for item in left] == ["blob_container"]  # failed after the first step
     assert not run.provider.verify_clean(run.run_id, run.agent)["clean"]
+    # Teardown's order: the agent first. Its exit file says it ended, but its process may
+    # still be on its way out (interpreter shutdown), and that would count as left.
+    run.provider.stop_agent(run.run_id, run.agent)
     assert run.provider.delete_tagged_resources(run.run_id, run.agent)["failed"] == []
     run.provider.delete_identity(run.run_id, run.agent)
     verification = run.provider.verify_clean(run.run_id, run.agent)
