@@ -64,6 +64,13 @@ def haymaker(app_copy: Path, private_storage_connection_string: str) -> Iterator
     run("down", "--app-dir", str(app_copy))
 
 
+def as_from_a_terminal() -> None:
+    """Ctrl-C works in the child as in a terminal, even when the tests themselves were
+    started with SIGINT ignored (a shell script's `cmd &` ignores it, and a child inherits
+    that: Python then never raises KeyboardInterrupt, and the run went on to its end)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_a_local_run(app_copy: Path, connection: str) -> tuple[str, str]:
     """`haymaker local-run` (what `./dev run` runs) on the app copy, Ctrl-C'd once its
     agents run: (the run id, what it printed)."""
@@ -74,6 +81,7 @@ def interrupt_a_local_run(app_copy: Path, connection: str) -> tuple[str, str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=as_from_a_terminal,
     )
     try:
         assert process.stdout is not None
