@@ -41,6 +41,7 @@ _FIELDS = (
 )
 _CHOICES = ("size", "count", "scenarios")
 _RUN_ID = re.compile(r"[a-z0-9][a-z0-9-]{2,39}")
+RUN_ID_RULE = "3-40 lowercase letters, digits or dashes, starting with a letter or digit"
 _TOKEN = re.compile(r"[a-z0-9]{1,16}")
 
 
@@ -255,12 +256,14 @@ def _dry_run(fields: dict[str, Any]) -> bool:
     return value
 
 
+def is_run_id(value: str) -> bool:
+    """Whether `value` can be a run's id (every run has one that is: see with_run_id)."""
+    return _RUN_ID.fullmatch(value) is not None
+
+
 def _run_id(fields: dict[str, Any]) -> str | None:
     value = fields.get("run_id")
     if value is not None and not (isinstance(value, str) and _RUN_ID.fullmatch(value)):
-        message = (
-            "run_id must be 3-40 lowercase letters, digits or dashes, starting with a letter "
-            f"or digit; got {shown(value)}"
-        )
+        message = f"run_id must be {RUN_ID_RULE}; got {shown(value)}"
         raise RequestError("invalid_field", message, "run_id")
     return value

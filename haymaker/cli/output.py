@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
@@ -85,20 +86,52 @@ def line(text: str) -> None:
         sys.stdout.flush()
 
 
-def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
-    grid = Table(title=title, title_justify="left", header_style="bold")
-    for column in columns:
-        grid.add_column(column)
-    for row in rows:
-        grid.add_row(*("" if cell is None else str(cell) for cell in row))
-    return grid
+@dataclass(frozen=True)
+class Grid:
+    """A titled table: boxed by rich on a terminal, plain columns in a pipe."""
+
+    title: str | None
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+    def boxed(self) -> Table:
+        grid = Table(title=self.title, title_justify="left", header_style="bold")
+        for column in self.columns:
+            grid.add_column(column)
+        for row in self.rows:
+            grid.add_row(*row)
+        return grid
+
+    def plain(self) -> str:
+        """One header line and a line a row, columns two spaces apart, no trailing blanks:
+        `awk`, `cut` and `grep` see words, not box-drawing characters (--json is the
+        format for programs)."""
+        lines = [self.columns, *self.rows]
+        widths = [max(len(line[i]) for line in lines) for i in range(len(self.columns))]
+        text = [
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+            for line in lines
+        ]
+        return "\n".join(([self.title] if self.title else []) + text)
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Grid:
+    cells = tuple(tuple("" if cell is None else str(cell) for cell in row) for row in rows)
+    return Grid(title, tuple(columns), cells)
 
 
 def show(*renderables: Any) -> None:
     """Print tables and text; plain strings are never read as rich markup."""
     out = console()
+    tty = sys.stdout.isatty()
     with writing():
         for renderable in renderables:
+            if isinstance(renderable, Grid):
+                if not renderable.rows:  # a header over nothing says less than words
+                    title = renderable.title
+                    renderable = f"{title}: none" if title else "None."
+                else:
+                    renderable = renderable.boxed() if tty else renderable.plain()
             out.print(Text(renderable) if isinstance(renderable, str) else renderable)
 
 

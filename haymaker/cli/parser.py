@@ -6,6 +6,7 @@ import argparse
 import importlib.metadata
 from typing import Any
 
+from haymaker.run_request import RUN_ID_RULE, is_run_id
 from haymaker.settings import REGIONS, RUN_SIZES
 from haymaker.suggest import did_you_mean
 
@@ -28,6 +29,16 @@ class Parser(argparse.ArgumentParser):
                 f"invalid choice: {value!r}{did_you_mean(str(value), names)} "
                 f"(choose from {', '.join(names)})",
             )
+
+
+def run_id(value: str) -> str:
+    """A RUN_ID argument, refused before any request if no run can have it (a '/' or '?'
+    would change the request's path, and a non-ASCII one cannot go into a URL at all)."""
+    if not is_run_id(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a run id ({RUN_ID_RULE}; `haymaker run list` shows the runs)"
+        )
+    return value
 
 
 def _common(json_help: str = "print JSON instead of tables") -> Parser:
@@ -91,7 +102,7 @@ def _run_commands(commands: argparse._SubParsersAction, api: list[Parser]) -> No
     start.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
 
     status = actions.add_parser("status", parents=api, help="a run's agents and phases")
-    status.add_argument("run_id", metavar="RUN_ID")
+    status.add_argument("run_id", metavar="RUN_ID", type=run_id)
     status.add_argument(
         "--watch", action="store_true", help="live progress bars until the run ends"
     )
@@ -104,9 +115,11 @@ def _run_commands(commands: argparse._SubParsersAction, api: list[Parser]) -> No
     listing.add_argument("--limit", type=int, default=20)
 
     for name, text in (("agents", "a run's agents"), ("cancel", "tear every agent down now")):
-        actions.add_parser(name, parents=api, help=text).add_argument("run_id", metavar="RUN_ID")
+        actions.add_parser(name, parents=api, help=text).add_argument(
+            "run_id", metavar="RUN_ID", type=run_id
+        )
     resources = actions.add_parser("resources", parents=api, help="resources created and removed")
-    resources.add_argument("run_id", metavar="RUN_ID")
+    resources.add_argument("run_id", metavar="RUN_ID", type=run_id)
     resources.add_argument("--agent", metavar="A")
 
     logs = actions.add_parser(
@@ -117,7 +130,7 @@ def _run_commands(commands: argparse._SubParsersAction, api: list[Parser]) -> No
         "(the command with its exit code and duration, the resource, the error). "
         "--json prints JSON Lines: one event object a line.",
     )
-    logs.add_argument("run_id", metavar="RUN_ID")
+    logs.add_argument("run_id", metavar="RUN_ID", type=run_id)
     logs.add_argument("--agent", metavar="A", help="one agent's events (e.g. a01)")
     logs.add_argument(
         "--phase", choices=("deploy", "operate", "cleanup"), help="events of one agent phase"
@@ -132,7 +145,7 @@ def _run_commands(commands: argparse._SubParsersAction, api: list[Parser]) -> No
     logs.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
 
     report = actions.add_parser("report", parents=api, help="the final report")
-    report.add_argument("run_id", metavar="RUN_ID")
+    report.add_argument("run_id", metavar="RUN_ID", type=run_id)
     report.add_argument("--format", choices=("table", "json", "markdown"), default="table")
 
 

@@ -195,6 +195,31 @@ def test_a_url_without_a_scheme_is_a_usage_error(haymaker_cli: Cli):
     )
 
 
+def test_lists_in_a_pipe_are_words_a_script_can_split(
+    haymaker_cli: Cli, host: HostHandle, finished_run: str
+):
+    listed = haymaker_cli("run", "list", "--url", host.base_url)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[1].split() == ["run", "status", "agents", "created"]
+    assert [finished_run, "completed", "2"] == next(
+        line.split()[:3] for line in lines[2:] if line.startswith(finished_run)
+    )
+    scenarios = haymaker_cli("scenarios", "list", "--url", host.base_url).stdout
+    for text in (listed.stdout, scenarios):
+        assert not set(text) & set("┏━┃│└┡"), text  # no box drawing in a pipe
+        assert all(line == line.rstrip() for line in text.splitlines())
+
+
+def test_a_run_id_no_run_can_have_is_refused_before_any_request(haymaker_cli: Cli):
+    # Port 9 answers nothing: a request would fail with "cannot reach", exit 1.
+    for bad in ("Δ/x", "../admin", "RUN-Upper", "a?b"):
+        result = haymaker_cli("run", "report", bad, "--url", "http://127.0.0.1:9", "--key", "k")
+        assert result.returncode == 2, result.stderr
+        assert f"argument RUN_ID: {bad!r} is not a run id" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
 def test_the_system_python_without_the_packages_says_how_to_run_it():
     # -S: no site-packages, as with a Python that never had the project installed.
     result = subprocess.run(

@@ -8,6 +8,7 @@ from rich.console import Console
 
 from haymaker.cli.logs import event_line, since_time
 from haymaker.cli.orch import detail_text
+from haymaker.cli.output import show, table
 from haymaker.cli.watch import AgentBars
 
 RED = "\x1b[31m"
@@ -84,3 +85,15 @@ def test_an_error_answer_reads_as_words_whatever_its_body():
     api = {"error": {"code": "not_found", "message": "no run", "field": "run_id"}}
     assert str(ApiError(404, api)) == "HTTP 404: no run (field: run_id)"
     assert str(ApiError(502, "<html>" + "x" * 400)) == "HTTP 502: Bad Gateway"
+
+
+def test_a_table_in_a_pipe_is_plain_columns_under_a_header(capsys):
+    # Under pytest stdout is not a terminal: what `haymaker run list | awk ...` receives.
+    show(table("Runs", ("run", "status"), [("run-1", "completed"), ("run-22", None)]))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["Runs", "run     status", "run-1   completed", "run-22"]
+
+
+def test_an_empty_table_says_none_instead_of_a_bare_header(capsys):
+    show(table("Runs, newest first", ("run", "status"), []))
+    assert capsys.readouterr().out == "Runs, newest first: none\n"
