@@ -56,6 +56,7 @@ class Checker:
         with contextlib.redirect_stderr(io.StringIO()):
             self._loader.load_command_table(None)
         self._table = dict(self._loader.command_table)
+        self._parsers: dict[str, AzCliCommandParser] = {}
 
     def check(self, words: list[str]) -> dict[str, Any]:
         command = self._command(words)
@@ -68,6 +69,27 @@ class Checker:
             group = " ".join(_leading(words))
             answer["error"] = f"'az {group}' is not a command of the core Azure CLI"
             return answer
+        parser = self._parser(command)
+        # What the parser accepts, not what the command declares: some declare `tags`
+        # and hide it.
+        options = parser.subparser_map[command]._option_string_actions
+        answer["takes_tags"] = "--tags" in options
+        printed = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(printed), contextlib.redirect_stdout(printed):
+                parser.parse_args(words)
+        except SystemExit:
+            answer["error"] = _message(printed.getvalue()) or "the CLI refused the command"
+            return answer
+        return answer
+
+    def _parser(self, command: str) -> AzCliCommandParser:
+        """A parser for one command, built once: loading a command's arguments is most of
+        a check's time (its module registers every argument it has: 45 ms for a storage
+        command), and a catalog uses many commands more than once."""
+        parser = self._parsers.get(command)
+        if parser is not None:
+            return parser
         loader = self._loader
         loader.command_table = {command: self._table[command]}
         loader.command_name = command
@@ -82,18 +104,8 @@ class Checker:
             parents=[invocation._global_parser],  # --query, --output, --only-show-errors
         )
         parser.load_command_table(loader)
-        # What the parser accepts, not what the command declares: some declare `tags`
-        # and hide it.
-        options = parser.subparser_map[command]._option_string_actions
-        answer["takes_tags"] = "--tags" in options
-        printed = io.StringIO()
-        try:
-            with contextlib.redirect_stderr(printed), contextlib.redirect_stdout(printed):
-                parser.parse_args(words)
-        except SystemExit:
-            answer["error"] = _message(printed.getvalue()) or "the CLI refused the command"
-            return answer
-        return answer
+        self._parsers[command] = parser
+        return parser
 
     def _command(self, words: list[str]) -> str | None:
         """The longest run of leading words that names a command."""
