@@ -54,7 +54,8 @@ def _utc_time(text: str) -> datetime:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m devhost",
+        # As it was called: `devhost` (the installed command) or `python -m devhost`.
+        prog="devhost" if Path(sys.argv[0]).name == "devhost" else "python -m devhost",
         description="A local host for Python v2-model Azure (Durable) Functions apps, "
         "with state in Azure Storage (Azurite by default).",
     )

@@ -178,3 +178,14 @@ def test_an_app_the_worker_cannot_index_makes_start_fail(
     assert "Found the following functions" not in result.stdout
     assert "Host running" not in result.stdout
     assert "never served" not in result.stdout + result.stderr
+
+
+def test_help_names_the_command_as_it_was_called() -> None:
+    installed = Path(sys.executable).with_name("devhost")  # pip's entry point, in the venv
+    assert installed.exists(), "pip install -e . installs the devhost command"
+    for command, prog in (
+        ([str(installed)], "devhost"),
+        ([sys.executable, "-m", "devhost"], "python -m devhost"),
+    ):
+        shown = subprocess.run([*command, "--help"], capture_output=True, text=True, check=False)
+        assert shown.returncode == 0 and shown.stdout.startswith(f"usage: {prog} "), shown.stdout
