@@ -26,15 +26,25 @@ def agent_line(agent: dict[str, Any]) -> str:
     return f"  {agent['agent_id']:<4} [{bar}] {phase:<13}{outcome:<16} {scenario}{error}"
 
 
+def run_timing(run: dict[str, Any], now: datetime) -> str:
+    """`  elapsed 0h15m, remaining 7h44m` on the run's clock; a finished run's elapsed time
+    ends when it finished, with nothing remaining (not the minutes its deadline was away)."""
+    began = run.get("started_at") or run.get("created_at")
+    if not began:
+        return ""
+    if run.get("finished_at"):
+        took = parse_iso_utc(run["finished_at"]) - parse_iso_utc(began)
+        return f"  elapsed {_hours(took.total_seconds())}"
+    timing = f"  elapsed {_hours((now - parse_iso_utc(began)).total_seconds())}"
+    if run.get("deadline"):
+        timing += f", remaining {_hours((parse_iso_utc(run['deadline']) - now).total_seconds())}"
+    return timing
+
+
 def summary_line(run: dict[str, Any], clock_now: str) -> str:
     phases = run.get("phases", {})
     counts = ", ".join(f"{n} {p}" for p, n in sorted(phases.items()))
-    timing = ""
-    if run.get("started_at") and run.get("deadline"):
-        now: datetime = parse_iso_utc(clock_now)
-        elapsed = (now - parse_iso_utc(run["started_at"])).total_seconds()
-        remaining = (parse_iso_utc(run["deadline"]) - now).total_seconds()
-        timing = f"  elapsed {_hours(elapsed)}, remaining {_hours(remaining)}"
+    timing = run_timing(run, parse_iso_utc(clock_now))
     return f"Run {run.get('run_id')}: {run.get('status')}  [{counts}]{timing}"
 
 

@@ -25,17 +25,13 @@ from haymaker.api_client import ApiError
 from haymaker.cli.output import console, line, writing
 from haymaker.cli.target import Target
 from haymaker.naming import parse_iso_utc
+from haymaker.progress import run_timing
 
 FINISHED = ("completed", "cut_short", "failed", "canceled")
 STEPS = {"provisioning": 1, "monitoring": 2, "tearing_down": 3, "done": 4, "failed": 4}
 PHASE_ORDER = ("provisioning", "monitoring", "tearing_down", "done", "failed")
 HEALTHY_BAR = "green"
 FAILED_BAR = "red"
-
-
-def _hours(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def host_now(target: Target) -> datetime:
@@ -52,13 +48,7 @@ def phase_counts(run: dict[str, Any]) -> str:
 
 
 def headline(run: dict[str, Any], now: datetime) -> str:
-    timing = ""
-    began = run.get("started_at") or run.get("created_at")
-    if began:
-        timing = f"  elapsed {_hours((now - parse_iso_utc(began)).total_seconds())}"
-    if run.get("deadline"):
-        remaining = (parse_iso_utc(run["deadline"]) - now).total_seconds()
-        timing += f", remaining {_hours(remaining)}"
+    timing = run_timing(run, now)
     return f"Run {run.get('run_id')}: {run.get('status')}  [{phase_counts(run)}]{timing}"
 
 

@@ -9,7 +9,9 @@ from rich.console import Console
 from haymaker.cli.logs import event_line, since_time
 from haymaker.cli.orch import detail_text
 from haymaker.cli.output import show, table
-from haymaker.cli.watch import AgentBars
+from haymaker.cli.watch import AgentBars, headline
+from haymaker.naming import parse_iso_utc
+from haymaker.progress import summary_line
 
 RED = "\x1b[31m"
 GREEN = "\x1b[32m"
@@ -97,3 +99,22 @@ def test_a_table_in_a_pipe_is_plain_columns_under_a_header(capsys):
 def test_an_empty_table_says_none_instead_of_a_bare_header(capsys):
     show(table("Runs, newest first", ("run", "status"), []))
     assert capsys.readouterr().out == "Runs, newest first: none\n"
+
+
+def test_a_finished_run_says_how_long_it_took_and_nothing_remaining():
+    run = {
+        "run_id": "run-1",
+        "status": "running",
+        "phases": {"monitoring": 2},
+        "started_at": "2026-12-02T01:00:00Z",
+        "deadline": "2026-12-02T09:00:00Z",
+    }
+    now = "2026-12-02T01:15:00Z"
+    running = summary_line(run, now)
+    assert running.endswith("elapsed 0h15m, remaining 7h45m")
+    assert headline(run, parse_iso_utc(now)).endswith("elapsed 0h15m, remaining 7h45m")
+    # Looked at after it finished early (a cancel at 2h10m): not 'remaining 0h01m'.
+    finished = {**run, "status": "canceled", "finished_at": "2026-12-02T03:10:00Z"}
+    later = "2026-12-02T08:59:00Z"
+    assert summary_line(finished, later).endswith("canceled  [2 monitoring]  elapsed 2h10m")
+    assert headline(finished, parse_iso_utc(later)).endswith("elapsed 2h10m")
