@@ -38,6 +38,13 @@ _TRANSACTION_CHARS = 1_500_000  # 4 MiB per batch request, UTF-16 worst case plu
 _JSON_SUFFIX = "__json"
 _TRUNCATED = "...[truncated {} chars]"
 _RUNS_PARTITION = "runs"
+# A run's events partitions, `<run id>|<time>`, sort below `<run id>}` ("}" follows "|").
+_PARTITIONS_END = "}"
+# The span of event time in one partition of a run's events. Agents in Azure send a few
+# events a second at most (a drain of a 15-minute poll writes one transaction for every
+# span it covers); the local provider's agents, on a virtual clock, send hundreds a
+# second, and use 1 (see haymaker/service.py).
+EVENTS_PARTITION_SECONDS = 60
 _HEALTH_PARTITION = "health"  # the health check's probe row; never listed with runs
 _RESERVED_FIELDS = {"PartitionKey", "RowKey", "Timestamp", "run_id", "agent_id", "created_at"}
 _KEY_UNSAFE = re.compile(r"[/\\#?|\x00-\x1f\x7f-\x9f]")
@@ -175,9 +182,21 @@ class RunRecords:
     connection string.
     """
 
-    def __init__(self, storage: TableAccount | str, table_prefix: str = "HayMaker") -> None:
+    def __init__(
+        self,
+        storage: TableAccount | str,
+        table_prefix: str = "HayMaker",
+        events_partition_seconds: int = EVENTS_PARTITION_SECONDS,
+    ) -> None:
+        """`events_partition_seconds`: the span of event time a partition of a run's
+        events holds (see `events_partition`); the same for all of a run's events."""
         if not (table_prefix.isalnum() and table_prefix[:1].isalpha()):
             raise ValueError(f"table prefix {table_prefix!r} must be alphanumeric from a letter")
+        if not 1 <= events_partition_seconds <= 86_400:
+            raise ValueError(
+                f"events_partition_seconds must be 1-86400, got {events_partition_seconds}"
+            )
+        self._events_span = events_partition_seconds
         self._service = (
             TableServiceClient.from_connection_string(storage)
             if isinstance(storage, str)
@@ -395,8 +414,8 @@ class RunRecords:
             where, parameters={"since": since, **(parameters or {})}, results_per_page=1000
         )
         for row in rows:
-            if table == "Events":
-                yield {"run_id": row["PartitionKey"], **json.loads(row["body"])}
+            if table == "Events":  # rows recorded before `run_id` was: their partition
+                yield {"run_id": row.get("run_id", row["PartitionKey"]), **json.loads(row["body"])}
             else:
                 yield _decode_entity(row)
 
@@ -469,14 +488,20 @@ class RunRecords:
         order and a redelivered event lands on its own row again instead of a new one.
         """
         validate_run_id(run_id)
-        rows: dict[str, dict[str, Any]] = {}
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
         for event in events:
-            entity = _event_entity(run_id, event)
-            rows[entity["RowKey"]] = entity
+            entity = _event_entity(run_id, event, self._events_span)
+            rows[entity["PartitionKey"], entity["RowKey"]] = entity
+        # A transaction holds rows of one partition.
         batch: list[Any] = []
         size = 0
-        for entity in sorted(rows.values(), key=lambda row: row["RowKey"]):
-            if len(batch) == _TRANSACTION_OPS or size + len(entity["body"]) > _TRANSACTION_CHARS:
+        for key in sorted(rows):
+            entity = rows[key]
+            if batch and (
+                len(batch) == _TRANSACTION_OPS
+                or size + len(entity["body"]) > _TRANSACTION_CHARS
+                or batch[-1][1]["PartitionKey"] != entity["PartitionKey"]
+            ):
                 self._table("Events").submit_transaction(batch)
                 batch, size = [], 0
             batch.append(("upsert", entity, {"mode": UpdateMode.REPLACE}))
@@ -501,7 +526,14 @@ class RunRecords:
         one agent phase (deploy, operate, cleanup); some event types.
         """
         validate_run_id(run_id)
-        query, parameters = "PartitionKey eq @pk", {"pk": run_id}
+        # The run's partitions (`events_partition`) sort within [run id, run id + "}"),
+        # after its own (where runs recorded before keep their events); a run whose id
+        # starts with this one's may have rows there too, which `run_id` tells apart.
+        query = (
+            "PartitionKey ge @pk and PartitionKey lt @pk_end"
+            " and ( run_id eq @pk or PartitionKey eq @pk )"
+        )
+        parameters = {"pk": run_id, "pk_end": run_id + _PARTITIONS_END}
         if agent_id is not None:
             query += " and agent_id eq @agent"
             parameters["agent"] = agent_id
@@ -550,7 +582,7 @@ class RunRecords:
         return report
 
 
-def _event_entity(run_id: str, event: Mapping[str, Any]) -> dict[str, Any]:
+def _event_entity(run_id: str, event: Mapping[str, Any], span: int) -> dict[str, Any]:
     event_id = _KEY_UNSAFE.sub("_", str(event.get("id") or uuid.uuid4().hex))
     agent = _KEY_UNSAFE.sub("_", str(event.get("agent_id") or "-"))
     try:
@@ -560,8 +592,9 @@ def _event_entity(run_id: str, event: Mapping[str, Any]) -> dict[str, Any]:
     seq = event.get("seq")
     sequence = seq if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 else 0
     return {
-        "PartitionKey": run_id,
+        "PartitionKey": events_partition(run_id, ts, span),
         "RowKey": f"{ts}|{agent}|{sequence:010d}|{event_id}"[:1000],
+        "run_id": run_id,
         "event_id": event_id,
         "agent_id": agent,
         "type": str(event.get("type", "")),
@@ -569,6 +602,21 @@ def _event_entity(run_id: str, event: Mapping[str, Any]) -> dict[str, Any]:
         "ts": ts,
         "body": fit_event(event),
     }
+
+
+def events_partition(run_id: str, ts: str, span: int = EVENTS_PARTITION_SECONDS) -> str:
+    """The partition of a run's event stamped `ts` (an `iso_utc` time): `<run id>|<start
+    of its span of event time>`, e.g. `run-...|2026-12-02T01:04:00` for a minute.
+
+    A run's events in one partition made every write cost the table service a scan of
+    the partition (Azurite finds the row to upsert by partition, then row by row): a
+    run's event writes cost O(events²), and 30 agents of `./dev run` write 16,000 events.
+    Keyed by the time that also starts the row key, the partitions sort in the rows'
+    order: one range query reads a run's events in time order, as one partition did
+    (runs recorded before have theirs in the partition `run_id`).
+    """
+    start = int(parse_iso_utc(ts).timestamp()) // span * span
+    return f"{run_id}|{datetime.fromtimestamp(start, UTC):%Y-%m-%dT%H:%M:%S}"
 
 
 def _check_choice(field: str, value: Any, choices: tuple[str, ...]) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from haymaker.catalog import Catalog, load_catalog
 from haymaker.providers import TEST_HOOK_SETTINGS, azure_provider, create_provider
 from haymaker.providers.base import Provider
-from haymaker.records import RunRecords
+from haymaker.records import EVENTS_PARTITION_SECONDS, RunRecords
 from haymaker.settings import Settings, load_settings
 
 
@@ -42,7 +42,13 @@ def build_services(settings: Settings) -> Services:
         provider_settings["HAYMAKER_LOCATION"] = settings.azure.location
     return Services(
         settings=settings,
-        records=RunRecords(settings.storage),
+        # Local agents on a virtual clock report hundreds of events a real second.
+        records=RunRecords(
+            settings.storage,
+            events_partition_seconds=1
+            if settings.provider == "local"
+            else EVENTS_PARTITION_SECONDS,
+        ),
         provider=(
             azure_provider(settings)
             if settings.provider == "azure"

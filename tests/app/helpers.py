@@ -479,7 +479,11 @@ def stored_texts(app: App, connection: str, since: datetime) -> dict[str, str]:
             rows = [
                 row
                 for run in app.runs
-                for row in table.query_entities("PartitionKey eq @run", parameters={"run": run})
+                # A run's events are in partitions `<run id>|<second>` (haymaker/records.py).
+                for row in table.query_entities(
+                    "PartitionKey ge @run and PartitionKey lt @end",
+                    parameters={"run": run, "end": run + "}"},
+                )
             ]
         else:
             rows = list(table.query_entities(f"Timestamp ge datetime'{stamp}'"))
