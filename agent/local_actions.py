@@ -7,6 +7,7 @@ saying it past a short outage: see agent/retrying.py).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import partial
@@ -79,7 +80,9 @@ class LocalActions:
             action = partial(self._cloud.delete, kind, local_name)
         else:
             activity = {"phase": step.phase, "step": step.name, "at": iso_utc(datetime.now(UTC))}
-            action = partial(self._cloud.act, kind, local_name, activity)
+            # Each use of a step replaces its last one: the resource stays the same size.
+            key = hashlib.sha256(f"{step.phase}\n{step.name}".encode()).hexdigest()[:32]
+            action = partial(self._cloud.act, kind, local_name, activity, key)
         try:
             with_retries(action, min(timeout, STEP_PATIENCE_SECONDS), f"step {step.name!r}")
         except AzureError as error:

@@ -29,6 +29,8 @@ from haymaker.naming import LOCAL_KINDS, TAG_MANAGED
 TAG_INDEX_TABLE = "HayMakerLocalTags"
 _INDEX_PARTITION = "table"
 _TAG_PREFIX = "azurehaymaker"
+# Real seconds a keyed use's queue message lives (see LocalCloud.act).
+ACT_MESSAGE_SECONDS = 10
 
 
 def tags_to_metadata(tags: Mapping[str, str]) -> dict[str, str]:
@@ -123,9 +125,19 @@ class LocalCloud:
         self._index().delete_entity(_INDEX_PARTITION, name)
         return existed
 
-    def act(self, kind: str, name: str, activity: Mapping[str, str]) -> None:
-        """What using the resource looks like: upload a blob, upsert an entity, send a message."""
-        stamp = uuid.uuid4().hex
+    def act(
+        self, kind: str, name: str, activity: Mapping[str, str], key: str | None = None
+    ) -> None:
+        """What using the resource looks like: upload a blob, upsert an entity, send a message.
+
+        With a `key` (the agent's: one per step), a use replaces the last one of that key
+        (the blob, the entity) and its message expires after `ACT_MESSAGE_SECONDS`: what a
+        scenario leaves stays the same size however many rounds it runs. Azurite finds a
+        blob or message by scanning every one in the account, so uses that piled up cost
+        every agent's storage calls more as the run went on: O(agents²) in all. Without a
+        key every use leaves a new blob, entity and message.
+        """
+        stamp = key or uuid.uuid4().hex
         body = json.dumps(dict(activity))
         if kind == "blob_container":
             blob = self._blobs.get_blob_client(name, f"activity/{stamp}.json")
@@ -134,7 +146,8 @@ class LocalCloud:
             entity = {"PartitionKey": "activity", "RowKey": stamp, **activity}
             self._tables.get_table_client(name).upsert_entity(entity)
         elif kind == "queue":
-            self._queues.get_queue_client(name).send_message(body)
+            ttl = ACT_MESSAGE_SECONDS if key else None
+            self._queues.get_queue_client(name).send_message(body, time_to_live=ttl)
         else:
             raise ValueError(f"unknown local resource kind {kind!r}; expected one of {LOCAL_KINDS}")
 

@@ -15,7 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from azure.data.tables import TableServiceClient
+from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueServiceClient
 
+from agent.actions import Step
 from agent.contract import Contract
 from agent.lifecycle import Lifecycle
 from agent.local_actions import LocalActions
@@ -27,7 +31,7 @@ from devhost.process import free_port
 from haymaker.catalog import load_catalog
 from haymaker.events import EventReceiver, create_events_queue, delete_events_queue
 from haymaker.naming import iso_utc, resource_group_name, tags_for
-from haymaker.providers.local_cloud import LocalCloud
+from haymaker.providers.local_cloud import ACT_MESSAGE_SECONDS, LocalCloud
 from haymaker.secret_store import LocalSecretStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,3 +146,65 @@ def test_an_agent_replays_its_sequence_and_two_agents_differ(storage: str, tmp_p
     assert common >= 3  # at least a round each
     assert first[:common] == again[:common]
     assert first[:common] != other[:common]
+
+
+def test_a_resource_used_round_after_round_stays_the_same_size(
+    storage: str, tmp_path: Path
+) -> None:
+    """Azurite finds a blob or a queue message by scanning all of the account's, so uses
+    that piled up (a new blob, entity and message each round of every agent) made every
+    storage call of a long run slower: each use of a step replaces its last one now, and
+    its message expires."""
+    run_id = f"run-uses-{datetime.now(UTC):%H%M%S%f}"
+    env = {
+        "HAYMAKER_RUN_ID": run_id,
+        "HAYMAKER_AGENT_ID": "a00",
+        "HAYMAKER_SCENARIO": json.dumps(CATALOG.get(CATALOG.ids()[0]).to_dict()),
+        "HAYMAKER_DEADLINE": iso_utc(datetime.now(UTC) + timedelta(hours=1)),
+        "HAYMAKER_RESOURCE_GROUP": "rg-uses",
+        "HAYMAKER_TAGS": json.dumps(tags_for(run_id, "a00", CATALOG.ids()[0])),
+        "HAYMAKER_EVENTS_QUEUE": "unused",
+        "HAYMAKER_SECRET_REF": "unused",
+        "HAYMAKER_STATE_DIR": str(tmp_path),
+        "AzureWebJobsStorage": storage,
+    }
+    contract = Contract.from_env(env)
+    actions = LocalActions(contract, Scrubber.for_contract(contract))
+    cloud = LocalCloud(storage)
+    resources = {
+        kind: actions.resolve({"kind": kind, "local_kind": kind}, "work")
+        for kind in ("blob_container", "table", "queue")
+    }
+    try:
+        for kind, resource in resources.items():
+            created = Step("deploy", f"create {kind}", "az ...", "creates", resource)
+            assert actions.run(created, 30).exit_code == 0
+        for _ in range(3):  # three rounds, two steps using each resource
+            for kind, resource in resources.items():
+                for name in ("read", "write"):
+                    used = Step("operate", f"{name} {kind}", "az ...", "uses", resource)
+                    assert actions.run(used, 30).exit_code == 0
+
+        blobs = BlobServiceClient.from_connection_string(storage).get_container_client(
+            resources["blob_container"]["local_name"]
+        )
+        assert len(list(blobs.list_blobs())) == 2
+        table = TableServiceClient.from_connection_string(storage).get_table_client(
+            resources["table"]["local_name"]
+        )
+        assert sorted(row["step"] for row in table.list_entities()) == [
+            "read table",
+            "write table",
+        ]
+        queue = QueueServiceClient.from_connection_string(storage).get_queue_client(
+            resources["queue"]["local_name"]
+        )
+        messages = list(queue.peek_messages(max_messages=32))
+        assert len(messages) == 6
+        for message in messages:
+            assert message.expires_on is not None and message.inserted_on is not None
+            lives = message.expires_on - message.inserted_on
+            assert lives == timedelta(seconds=ACT_MESSAGE_SECONDS)
+    finally:
+        for kind, resource in resources.items():
+            cloud.delete(kind, resource["local_name"])
