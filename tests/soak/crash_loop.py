@@ -5,9 +5,11 @@ virtual clock). Too slow for CI; `./dev soak` runs it.
     ./dev soak [--runs 10] [--agents 5] [--seed 11] [--duration PT2H]
 
 Each run: start it, kill the host at a moment drawn from a seeded random source (spread
-over a run's length as the previous runs measured it, so kills land in provisioning,
-monitoring and teardown alike), restart the host on the same task hub, wait for the run
-to end. A run passes when it completed with every agent `finished` (none failed by the
+over a run's length as the runs measured it, so kills land in provisioning, monitoring
+and teardown alike), restart the host on the same task hub, wait for the run to end. A
+run that ends before its moment is checked too, but its kill does not count: the next
+moments are drawn over the length it took, and runs go on until `--runs` kills have
+landed during a run. A run passes when it completed with every agent `finished` (none failed by the
 restart), nothing of it is left (tagged resources, identities, secrets, processes, its
 events queue), and its resource rows are reconciled: none still `created`, and the
 report's `left_behind` is the rows not removed. Exits 0 only if every run passed.
@@ -33,6 +35,8 @@ from tests.app.helpers import FINISHED, App, app_host, new_hub  # noqa: E402
 
 # Real seconds to allow a run before calling it stuck (a failure bound, not a budget).
 RUN_TIMEOUT = 900.0
+# Runs that end before their kill moment do not count; this many per kill at most.
+MAX_RUNS_PER_KILL = 3
 
 
 def phases(app: App, run_id: str) -> str:
@@ -71,38 +75,45 @@ def problems_of(app: App, run_id: str, totals: Counter[str]) -> list[str]:
 
 def one_run(
     app: App,
-    index: int,
-    args: argparse.Namespace,
+    label: str,
     rng: random.Random,
     span: float,
+    duration: str,
+    agents: int,
     totals: Counter[str],
-) -> tuple[bool, float]:
+) -> tuple[bool, bool, float]:
+    """(passed, killed during the run, seconds to its end)."""
     kill_after = rng.uniform(0.5, span)
     began = time.monotonic()
-    run_id = app.start_run({"count": args.agents, "duration": args.duration})
+    run_id = app.start_run({"count": agents, "duration": duration})
     while time.monotonic() - began < kill_after:
         if app.run(run_id).get("status") in FINISHED:
             break
         time.sleep(0.2)
     at = time.monotonic() - began
     seen = phases(app, run_id)
-    app.host.kill()
-    app.host.restart()
+    killed = app.run(run_id).get("status") not in FINISHED
+    if killed:
+        app.host.kill()
+        app.host.restart()
     app.wait_for_run(run_id, timeout=RUN_TIMEOUT)
     took = time.monotonic() - began
     found = problems_of(app, run_id, totals)
     verdict = "ok" if not found else "FAILED: " + "; ".join(found)
-    print(
-        f"run {index}/{args.runs} {run_id}: killed at {at:.1f}s ({seen}), restarted; "
-        f"ended after {took:.1f}s: {verdict}",
-        flush=True,
+    what = (
+        f"killed at {at:.1f}s ({seen}), restarted"
+        if killed
+        else f"ended before its kill at {kill_after:.1f}s (not counted)"
     )
-    return not found, took
+    print(f"{label} {run_id}: {what}; ended after {took:.1f}s: {verdict}", flush=True)
+    return not found, killed, took
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./dev soak", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=10, help="runs, one kill -9 each (default 10)")
+    parser.add_argument(
+        "--runs", type=int, default=10, help="runs killed (kill -9) mid-run (default 10)"
+    )
     parser.add_argument("--agents", type=int, default=5, help="agents per run (default 5)")
     parser.add_argument("--seed", type=int, default=11, help="random seed of the kill moments")
     parser.add_argument("--duration", default="PT2H", help="each run's duration (default PT2H)")
@@ -121,21 +132,29 @@ def main(argv: list[str] | None = None) -> int:
                     f"host log: {app.host.log_path}",
                     flush=True,
                 )
-                passed, span, totals = 0, 30.0, Counter[str]()
-                for index in range(1, args.runs + 1):
-                    ok, took = one_run(app, index, args, rng, span, totals)
-                    passed += ok
-                    span = max(span, took)
+                killed = runs = failed = 0
+                span, totals = 30.0, Counter[str]()
+                while killed < args.runs and runs < MAX_RUNS_PER_KILL * args.runs:
+                    runs += 1
+                    label = f"kill {killed + 1}/{args.runs}, run {runs}"
+                    ok, was_killed, took = one_run(
+                        app, label, rng, span, args.duration, args.agents, totals
+                    )
+                    failed += not ok
+                    killed += was_killed
+                    if not was_killed:  # a run is shorter than the moments drawn so far
+                        span = min(span, took)
                 restarts = app.host.log().count("Host started") - 1
         finally:
             emulator.stop()
     print(
-        f"{passed}/{args.runs} runs complete with every agent finished, nothing left and "
-        f"resource rows reconciled; {restarts} restarts after kill -9",
+        f"{runs - failed}/{runs} runs complete with every agent finished, nothing left and "
+        f"resource rows reconciled; {killed} of them killed mid-run (kill -9) and "
+        f"restarted ({restarts} restarts in all)",
         flush=True,
     )
     print(", ".join(f"{name}: {n}" for name, n in sorted(totals.items())), flush=True)
-    return 0 if passed == args.runs else 1
+    return 0 if failed == 0 and killed == args.runs else 1
 
 
 if __name__ == "__main__":
