@@ -106,7 +106,8 @@ class Grid:
         """One header line and a line a row, columns two spaces apart, no trailing blanks:
         `awk`, `cut` and `grep` see words, not box-drawing characters (--json is the
         format for programs)."""
-        lines = [self.columns, *self.rows]
+        # A cell's own line breaks (an error's traceback) would split its row in two.
+        lines = [[" ".join(cell.split()) for cell in row] for row in (self.columns, *self.rows)]
         widths = [max(len(line[i]) for line in lines) for i in range(len(self.columns))]
         text = [
             "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()

@@ -91,9 +91,16 @@ def test_an_error_answer_reads_as_words_whatever_its_body():
 
 def test_a_table_in_a_pipe_is_plain_columns_under_a_header(capsys):
     # Under pytest stdout is not a terminal: what `haymaker run list | awk ...` receives.
-    show(table("Runs", ("run", "status"), [("run-1", "completed"), ("run-22", None)]))
+    rows = [("run-1", "completed"), ("run-22", None), ("run-3", "failed:\n  boom")]
+    show(table("Runs", ("run", "status"), rows))
     lines = capsys.readouterr().out.splitlines()
-    assert lines == ["Runs", "run     status", "run-1   completed", "run-22"]
+    assert lines == [
+        "Runs",
+        "run     status",
+        "run-1   completed",
+        "run-22",
+        "run-3   failed: boom",
+    ]
 
 
 def test_an_empty_table_says_none_instead_of_a_bare_header(capsys):
