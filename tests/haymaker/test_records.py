@@ -171,17 +171,22 @@ def _event(i: int, agent: str = "a00", **extra: object) -> dict[str, object]:
     }
 
 
+def paged_event_ids(records: RunRecords, run_id: str) -> list[str]:
+    """Every event id of the run, read 3 a page through the continuation tokens."""
+    page, token = records.list_events(run_id, limit=3)
+    seen = [event["id"] for event in page]
+    while token:
+        page, token = records.list_events(run_id, limit=3, continuation=token)
+        seen += [event["id"] for event in page]
+    return seen
+
+
 def test_events_page_in_time_order_and_dedupe_by_id(records: RunRecords) -> None:
     events = [_event(i, "a00" if i % 2 else "a01") for i in range(7)]
     assert records.append_events("run-1", list(reversed(events))) == 7
     assert records.append_events("run-1", events[:3] + events[:1]) == 3  # redelivered
 
-    seen: list[str] = []
-    page, token = records.list_events("run-1", limit=3)
-    seen += [event["id"] for event in page]
-    while token:
-        page, token = records.list_events("run-1", limit=3, continuation=token)
-        seen += [event["id"] for event in page]
+    seen = paged_event_ids(records, "run-1")
     assert seen == [f"e{i}" for i in range(7)]
 
     only_a00, _ = records.list_events("run-1", agent_id="a00")
@@ -236,12 +241,7 @@ def test_a_runs_events_go_to_partitions_of_one_span_each_and_read_as_one(
             "run-1|2026-11-26T06:00:06": ["e6"],
         }
 
-        seen: list[str] = []
-        page, token = records.list_events("run-1", limit=3)
-        seen += [event["id"] for event in page]
-        while token:
-            page, token = records.list_events("run-1", limit=3, continuation=token)
-            seen += [event["id"] for event in page]
+        seen = paged_event_ids(records, "run-1")
         assert seen == ["old", *(f"e{i}" for i in range(7))]
         only_a00, _ = records.list_events("run-1", agent_id="a00")
         assert [event["id"] for event in only_a00] == ["old", "e1", "e3", "e5"]
