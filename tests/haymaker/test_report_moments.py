@@ -116,10 +116,15 @@ def test_plans_from_before_aligned_polls_are_written_as_they_were() -> None:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    connections: set[int] = set()
+    # The clients' addresses, one per connection accepted (a closed socket's id() may be
+    # reused by the next one, so ids would count two connections as one).
+    connections: list[tuple[str, int]] = []
+
+    def setup(self) -> None:
+        super().setup()
+        type(self).connections.append(self.client_address)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        type(self).connections.add(id(self.connection))
         status = 404 if self.path == "/missing" else 200
         body = b'{"ok": true}'
         self.send_response(status)
