@@ -30,10 +30,10 @@ from datetime import UTC, datetime, timedelta
 from agent.clock_participant import ClockParticipant, NoParticipants, participant_name
 from agent.contract import Contract
 from agent.host_clock import HostClock
-from haymaker.naming import iso_utc
+from haymaker.naming import iso_utc, next_multiple
 
 # Scenario seconds between operate rounds; kept for cleanup before the deadline.
-OPERATE_INTERVAL = 300.0
+OPERATE_INTERVAL = 300
 CLEANUP_RESERVE = 300.0
 # Real seconds between tries to wait on a host that is away (a restart takes a few).
 AWAY_RETRY_SECONDS = (0.5, 5.0)
@@ -145,7 +145,7 @@ class OperateWindow:
 
     def _next_round(self, now: datetime) -> datetime:
         """The next round's time on the host's clock (or the cleanup moment, if earlier)."""
-        return min(_next_multiple(now, OPERATE_INTERVAL), self.cleanup_at)
+        return min(next_multiple(now, OPERATE_INTERVAL), self.cleanup_at)
 
     def _passes_report(self, now: datetime | None, until: datetime) -> bool:
         """Whether waiting from `now` to `until` passes a report moment (the last wait
@@ -177,12 +177,6 @@ class OperateWindow:
             f"the wall-time cap of {self._cap:.0f}s ended it {_span(left)} of scenario time "
             "before its deadline"
         )
-
-
-def _next_multiple(moment: datetime, seconds: float) -> datetime:
-    """The first multiple of `seconds` since the epoch after `moment`."""
-    stamp = moment.timestamp()
-    return datetime.fromtimestamp((stamp // seconds + 1) * seconds, UTC)
 
 
 def _span(seconds: float) -> str:

@@ -30,7 +30,7 @@ from typing import Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
-from azure.data.tables.aio import TableServiceClient
+from azure.data.tables.aio import TableClient, TableServiceClient
 from azure.storage.blob.aio import BlobServiceClient
 
 from .replay import iso, parse_iso
@@ -112,8 +112,11 @@ class Store:
         self.starts = self._tables.get_table_client(f"{hub}Starts")
         self.large = self._blobs.get_container_client(f"{hub.lower()}-largemessages")
         self.timer_status = self._blobs.get_container_client("azure-webjobs-hosts")
-        # Writes as plain signed requests where the account key allows (table_rest.py).
-        self._rest = TableRest.for_connection(connection_string, settings["use_env_settings"])
+        # Row operations as plain signed requests where the account key allows
+        # (table_rest.py), else through the SDK's clients.
+        self._rows: TableRest | SdkTableRows = TableRest.for_connection(
+            connection_string, settings["use_env_settings"]
+        ) or SdkTableRows((self.instances, self.history, self.messages, self.starts))
 
     async def open(self) -> None:
         """Create the hub's tables and containers (idempotent)."""
@@ -125,8 +128,7 @@ class Store:
                 await container.create_container()
 
     async def close(self) -> None:
-        if self._rest is not None:
-            await self._rest.close()
+        await self._rows.close()
         await self._tables.close()
         await self._blobs.close()
         for client in (self.instances, self.history, self.messages, self.starts):
@@ -161,10 +163,7 @@ class Store:
 
     async def get_instance(self, instance_id: str) -> dict[str, Any] | None:
         try:
-            if self._rest is not None:
-                entity = await self._rest.get(self.instances.table_name, instance_id, "")
-            else:
-                entity = dict(await self.instances.get_entity(instance_id, ""))
+            entity = await self._rows.get(self.instances.table_name, instance_id, "")
         except ResourceNotFoundError:
             return None
         return await self._inflate(entity)
@@ -182,7 +181,7 @@ class Store:
             {"PartitionKey": instance_id, "RowKey": "", **fields}, f"{instance_id}/instance"
         )
         try:
-            await self._insert(self.instances, entity)
+            await self._rows.insert(self.instances.table_name, entity)
             return None
         except ResourceExistsError:
             existing = await self.get_instance(instance_id)
@@ -196,7 +195,7 @@ class Store:
             return str(existing["RuntimeStatus"])
         # The new execution's first history is written before its row: it stays.
         await self.delete_history(instance_id, keep_execution=fields.get("ExecutionId"))
-        await self._upsert(self.instances, entity)
+        await self._rows.upsert(self.instances.table_name, entity)
         return None
 
     async def update_instance(self, instance_id: str, fields: dict[str, Any]) -> None:
@@ -204,7 +203,7 @@ class Store:
         entity = await self._offload(
             {"PartitionKey": instance_id, "RowKey": "", **fields}, f"{instance_id}/instance"
         )
-        await self._upsert(self.instances, entity, merge=True)
+        await self._rows.upsert(self.instances.table_name, entity, merge=True)
 
     async def query_instances(
         self,
@@ -332,7 +331,7 @@ class Store:
             },
             f"{instance_id}/message",
         )
-        await self._insert(self.messages, entity)
+        await self._rows.insert(self.messages.table_name, entity)
         return message_id
 
     async def list_messages(self, instance_id: str) -> AsyncIterator[dict[str, Any]]:
@@ -431,39 +430,45 @@ class Store:
         a row already gone (404) fails alone instead of its whole batch.
         """
         upserts = all(kind == "upsert" for kind, _ in operations)
-        limit = 1 if self._rest is not None and upserts else SINGLE_WRITE_LIMIT
+        signed = isinstance(self._rows, TableRest)
+        limit = 1 if signed and upserts else SINGLE_WRITE_LIMIT
+        table = client.table_name
         if len(operations) <= limit:
-            await asyncio.gather(*(self._single(client, kind, e) for kind, e in operations))
+            await asyncio.gather(*(self._single(table, kind, e) for kind, e in operations))
             return
         batches = [operations[i : i + BATCH_LIMIT] for i in range(0, len(operations), BATCH_LIMIT)]
-        await asyncio.gather(*(self._transaction(client, b) for b in batches))
+        await asyncio.gather(*(self._rows.transaction(table, b) for b in batches))
 
-    async def _single(self, client: Any, kind: str, entity: dict[str, Any]) -> None:
+    async def _single(self, table: str, kind: str, entity: dict[str, Any]) -> None:
         if kind == "upsert":
-            await self._upsert(client, entity)
+            await self._rows.upsert(table, entity)
             return
         with contextlib.suppress(ResourceNotFoundError):
-            if self._rest is not None:
-                await self._rest.delete(client.table_name, entity["PartitionKey"], entity["RowKey"])
-            else:
-                await client.delete_entity(entity["PartitionKey"], entity["RowKey"])
+            await self._rows.delete(table, entity["PartitionKey"], entity["RowKey"])
 
-    async def _upsert(self, client: Any, entity: dict[str, Any], merge: bool = False) -> None:
-        if self._rest is not None:
-            await self._rest.upsert(client.table_name, entity, merge=merge)
-        else:
-            await client.upsert_entity(
-                entity, mode=UpdateMode.MERGE if merge else UpdateMode.REPLACE
-            )
 
-    async def _insert(self, client: Any, entity: dict[str, Any]) -> None:
-        if self._rest is not None:
-            await self._rest.insert(client.table_name, entity)
-        else:
-            await client.create_entity(entity)
+class SdkTableRows:
+    """TableRest's row operations through the SDK's table clients, for connection strings
+    that signed requests cannot sign (no account key: a SAS)."""
 
-    async def _transaction(self, client: Any, operations: list[tuple[str, dict[str, Any]]]) -> None:
-        if self._rest is not None:
-            await self._rest.transaction(client.table_name, operations)
-        else:
-            await client.submit_transaction(operations)
+    def __init__(self, clients: Iterable[TableClient]):
+        self._clients = {client.table_name: client for client in clients}
+
+    async def close(self) -> None:
+        """Nothing of its own to close: the clients are the store's."""
+
+    async def get(self, table: str, partition_key: str, row_key: str) -> dict[str, Any]:
+        return dict(await self._clients[table].get_entity(partition_key, row_key))
+
+    async def upsert(self, table: str, entity: dict[str, Any], merge: bool = False) -> None:
+        mode = UpdateMode.MERGE if merge else UpdateMode.REPLACE
+        await self._clients[table].upsert_entity(entity, mode=mode)
+
+    async def insert(self, table: str, entity: dict[str, Any]) -> None:
+        await self._clients[table].create_entity(entity)
+
+    async def delete(self, table: str, partition_key: str, row_key: str) -> None:
+        await self._clients[table].delete_entity(partition_key, row_key)
+
+    async def transaction(self, table: str, operations: list[tuple[str, dict[str, Any]]]) -> None:
+        await self._clients[table].submit_transaction(operations)

@@ -53,12 +53,9 @@ FINISHED = ("completed", "cut_short", "failed", "canceled")
 # its participants and say when they idle (devhost/participants.py), so this only covers
 # the host's own hand-offs (every one of a run's jumps waits this long first).
 VIRTUAL_IDLE_SETTLE = 0.005
-
-
 # Real seconds between two looks at the run while following it: each look is three storage
 # reads and a function call on the host, which the run's own work waits behind.
 FOLLOW_SECONDS = 1.0
-
 # Run statuses an interrupted run may be left in.
 UNFINISHED = ("pending", "running")
 

@@ -64,6 +64,14 @@ def parse_iso_utc(text: str) -> datetime:
         raise ValueError(f"{text[:40]!r} is outside years 1 to 9999 once in UTC") from None
 
 
+def next_multiple(moment: datetime, seconds: int) -> datetime:
+    """The first multiple of `seconds` (whole seconds since the epoch) after `moment`: the
+    moments every monitor of a run polls at, and its agents report by, so one drain of the
+    run's queue serves them all and a virtual clock stops there once for all of them."""
+    stamp = int(moment.timestamp()) // seconds * seconds + seconds
+    return datetime.fromtimestamp(stamp, UTC)
+
+
 def validate_run_id(run_id: str) -> str:
     """Reject run ids that cannot be a table key or that are empty; return it unchanged."""
     if not run_id or len(run_id) > 128 or _FORBIDDEN_KEY_CHARS.search(run_id):

@@ -29,7 +29,7 @@ class AgentPlan:
     # Monitoring restarts its history (continue-as-new) after this many polls.
     polls_per_generation: int = 48
     # Polls fall on the multiples of poll_seconds since the epoch, the run's progress
-    # ticks too (orchestrations.agent.next_poll). False in plans made before that (their
+    # ticks too (naming.next_multiple). False in plans made before that (their
     # polls came poll_seconds after the last one): instances in flight replay as recorded.
     aligned_polls: bool = False
 

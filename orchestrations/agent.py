@@ -9,12 +9,12 @@ half-way through provisioning (it removes whatever was created).
 from __future__ import annotations
 
 from collections.abc import Generator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
 
-from haymaker.naming import parse_iso_utc
+from haymaker.naming import next_multiple, parse_iso_utc
 from haymaker.plans import AgentPlan
 from orchestrations.cloud_calls import PRINCIPAL_PATIENCE, call_cloud
 
@@ -62,15 +62,6 @@ def agent_orchestrator(
     return (yield from _teardown(context, plan, state))
 
 
-def next_poll(now: datetime, seconds: int) -> datetime:
-    """The first multiple of `seconds` since the epoch after `now`: every monitor of a run
-    polls at the same moments, so one drain of the run's queue serves them all, and a
-    virtual clock stops there once for all of them (agents report by the same multiples:
-    agent/operate_window.py)."""
-    stamp = int(now.timestamp()) // seconds * seconds + seconds
-    return datetime.fromtimestamp(stamp, UTC)
-
-
 def _monitor(
     context: df.DurableOrchestrationContext, plan: AgentPlan, state: dict[str, Any]
 ) -> Generator[Any, Any, str | None]:
@@ -82,7 +73,7 @@ def _monitor(
         if now >= deadline:
             return "deadline"
         if plan.aligned_polls:
-            due = next_poll(now, plan.poll_seconds)
+            due = next_multiple(now, plan.poll_seconds)
         else:  # a plan from before aligned polls: as its instances were recorded
             due = now + timedelta(seconds=plan.poll_seconds)
         timer = context.create_timer(min(deadline, due))

@@ -14,9 +14,8 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from haymaker.naming import iso_utc
+from haymaker.naming import iso_utc, next_multiple
 from haymaker.plans import RunPlan
-from orchestrations.agent import next_poll
 from orchestrations.retries import BOOKKEEPING
 
 # Progress refreshes per run at most, whatever the poll interval: bounds the history.
@@ -66,7 +65,7 @@ def run_orchestrator(
             context.set_custom_status({**status, "cancelled": cancelled})
             # On the multiples of the tick, as the agents' polls (one stop of a virtual clock).
             now = context.current_utc_datetime
-            due = next_poll(now, tick) if plan.aligned_polls else now + timedelta(seconds=tick)
+            due = next_multiple(now, tick) if plan.aligned_polls else now + timedelta(seconds=tick)
             timer = context.create_timer(due)
             winner = yield context.task_any(
                 [children, timer] if cancelled else [children, cancel, timer]

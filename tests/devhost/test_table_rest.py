@@ -13,7 +13,7 @@ import pytest
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError, ServiceRequestError
 from azure.data.tables import TableServiceClient
 
-from devhost.store import Store
+from devhost.store import SdkTableRows, Store
 from devhost.table_rest import TableRest, table_endpoint
 
 pytestmark = pytest.mark.slow
@@ -43,14 +43,20 @@ def test_a_key_connection_string_gets_signed_requests_and_a_sas_one_the_sdk() ->
     assert TableRest.for_connection(sas, trust_env=False) is None
 
 
+@pytest.mark.parametrize("through", ["signed requests", "the SDK's clients"])
 def test_rows_written_by_signed_requests_read_back_through_the_sdk(
-    storage_connection_string: str, unique_name: str
+    storage_connection_string: str, unique_name: str, through: str
 ) -> None:
+    """The same rows, whether the store writes them by signed requests (an account key) or
+    through the SDK's clients (a SAS connection string)."""
     created = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     instance = "it's a test-ü"  # a quote, a space and non-ASCII in the key
 
     async def body(store: Store) -> None:
-        assert store._rest is not None
+        assert isinstance(store._rows, TableRest)  # Azurite's key: signed requests
+        if through == "the SDK's clients":
+            await store._rows.close()
+            store._rows = SdkTableRows((store.instances, store.history, store.messages))
         fields = {
             "Name": "hello",
             "Input": '["Lima"]',
@@ -89,8 +95,8 @@ def test_failures_are_the_sdk_exceptions_and_a_failed_batch_stores_nothing(
     storage_connection_string: str, unique_name: str
 ) -> None:
     async def body(store: Store) -> None:
-        rest = store._rest
-        assert rest is not None
+        rest = store._rows
+        assert isinstance(rest, TableRest)
         table = f"{unique_name}History"
         await rest.insert(table, {"PartitionKey": "p", "RowKey": "taken"})
         with pytest.raises(ResourceExistsError):

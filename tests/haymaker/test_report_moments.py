@@ -16,8 +16,8 @@ import pytest
 from agent import host_http
 from agent.contract import Contract
 from agent.operate_window import OperateWindow
+from haymaker.naming import next_multiple
 from haymaker.plans import AgentPlan, RunPlan
-from orchestrations.agent import next_poll
 
 START = datetime(2026, 12, 1, 6, 2, 30, tzinfo=UTC)
 
@@ -92,9 +92,9 @@ def test_without_report_moments_events_go_out_after_every_round() -> None:
 
 
 def test_polls_and_progress_ticks_fall_on_the_multiples_of_the_interval() -> None:
-    assert next_poll(START, 900) == datetime(2026, 12, 1, 6, 15, tzinfo=UTC)
+    assert next_multiple(START, 900) == datetime(2026, 12, 1, 6, 15, tzinfo=UTC)
     on_one = datetime(2026, 12, 1, 6, 15, tzinfo=UTC)
-    assert next_poll(on_one, 900) == on_one + timedelta(seconds=900)
+    assert next_multiple(on_one, 900) == on_one + timedelta(seconds=900)
 
 
 def test_plans_from_before_aligned_polls_are_written_as_they_were() -> None:
