@@ -19,18 +19,17 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableServiceClient, UpdateMode
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
 from haymaker.naming import LOCAL_KINDS, TAG_MANAGED
+from haymaker.providers.local_uses import SdkUses, SignedUses, Uses
 
 TAG_INDEX_TABLE = "HayMakerLocalTags"
 _INDEX_PARTITION = "table"
 _TAG_PREFIX = "azurehaymaker"
-# Real seconds a keyed use's queue message lives (see LocalCloud.act).
-ACT_MESSAGE_SECONDS = 10
 
 
 def tags_to_metadata(tags: Mapping[str, str]) -> dict[str, str]:
@@ -65,6 +64,10 @@ class LocalCloud:
         self._queues = QueueServiceClient.from_connection_string(connection_string, **options)
         self._tables = TableServiceClient.from_connection_string(connection_string, **options)
         self._index_ready = False
+        self._connection_string = connection_string
+        self._signed_uses: Uses | None = None
+        # The message each keyed use of a queue left: (queue, key) -> (id, pop receipt).
+        self._last_messages: dict[tuple[str, str], tuple[str, str]] = {}
 
     def _index(self) -> Any:
         if not self._index_ready:
@@ -130,26 +133,53 @@ class LocalCloud:
     ) -> None:
         """What using the resource looks like: upload a blob, upsert an entity, send a message.
 
-        With a `key` (the agent's: one per step), a use replaces the last one of that key
-        (the blob, the entity) and its message expires after `ACT_MESSAGE_SECONDS`: what a
-        scenario leaves stays the same size however many rounds it runs. Azurite finds a
-        blob or message by scanning every one in the account, so uses that piled up cost
-        every agent's storage calls more as the run went on: O(agents²) in all. Without a
-        key every use leaves a new blob, entity and message.
+        With a `key` (the agent's: one per step), a use replaces the last one of that key:
+        the blob, the entity, and the message (updated in place): what a scenario leaves
+        stays the same size however many rounds it runs. Azurite finds a blob among every
+        one in the account, and sorts all of the account's queue messages again at each
+        receive, delete or update of any queue, while a message that expired is only
+        dropped when its own queue is read: messages that piled up (a new one per use, each
+        round of every agent) made the whole run's storage calls slower as it went on,
+        O(agents²) in all. Without a key every use leaves a new blob, entity and message.
         """
         stamp = key or uuid.uuid4().hex
         body = json.dumps(dict(activity))
         if kind == "blob_container":
-            blob = self._blobs.get_blob_client(name, f"activity/{stamp}.json")
-            blob.upload_blob(body, overwrite=True)
+            self._uses().put_blob(name, f"activity/{stamp}.json", body.encode())
         elif kind == "table":
-            entity = {"PartitionKey": "activity", "RowKey": stamp, **activity}
-            self._tables.get_table_client(name).upsert_entity(entity)
+            self._uses().upsert_entity(
+                name, {"PartitionKey": "activity", "RowKey": stamp, **activity}
+            )
         elif kind == "queue":
-            ttl = ACT_MESSAGE_SECONDS if key else None
-            self._queues.get_queue_client(name).send_message(body, time_to_live=ttl)
+            self._use_queue(name, body, key)
         else:
             raise ValueError(f"unknown local resource kind {kind!r}; expected one of {LOCAL_KINDS}")
+
+    def _use_queue(self, name: str, body: str, key: str | None) -> None:
+        uses = self._uses()
+        if key is None:
+            uses.put_message(name, body)
+            return
+        last = self._last_messages.get((name, key))
+        if last is not None:
+            try:
+                receipt = uses.update_message(name, last[0], last[1], body)
+            except ResourceNotFoundError:
+                pass  # gone (its queue was made anew): send a new one
+            except HttpResponseError as error:
+                if error.status_code != 400:  # 400: the receipt is no longer its
+                    raise
+            else:
+                self._last_messages[(name, key)] = (last[0], receipt)
+                return
+        self._last_messages[(name, key)] = uses.put_message(name, body)
+
+    def _uses(self) -> Uses:
+        if self._signed_uses is None:
+            self._signed_uses = SignedUses.for_connection(self._connection_string) or SdkUses(
+                self._blobs, self._tables, self._queues
+            )
+        return self._signed_uses
 
     def list_tagged(self, wanted: Mapping[str, str]) -> list[dict[str, Any]]:
         """Every HayMaker-managed object whose tags include all of `wanted`, by kind and name."""

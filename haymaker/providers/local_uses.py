@@ -1,0 +1,320 @@
+"""The uses an agent makes of its local resources (LocalCloud.act): put a blob, upsert an
+entity, put or update a queue message; as plain signed requests, or through the SDK.
+
+An agent makes these a few times in each of its 96 rounds, and each one through the
+storage SDKs costs 1-2 ms of the agent's CPU, most of it the SDK's pipeline (a dozen
+policies, the generated serializer, and requests looking up proxy settings in the
+environment twice per request) rather than the request. `SignedUses` sends the same
+requests (the same URLs, headers and Shared Key signatures as the SDK's `upload_blob`,
+`upsert_entity`, `send_message` and `update_message`) over one kept-alive http.client
+connection per service, for a fraction of that. Only for connection strings with an
+account key (Azurite's, or a storage account's); others (SAS) keep the SDK (`SdkUses`).
+Failures raise the SDK's exceptions (ResourceNotFoundError, HttpResponseError,
+ServiceRequestError, ServiceResponseError), so agent/retrying.py treats both alike.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import re
+import time
+from collections.abc import Mapping
+from email.utils import formatdate
+from typing import Any, Protocol
+from urllib.parse import quote, urlsplit
+from xml.sax.saxutils import escape
+
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+
+# The service version the SDKs of requirements.txt send for these operations.
+BLOB_QUEUE_VERSION = "2021-08-06"
+TABLE_VERSION = "2019-02-02"
+SERVICES = ("blob", "queue", "table")
+_MESSAGE_ID = re.compile(r"<MessageId>([^<]+)</MessageId>")
+_POP_RECEIPT = re.compile(r"<PopReceipt>([^<]+)</PopReceipt>")
+
+
+class Uses(Protocol):
+    def put_blob(self, container: str, name: str, body: bytes) -> None: ...
+
+    def upsert_entity(self, table: str, entity: Mapping[str, str]) -> None: ...
+
+    def put_message(self, queue: str, text: str) -> tuple[str, str]:
+        """Add a message; (its id, its pop receipt)."""
+        ...
+
+    def update_message(self, queue: str, message_id: str, pop_receipt: str, text: str) -> str:
+        """Replace a message's text, visible at once; its new pop receipt.
+        ResourceNotFoundError when it is gone; HttpResponseError (400) when the receipt is
+        no longer its."""
+        ...
+
+
+def shared_key(connection_string: str) -> tuple[str, bytes, dict[str, str]] | None:
+    """(account name, account key, endpoint per service) of a connection string with an
+    account key and http(s) endpoints, else None."""
+    fields = {}
+    for part in connection_string.split(";"):
+        name, sep, value = part.partition("=")
+        if sep:
+            fields[name.strip().lower()] = value.strip()
+    account, key = fields.get("accountname"), fields.get("accountkey")
+    if not account or not key:
+        return None
+    protocol = fields.get("defaultendpointsprotocol", "https")
+    suffix = fields.get("endpointsuffix", "core.windows.net")
+    endpoints = {}
+    for service in SERVICES:
+        endpoint = fields.get(f"{service}endpoint") or f"{protocol}://{account}.{service}.{suffix}"
+        if urlsplit(endpoint).scheme not in ("http", "https"):
+            return None
+        endpoints[service] = endpoint.rstrip("/")
+    try:
+        return account, base64.b64decode(key), endpoints
+    except ValueError:
+        return None
+
+
+class SignedUses:
+    """Signed requests for one account, one kept-alive connection per service (one
+    thread's: an agent acts from one)."""
+
+    def __init__(
+        self, account: str, key: bytes, endpoints: Mapping[str, str], timeout: float = 20.0
+    ) -> None:
+        self._account = account
+        self._key = key
+        self._timeout = timeout
+        self._endpoints = {service: urlsplit(url) for service, url in endpoints.items()}
+        self._connections: dict[str, http.client.HTTPConnection] = {}
+        self._date = ""
+        self._date_second = -1
+
+    @classmethod
+    def for_connection(cls, connection_string: str) -> SignedUses | None:
+        found = shared_key(connection_string)
+        return None if found is None else cls(*found)
+
+    def put_blob(self, container: str, name: str, body: bytes) -> None:
+        self._send(
+            "blob",
+            "PUT",
+            f"/{quote(container, safe='')}/{quote(name, safe='/')}",
+            {},
+            body,
+            {"x-ms-blob-type": "BlockBlob", "Content-Type": "application/octet-stream"},
+        )
+
+    def upsert_entity(self, table: str, entity: Mapping[str, str]) -> None:
+        """Insert or replace the entity (its properties: strings)."""
+        path = (
+            f"/{quote(table, safe='')}(PartitionKey='{_key(entity['PartitionKey'])}',"
+            f"RowKey='{_key(entity['RowKey'])}')"
+        )
+        self._send("table", "PUT", path, {}, json.dumps(dict(entity)).encode(), {})
+
+    def put_message(self, queue: str, text: str) -> tuple[str, str]:
+        answer = self._send(
+            "queue", "POST", f"/{quote(queue, safe='')}/messages", {}, _message(text), {}
+        )
+        message_id, receipt = _MESSAGE_ID.search(answer), _POP_RECEIPT.search(answer)
+        if message_id is None or receipt is None:
+            raise HttpResponseError(message=f"put message on {queue}: no id in {answer[:200]!r}")
+        return message_id[1], receipt[1]
+
+    def update_message(self, queue: str, message_id: str, pop_receipt: str, text: str) -> str:
+        headers: dict[str, str] = {}
+        self._send(
+            "queue",
+            "PUT",
+            f"/{quote(queue, safe='')}/messages/{quote(message_id, safe='')}",
+            {"popreceipt": pop_receipt, "visibilitytimeout": "0"},
+            _message(text),
+            {},
+            answer_headers=headers,
+        )
+        return headers["x-ms-popreceipt"]
+
+    # -- requests ---------------------------------------------------------------------
+
+    def _now(self) -> str:
+        second = int(time.time())
+        if second != self._date_second:
+            self._date, self._date_second = formatdate(second, usegmt=True), second
+        return self._date
+
+    def _send(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        body: bytes,
+        extra: Mapping[str, str],
+        answer_headers: dict[str, str] | None = None,
+    ) -> str:
+        endpoint = self._endpoints[service]
+        path = endpoint.path.rstrip("/") + path
+        date = self._now()
+        headers = {"x-ms-date": date, "Content-Length": str(len(body)), **extra}
+        if service == "table":
+            headers.update(
+                {
+                    "x-ms-version": TABLE_VERSION,
+                    "Content-Type": "application/json",
+                    "Accept": "application/json;odata=minimalmetadata",
+                    "DataServiceVersion": "3.0",
+                }
+            )
+            signed = f"{method}\n\n{headers['Content-Type']}\n{date}\n/{self._account}{path}"
+        else:
+            headers["x-ms-version"] = BLOB_QUEUE_VERSION
+            signed = self._blob_queue_string(method, path, query, headers)
+        digest = hmac.new(self._key, signed.encode(), hashlib.sha256).digest()
+        headers["Authorization"] = f"SharedKey {self._account}:{base64.b64encode(digest).decode()}"
+        target = path
+        if query:
+            target += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in query.items())
+        status, text, answered = self._request(service, method, target, body, headers)
+        if status >= 300:
+            _raise(status, method, target, text)
+        if answer_headers is not None:
+            answer_headers.update(answered)
+        return text
+
+    def _blob_queue_string(
+        self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str]
+    ) -> str:
+        """Shared Key's string to sign for the blob and queue services."""
+        length = headers.get("Content-Length", "")
+        standard = [
+            method,
+            "",  # Content-Encoding
+            "",  # Content-Language
+            "" if length == "0" else length,
+            "",  # Content-MD5
+            headers.get("Content-Type", ""),
+            "",  # Date (x-ms-date is signed below)
+            "",  # If-Modified-Since
+            "",  # If-Match
+            "",  # If-None-Match
+            "",  # If-Unmodified-Since
+            "",  # Range
+        ]
+        ms_headers = sorted(
+            (name.lower(), value)
+            for name, value in headers.items()
+            if name.lower().startswith("x-ms-")
+        )
+        resource = f"/{self._account}{path}" + "".join(
+            f"\n{name.lower()}:{value}" for name, value in sorted(query.items())
+        )
+        return (
+            "\n".join(standard)
+            + "\n"
+            + "".join(f"{name}:{value}\n" for name, value in ms_headers)
+            + resource
+        )
+
+    def _request(
+        self, service: str, method: str, target: str, body: bytes, headers: Mapping[str, str]
+    ) -> tuple[int, str, dict[str, str]]:
+        """(status, body, headers) over the service's kept connection; a kept connection
+        that the server closed meanwhile is replaced once (every use may be repeated)."""
+        for attempt in range(2):
+            connection = self._connection(service)
+            sent = False
+            try:
+                connection.request(method, target, body=body, headers=dict(headers))
+                sent = True
+                response = connection.getresponse()
+                text = response.read().decode("utf-8", "replace")
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as error:
+                self._drop(service)
+                if attempt == 0:
+                    continue
+                raise ServiceResponseError(f"{method} {target}: {error!r}", error=error) from error
+            except (OSError, http.client.HTTPException) as error:
+                self._drop(service)
+                kind = ServiceResponseError if sent else ServiceRequestError
+                raise kind(f"{method} {target}: {error!r}", error=error) from error
+            if response.will_close:
+                self._drop(service)
+            return response.status, text, {k.lower(): v for k, v in response.getheaders()}
+        raise AssertionError("unreachable")
+
+    def _connection(self, service: str) -> http.client.HTTPConnection:
+        connection = self._connections.get(service)
+        if connection is None:
+            endpoint = self._endpoints[service]
+            kind = (
+                http.client.HTTPSConnection
+                if endpoint.scheme == "https"
+                else http.client.HTTPConnection
+            )
+            connection = kind(endpoint.netloc, timeout=self._timeout)
+            self._connections[service] = connection
+        return connection
+
+    def _drop(self, service: str) -> None:
+        connection = self._connections.pop(service, None)
+        if connection is not None:
+            connection.close()
+
+
+class SdkUses:
+    """The same uses through the SDK's clients (connection strings without an account key)."""
+
+    def __init__(self, blobs: Any, tables: Any, queues: Any) -> None:
+        self._blobs, self._tables, self._queues = blobs, tables, queues
+
+    def put_blob(self, container: str, name: str, body: bytes) -> None:
+        self._blobs.get_blob_client(container, name).upload_blob(body, overwrite=True)
+
+    def upsert_entity(self, table: str, entity: Mapping[str, str]) -> None:
+        from azure.data.tables import UpdateMode
+
+        self._tables.get_table_client(table).upsert_entity(dict(entity), mode=UpdateMode.REPLACE)
+
+    def put_message(self, queue: str, text: str) -> tuple[str, str]:
+        sent = self._queues.get_queue_client(queue).send_message(text)
+        return str(sent.id), str(sent.pop_receipt)
+
+    def update_message(self, queue: str, message_id: str, pop_receipt: str, text: str) -> str:
+        updated = self._queues.get_queue_client(queue).update_message(
+            message_id, pop_receipt=pop_receipt, content=text, visibility_timeout=0
+        )
+        return str(updated.pop_receipt)
+
+
+def _key(value: str) -> str:
+    return quote(value.replace("'", "''"), safe="")
+
+
+def _message(text: str) -> bytes:
+    return f"<QueueMessage><MessageText>{escape(text)}</MessageText></QueueMessage>".encode()
+
+
+def _raise(status: int, method: str, target: str, text: str) -> None:
+    code = re.search(r"<Code>([^<]+)</Code>|\"code\"\s*:\s*\"([^\"]+)\"", text)
+    error_code = (code[1] or code[2]) if code else None
+    message = f"{method} {target}: {status} {error_code or ''} {text[:300]}".strip()
+    error_type: type[HttpResponseError] = HttpResponseError
+    if status == 409:
+        error_type = ResourceExistsError
+    elif status == 404:
+        error_type = ResourceNotFoundError
+    error = error_type(message=message)
+    error.status_code = status
+    error.error_code = error_code  # type: ignore[attr-defined]  # as the SDK's errors carry it
+    raise error
