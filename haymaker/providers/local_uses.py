@@ -5,10 +5,10 @@ An agent makes these a few times in each of its 96 rounds, and each one through 
 storage SDKs costs 1-2 ms of the agent's CPU, most of it the SDK's pipeline (a dozen
 policies, the generated serializer, and requests looking up proxy settings in the
 environment twice per request) rather than the request. `SignedUses` sends the same
-requests (the same URLs, headers and Shared Key signatures as the SDK's `upload_blob`,
-`upsert_entity`, `send_message` and `update_message`) over one kept-alive http.client
-connection per service, for a fraction of that. Only for connection strings with an
-account key (Azurite's, or a storage account's); others (SAS) keep the SDK (`SdkUses`).
+requests as the SDK's `upload_blob`, `upsert_entity` (replace), `send_message` and
+`update_message` (their URLs, bodies, service versions and Shared Key signatures) over one
+kept-alive http.client connection per service, for a fraction of that. Only for connection strings with an
+account key and http endpoints (Azurite's); others (a SAS, TLS) keep the SDK (`SdkUses`).
 Failures raise the SDK's exceptions (ResourceNotFoundError, HttpResponseError,
 ServiceRequestError, ServiceResponseError), so agent/retrying.py treats both alike.
 """
@@ -62,7 +62,7 @@ class Uses(Protocol):
 
 def shared_key(connection_string: str) -> tuple[str, bytes, dict[str, str]] | None:
     """(account name, account key, endpoint per service) of a connection string with an
-    account key and http(s) endpoints, else None."""
+    account key and plain http endpoints (Azurite's), else None."""
     fields = {}
     for part in connection_string.split(";"):
         name, sep, value = part.partition("=")
@@ -76,8 +76,8 @@ def shared_key(connection_string: str) -> tuple[str, bytes, dict[str, str]] | No
     endpoints = {}
     for service in SERVICES:
         endpoint = fields.get(f"{service}endpoint") or f"{protocol}://{account}.{service}.{suffix}"
-        if urlsplit(endpoint).scheme not in ("http", "https"):
-            return None
+        if urlsplit(endpoint).scheme != "http":
+            return None  # TLS: the SDK's clients, which trust what requests trusts
         endpoints[service] = endpoint.rstrip("/")
     try:
         return account, base64.b64decode(key), endpoints
@@ -257,12 +257,7 @@ class SignedUses:
         connection = self._connections.get(service)
         if connection is None:
             endpoint = self._endpoints[service]
-            kind = (
-                http.client.HTTPSConnection
-                if endpoint.scheme == "https"
-                else http.client.HTTPConnection
-            )
-            connection = kind(endpoint.netloc, timeout=self._timeout)
+            connection = http.client.HTTPConnection(endpoint.netloc, timeout=self._timeout)
             self._connections[service] = connection
         return connection
 

@@ -218,6 +218,25 @@ def test_a_resource_used_round_after_round_stays_the_same_size(
             cloud.delete(kind, resource["local_name"])
 
 
+def test_a_queue_use_whose_message_is_gone_sends_a_new_one(storage: str) -> None:
+    """A use updates the message its step left; when that is gone (someone read and deleted
+    it, or the queue was emptied), the use still succeeds and leaves one message."""
+    cloud = LocalCloud(storage)
+    name = f"uses-gone-{datetime.now(UTC):%H%M%S%f}"
+    queue = QueueServiceClient.from_connection_string(storage).get_queue_client(name)
+    cloud.create("queue", name, {})
+    try:
+        cloud.act("queue", name, {"round": "1"}, key="step")
+        queue.clear_messages()
+        cloud.act("queue", name, {"round": "2"}, key="step")
+        cloud.act("queue", name, {"round": "3"}, key="step")
+        assert [json.loads(m.content) for m in queue.peek_messages(max_messages=32)] == [
+            {"round": "3"}
+        ]
+    finally:
+        cloud.delete("queue", name)
+
+
 def _sas_connection_string(storage: str) -> str:
     """A connection string to the same account by an account SAS instead of its key."""
     fields = dict(part.split("=", 1) for part in storage.split(";") if "=" in part)
