@@ -65,7 +65,7 @@ class LocalCloud:
         self._tables = TableServiceClient.from_connection_string(connection_string, **options)
         self._index_ready = False
         self._connection_string = connection_string
-        self._signed_uses: Uses | None = None
+        self._resource_uses: Uses | None = None
         # The message each keyed use of a queue left: (queue, key) -> (id, pop receipt).
         self._last_messages: dict[tuple[str, str], tuple[str, str]] = {}
 
@@ -175,11 +175,11 @@ class LocalCloud:
         self._last_messages[(name, key)] = uses.put_message(name, body)
 
     def _uses(self) -> Uses:
-        if self._signed_uses is None:
-            self._signed_uses = SignedUses.for_connection(self._connection_string) or SdkUses(
+        if self._resource_uses is None:
+            self._resource_uses = SignedUses.for_connection(self._connection_string) or SdkUses(
                 self._blobs, self._tables, self._queues
             )
-        return self._signed_uses
+        return self._resource_uses
 
     def list_tagged(self, wanted: Mapping[str, str]) -> list[dict[str, Any]]:
         """Every HayMaker-managed object whose tags include all of `wanted`, by kind and name."""

@@ -6,9 +6,10 @@ storage SDKs costs 1-2 ms of the agent's CPU, most of it the SDK's pipeline (a d
 policies, the generated serializer, and requests looking up proxy settings in the
 environment twice per request) rather than the request. `SignedUses` sends the same
 requests as the SDK's `upload_blob`, `upsert_entity` (replace), `send_message` and
-`update_message` (their URLs, bodies, service versions and Shared Key signatures) over one
-kept-alive http.client connection per service, for a fraction of that. Only for connection strings with an
-account key and http endpoints (Azurite's); others (a SAS, TLS) keep the SDK (`SdkUses`).
+`update_message` (their URLs, bodies, service versions and Shared Key signatures) over
+one kept-alive http.client connection per service, for a fraction of that. Only for
+connection strings with an account key and http endpoints (Azurite's); others (a SAS,
+TLS) keep the SDK's clients (`SdkUses`).
 Failures raise the SDK's exceptions (ResourceNotFoundError, HttpResponseError,
 ServiceRequestError, ServiceResponseError), so agent/retrying.py treats both alike.
 """
