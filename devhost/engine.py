@@ -8,9 +8,10 @@ the new events to the History table, updates the Instances row, and only then st
 the work the orchestrator asked for. Completions that arrive while an episode runs
 wait for the next one, so a burst of activity results costs one replay, not hundreds.
 
-Crash safety: a start is stored in the start log before it is answered (start_log.py);
-history is written before consumed messages are deleted, so a restarted host derives all
-unfinished work from the log and history (recovery.py).
+Crash safety: a start is stored in the start log before it is answered (start_log.py),
+a raised event or control request in `<Hub>Messages` (message_log.py); history is written
+before consumed messages are deleted, so a restarted host derives all unfinished work from
+the logs and history (recovery.py).
 Dispatch of work and results is in dispatch.py, history writes in write_behind.py.
 """
 
@@ -35,6 +36,7 @@ from .episodes import Episodes
 from .errors import EngineError
 from .indexer import ACTIVITY, ORCHESTRATION, IndexedFunction
 from .instance import Live
+from .message_log import MessageLog
 from .recovery import Recovery
 from .replay import (
     EventType,
@@ -99,6 +101,7 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
         self.start_log = StartLog(
             self._log_starts, self._forget_starts, functools.partial(self._with_retries)
         )
+        self.message_log = MessageLog(self._write_messages, functools.partial(self._with_retries))
         # The durable client binding JSON, for activities that declare a client input.
         self.client_binding: str | None = None
         # How many requests the host is serving: more messages may be on their way.
@@ -135,6 +138,7 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
         # A clean stop stores what was recorded; only a crash leaves an episode unwritten.
         pending = [live.last_write for live in self.live.values() if live.last_write is not None]
         await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), timeout=30)
+        await self.message_log.close()
         self._orchestrator_pool.shutdown(wait=False, cancel_futures=True)
         self._activity_pool.shutdown(wait=False, cancel_futures=True)
 
@@ -249,6 +253,11 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
     async def _forget_starts(self, execution_ids: list[str]) -> None:
         await self.writer.forget_starts(execution_ids)
 
+    async def _write_messages(
+        self, instance_id: str, added: list[tuple[str, dict[str, Any]]], deleted: list[str]
+    ) -> None:
+        await self.writer.write_messages(instance_id, added, deleted)
+
     def _row(self, live: Live, now: datetime) -> dict[str, Any]:
         return {
             "Name": live.name,
@@ -279,11 +288,15 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
             )
         live.messages_arriving += 1
         try:
-            message_id = await self.writer.add_message(instance_id, message)
+            # Stored with the messages that arrive beside it, then handed over in order.
+            await self.message_log.add(
+                instance_id,
+                message,
+                lambda message_id: self._accept_message(live, message_id, message),
+            )
         finally:
             live.messages_arriving -= 1
             live.arrival.set()
-        self._accept_message(live, message_id, message)
 
     def _accept_message(self, live: Live, message_id: str, message: dict[str, Any]) -> None:
         kind = message["kind"]

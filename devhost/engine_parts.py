@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from .clock import Clock
 from .indexer import IndexedFunction
 from .instance import Live
+from .message_log import MessageLog
 from .replay import ActivityWork, Decision, SubOrchestrationWork, TimerWork
 from .sessions import Session, Sessions
 from .start_log import StartLog
@@ -34,6 +35,7 @@ class EngineParts(Protocol):
     pressure: Callable[[], int]
     sessions: Sessions
     start_log: StartLog
+    message_log: MessageLog
     held: set[str]
     recovered: asyncio.Event
     _starting: dict[str, asyncio.Event]

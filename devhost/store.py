@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 from azure.storage.blob.aio import BlobServiceClient
@@ -318,21 +318,46 @@ class Store:
 
     # -- messages -----------------------------------------------------------------
 
-    async def add_message(
-        self, instance_id: str, message: dict[str, Any], message_id: str | None = None
-    ) -> str:
-        """Persist a message for an instance; returns its id (also its RowKey)."""
-        message_id = message_id or new_message_id()
-        entity = await self._offload(
-            {
-                "PartitionKey": instance_id,
-                "RowKey": message_id,
-                "Body": json.dumps(message),
-            },
+    async def _message_entity(
+        self, instance_id: str, message_id: str, message: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self._offload(
+            {"PartitionKey": instance_id, "RowKey": message_id, "Body": json.dumps(message)},
             f"{instance_id}/message",
         )
-        await self._rows.insert(self.messages.table_name, entity)
-        return message_id
+
+    async def write_messages(
+        self, instance_id: str, added: list[tuple[str, dict[str, Any]]], deleted: list[str]
+    ) -> None:
+        """Store new messages `(id, message)` of an instance and delete consumed ones, in
+        one transaction of its partition (as many as its size needs). Safe to repeat: a
+        message is upserted, and a delete of a row already gone is no failure."""
+        operations = [
+            ("upsert", await self._message_entity(instance_id, message_id, message))
+            for message_id, message in added
+        ]
+        operations += [("delete", {"PartitionKey": instance_id, "RowKey": m}) for m in deleted]
+        await asyncio.gather(
+            *(self._write_messages_chunk(chunk) for chunk in _transactions(operations))
+        )
+
+    async def _write_messages_chunk(self, operations: list[tuple[str, dict[str, Any]]]) -> None:
+        table = self.messages.table_name
+        if len(operations) == 1:
+            await self._single(table, *operations[0])
+            return
+        try:
+            await self._rows.transaction(table, operations)
+            return
+        except HttpResponseError as error:
+            if error.status_code != 404:
+                raise
+        # A row to delete was gone (a repeated write): the rest without it.
+        upserts = [op for op in operations if op[0] == "upsert"]
+        if len(upserts) > 1:
+            await self._rows.transaction(table, upserts)
+        singles = [op for op in operations if op[0] == "delete" or len(upserts) == 1]
+        await asyncio.gather(*(self._single(table, kind, e) for kind, e in singles))
 
     async def list_messages(self, instance_id: str) -> AsyncIterator[dict[str, Any]]:
         async for row in self.messages.query_entities(
@@ -361,16 +386,7 @@ class Store:
             )
             for e in entries
         ]
-        # A transaction holds at most 4 MiB (an inline value is at most MAX_INLINE_CHARS).
-        chunks: list[list[tuple[str, dict[str, Any]]]] = [[]]
-        size = 0
-        for entity in entities:
-            chars = sum(len(v) for v in entity.values() if isinstance(v, str))
-            if len(chunks[-1]) == BATCH_LIMIT or size + chars > TRANSACTION_CHARS:
-                chunks.append([])
-                size = 0
-            chunks[-1].append(("upsert", entity))
-            size += chars
+        chunks = _transactions([("upsert", entity) for entity in entities])
         await asyncio.gather(*(self._submit(self.starts, chunk) for chunk in chunks))
 
     async def forget_starts(self, execution_ids: list[str]) -> None:
@@ -436,8 +452,8 @@ class Store:
         if len(operations) <= limit:
             await asyncio.gather(*(self._single(table, kind, e) for kind, e in operations))
             return
-        batches = [operations[i : i + BATCH_LIMIT] for i in range(0, len(operations), BATCH_LIMIT)]
-        await asyncio.gather(*(self._rows.transaction(table, b) for b in batches))
+        chunks = _transactions(operations)
+        await asyncio.gather(*(self._rows.transaction(table, chunk) for chunk in chunks))
 
     async def _single(self, table: str, kind: str, entity: dict[str, Any]) -> None:
         if kind == "upsert":
@@ -445,6 +461,23 @@ class Store:
             return
         with contextlib.suppress(ResourceNotFoundError):
             await self._rows.delete(table, entity["PartitionKey"], entity["RowKey"])
+
+
+def _transactions(
+    operations: list[tuple[str, dict[str, Any]]],
+) -> list[list[tuple[str, dict[str, Any]]]]:
+    """Operations of one partition in chunks that each fit one transaction: at most
+    BATCH_LIMIT rows and 4 MiB (an inline value is at most MAX_INLINE_CHARS)."""
+    chunks: list[list[tuple[str, dict[str, Any]]]] = [[]]
+    size = 0
+    for kind, entity in operations:
+        chars = sum(len(v) for v in entity.values() if isinstance(v, str))
+        if len(chunks[-1]) == BATCH_LIMIT or size + chars > TRANSACTION_CHARS:
+            chunks.append([])
+            size = 0
+        chunks[-1].append((kind, entity))
+        size += chars
+    return [chunk for chunk in chunks if chunk]
 
 
 class SdkTableRows:

@@ -67,10 +67,8 @@ class WriteBehind:
                     await self._with_retries(
                         self.writer.append_history, live.instance_id, execution_id, start, events
                     )
-                if consumed:
-                    await self._with_retries(
-                        self.writer.delete_messages, live.instance_id, consumed
-                    )
+                # With the instance's next messages, when more are arriving.
+                await self.message_log.delete(live.instance_id, consumed)
             except Exception:
                 log.exception("Writing the history of %s to storage failed", live.instance_id)
             # A start's row, after its first history, with what episodes changed in it

@@ -23,7 +23,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from .store import Store, new_message_id
+from .store import Store
 
 CONNECTION_ENV = "DEVHOST_WRITER_STORAGE"
 # One line may carry a large episode (a fan-out of thousands of activities).
@@ -47,7 +47,7 @@ class WriterError(Exception):
 
 
 class HistoryWriter:
-    """The host's side: `append_history` and `delete_messages` as the Store offers them."""
+    """The host's side: the Store's writes (`append_history`, `write_messages`, ...)."""
 
     def __init__(self, connection_string: str, hub: str):
         self._connection_string = connection_string
@@ -109,15 +109,12 @@ class HistoryWriter:
             }
         )
 
-    async def delete_messages(self, instance_id: str, message_ids: list[str]) -> None:
-        await self._call({"op": "delete_messages", "instance": instance_id, "ids": message_ids})
-
-    async def add_message(self, instance_id: str, message: dict[str, Any]) -> str:
-        message_id = new_message_id()
+    async def write_messages(
+        self, instance_id: str, added: list[tuple[str, dict[str, Any]]], deleted: list[str]
+    ) -> None:
         await self._call(
-            {"op": "add_message", "instance": instance_id, "message": message, "id_": message_id}
+            {"op": "messages", "instance": instance_id, "added": added, "deleted": deleted}
         )
-        return message_id
 
     async def create_instance(self, instance_id: str, fields: dict[str, Any]) -> str | None:
         result = await self._call(
@@ -178,10 +175,9 @@ async def _apply(store: Store, request: dict[str, Any]) -> Any:
         await store.append_history(
             instance, request["execution"], request["start"], request["events"]
         )
-    elif op == "delete_messages":
-        await store.delete_messages(instance, request["ids"])
-    elif op == "add_message":
-        await store.add_message(instance, request["message"], request["id_"])
+    elif op == "messages":
+        added = [(message_id, message) for message_id, message in request["added"]]
+        await store.write_messages(instance, added, request["deleted"])
     elif op == "create_instance":
         return await store.create_instance(instance, _load(request["fields"]))
     elif op == "log_starts":

@@ -19,7 +19,7 @@ import requests
 from azure.data.tables import TableServiceClient
 
 from devhost.testing import running_host
-from tests.devhost.helpers import app_host, wait_until
+from tests.devhost.helpers import app_host, wait_for_status, wait_until
 
 APP = Path(__file__).parent / "apps" / "durable"
 FAN_OUT = 200
@@ -113,3 +113,45 @@ def test_every_start_answered_202_survives_a_kill_right_after(
                 message=f"kept-{i} to complete after the restart",
             )
             assert done["output"] == {"input": f"v{i}", "shouted": f"V{i}"}
+
+
+def test_events_raised_concurrently_arrive_once_in_order_across_a_kill(
+    tmp_path: Path, storage_connection_string: str, unique_name: str
+) -> None:
+    """Senders raise events at once (stored together, a write for those that arrive side by
+    side): each arrives once, in its sender's order, and a 202 means the event is stored,
+    so a kill -9 right after the last one loses none of them; consumed events are deleted."""
+    senders, each = 6, 12
+    with app_host("durable", tmp_path, hub=unique_name) as host:
+        params = {"code": host.system_key}
+        url = f"{host.management}/orchestrators/events_in_order/ordered"
+        assert requests.post(url, params=params, json=senders * each, timeout=10).ok
+        wait_for_status(f"{host.management}/instances/ordered", ("Running",), **params)
+
+        def send(sender: int, positions: range) -> list[int]:
+            event = f"{host.management}/instances/ordered/raiseEvent/item"
+            with requests.Session() as session:
+                return [
+                    session.post(event, params=params, json=[sender, p], timeout=30).status_code
+                    for p in positions
+                ]
+
+        def send_all(positions: range) -> None:
+            with concurrent.futures.ThreadPoolExecutor(senders) as pool:
+                answers = list(pool.map(send, range(senders), [positions] * senders))
+            assert answers == [[202] * len(positions)] * senders
+
+        send_all(range(each // 2))
+        host.kill()
+        host.restart()
+        send_all(range(each // 2, each))
+        status = wait_for_status(f"{host.management}/instances/ordered", timeout=60, **params)
+
+    assert status["runtimeStatus"] == "Completed", status
+    received = status["output"]
+    assert sorted(map(tuple, received)) == [(s, p) for s in range(senders) for p in range(each)]
+    for sender in range(senders):
+        assert [p for s, p in received if s == sender] == list(range(each)), received
+    service = TableServiceClient.from_connection_string(storage_connection_string)
+    messages = service.get_table_client(f"{unique_name}Messages")
+    assert list(messages.query_entities("PartitionKey eq 'ordered'")) == []

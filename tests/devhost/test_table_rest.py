@@ -78,6 +78,20 @@ def test_rows_written_by_signed_requests_read_back_through_the_sdk(
         await store.append_history(instance, "e1", 0, events)  # one batch of three
         await store.append_history(instance, "e1", 3, [{**events[0], "EventId": -1}])
         assert [e["EventType"] for e in await store.load_history(instance)] == [12, 0, 4, 12]
+        # Rows already there (a repeated write, an earlier execution's) are replaced.
+        await store.append_history(instance, "e1", 2, events[1:])
+        await store.append_history(instance, "e1", 3, [{**events[2], "Name": "b"}])
+        assert [e["EventType"] for e in await store.load_history(instance)] == [12, 0, 0, 4]
+        # Messages: added and consumed ones deleted in one write, which may be repeated.
+        added = [(f"m{i}", {"kind": "event", "name": "tick", "input": str(i)}) for i in range(3)]
+        await store.write_messages(instance, added, [])
+        await store.write_messages(instance, [("m3", {"kind": "terminate"})], ["m0", "m1"])
+        await store.write_messages(instance, [("m3", {"kind": "terminate"})], ["m0", "m1"])
+        await store.write_messages(instance, [], ["m2"])
+        await store.write_messages(instance, [], ["m2", "m0"])
+        assert [m async for m in store.list_messages(instance)] == [
+            {"RowKey": "m3", "kind": "terminate"}
+        ]
 
     run(body, storage_connection_string, unique_name)
 
@@ -88,7 +102,7 @@ def test_rows_written_by_signed_requests_read_back_through_the_sdk(
     assert (row["RuntimeStatus"], row["Output"], row["Name"]) == ("Running", '"x"', "hello")
     history = list(service.get_table_client(f"{unique_name}History").list_entities())
     assert [h["RowKey"] for h in history] == [f"{p:016X}" for p in range(4)]
-    assert history[2]["Name"] == "a" and history[2]["ExecutionId"] == "e1"
+    assert history[3]["Name"] == "b" and history[3]["ExecutionId"] == "e1"
 
 
 def test_failures_are_the_sdk_exceptions_and_a_failed_batch_stores_nothing(
