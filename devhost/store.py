@@ -274,9 +274,14 @@ class Store:
     ) -> None:
         """Write events at positions start.., all at once.
 
-        Small appends (a step of a sequence) go as concurrent single upserts, which cost
-        far less than a batch's multipart request; large ones as batches of 100. Order
-        does not matter: loading keeps only a gap-free prefix up to an episode's end.
+        Rows of one append go in as few transactions as their size allows (see
+        `_submit`). Order does not matter: loading keeps only a gap-free prefix up to an
+        episode's end. Rows are inserted, not upserted: the table service then looks each
+        up once instead of twice (Azurite scans the instance's partition for each look-up,
+        so a long history's rows cost it twice the CPU as upserts). A row that is already
+        there (a write repeated after its answer was lost, or the history of an earlier
+        execution with the id, deleted only once the new one's row is stored) fails its
+        transaction whole, and the append goes again as upserts.
         """
         entities = []
         for offset, e in enumerate(events):
@@ -293,7 +298,12 @@ class Store:
                     f"{instance_id}/history",
                 )
             )
-        await self._submit(self.history, [("upsert", e) for e in entities])
+        try:
+            await self._submit(self.history, [("create", e) for e in entities])
+        except HttpResponseError as error:
+            if error.status_code != 409:
+                raise
+            await self._submit(self.history, [("upsert", e) for e in entities])
 
     async def delete_history(
         self, instance_id: str, from_position: int = 0, keep_execution: str | None = None
@@ -441,13 +451,13 @@ class Store:
 
         Callers never rely on order or atomicity across operations (see load_history).
         Signed requests (table_rest.py) build a batch for next to nothing, and the table
-        service takes one batch for far less than its rows one by one: their upserts go
-        in batches from two rows on. Deletes stay single below the limit, where one of
-        a row already gone (404) fails alone instead of its whole batch.
+        service takes one batch for far less than its rows one by one: their upserts and
+        inserts go in batches from two rows on. Deletes stay single below the limit,
+        where one of a row already gone (404) fails alone instead of its whole batch.
         """
-        upserts = all(kind == "upsert" for kind, _ in operations)
+        writes = all(kind in ("upsert", "create") for kind, _ in operations)
         signed = isinstance(self._rows, TableRest)
-        limit = 1 if signed and upserts else SINGLE_WRITE_LIMIT
+        limit = 1 if signed and writes else SINGLE_WRITE_LIMIT
         table = client.table_name
         if len(operations) <= limit:
             await asyncio.gather(*(self._single(table, kind, e) for kind, e in operations))
@@ -458,6 +468,9 @@ class Store:
     async def _single(self, table: str, kind: str, entity: dict[str, Any]) -> None:
         if kind == "upsert":
             await self._rows.upsert(table, entity)
+            return
+        if kind == "create":
+            await self._rows.insert(table, entity)
             return
         with contextlib.suppress(ResourceNotFoundError):
             await self._rows.delete(table, entity["PartitionKey"], entity["RowKey"])

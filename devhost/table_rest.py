@@ -119,8 +119,9 @@ class TableRest:
         await self._send("DELETE", path, None, None, {"If-Match": "*"})
 
     async def transaction(self, table: str, operations: list[tuple[str, dict[str, Any]]]) -> None:
-        """One entity-group transaction of ("upsert" | "delete", entity), all of one
-        partition, at most 100: stored all or none."""
+        """One entity-group transaction of ("upsert" | "create" | "delete", entity), all
+        of one partition, at most 100: stored all or none ("create" inserts: the
+        transaction fails if the row exists, as "delete" does if it does not)."""
         batch, changeset = f"batch_{uuid.uuid4()}", f"changeset_{uuid.uuid4()}"
         parts = [
             f"--{batch}\r\nContent-Type: multipart/mixed; boundary={changeset}\r\n\r\n".encode()
@@ -132,6 +133,15 @@ class TableRest:
                 request = (
                     f"PUT {url} HTTP/1.1\r\nContent-Type: application/json\r\n"
                     f"Accept: {ACCEPT}\r\nDataServiceVersion: 3.0\r\n"
+                    f"Content-Length: {len(body.encode())}\r\n\r\n{body}\r\n"
+                )
+            elif kind == "create":
+                body = json.dumps(_add_entity_properties(entity))
+                table_url = f"{self._origin}{self._base_path}/{quote(table, safe='')}"
+                request = (
+                    f"POST {table_url} HTTP/1.1\r\nContent-Type: application/json\r\n"
+                    f"Accept: {ACCEPT}\r\nDataServiceVersion: 3.0\r\n"
+                    "Prefer: return-no-content\r\n"
                     f"Content-Length: {len(body.encode())}\r\n\r\n{body}\r\n"
                 )
             elif kind == "delete":

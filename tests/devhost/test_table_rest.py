@@ -127,8 +127,17 @@ def test_failures_are_the_sdk_exceptions_and_a_failed_batch_stores_nothing(
             )
         rows = [r["RowKey"] async for r in store.history.list_entities()]
         assert rows == ["taken"]
+        # And one whose insert finds its row taken.
+        with pytest.raises(ResourceExistsError):
+            await rest.transaction(
+                table, [*operations, ("create", {"PartitionKey": "p", "RowKey": "taken"})]
+            )
+        rows = [r["RowKey"] async for r in store.history.list_entities()]
+        assert rows == ["taken"]
         await rest.transaction(table, operations)
         assert (await rest.get(table, "p", "r2"))["RowKey"] == "r2"
+        await rest.transaction(table, [("create", {"PartitionKey": "p", "RowKey": "new"})])
+        assert (await rest.get(table, "p", "new"))["RowKey"] == "new"
 
     run(body, storage_connection_string, unique_name)
 
