@@ -44,10 +44,12 @@ ROW_REFRESH_SECONDS = 1.0
 COALESCE_MIN_REPLAY = 0.002
 COALESCE_MAX_WAIT = 0.010
 # Episodes of an instance recorded but not yet handed to storage (a write is in flight)
-# beyond which the next episode waits for storage. History is written behind the episodes,
-# so an orchestrator that steps faster than storage stores would pile up ever larger
-# writes; on Azurite, whose table operations slow down as a partition grows, such bursts
-# kept every other request waiting until the hub's lease could not be renewed.
+# beyond which the next episode waits for storage: until the write in flight is stored and
+# the next takes them (not until they are stored too: the episodes after them run while
+# they are written). History is written behind the episodes, so an orchestrator that steps
+# faster than storage stores would pile up ever larger writes; on Azurite, whose table
+# operations slow down as a partition grows, such bursts kept every other request waiting
+# until the hub's lease could not be renewed.
 WRITE_BACKLOG_EPISODES = 20
 # After an unexpected failure (storage down for longer than the write retries last).
 EPISODE_RETRY_SECONDS = 1.0
@@ -79,7 +81,7 @@ class Episodes:
                     return
                 await self._coalesce(live)
                 if len(live.unwritten) >= WRITE_BACKLOG_EPISODES:
-                    await self._flush(live)
+                    await self._taken(live)
                 if live.terminate_reason is not None or _control(live):
                     continue  # arrived while the episode waited: never shown to the orchestrator
                 await self._episode(live)

@@ -41,6 +41,8 @@ class Live:
     recorded: bool = False
     # Recorded but not yet handed to storage: (execution id, position, events, messages).
     unwritten: list[tuple[str, int, list[dict[str, Any]], list[str]]] = field(default_factory=list)
+    # Set each time the writer takes what is unwritten.
+    taken: asyncio.Event = field(default_factory=asyncio.Event)
     activities_running: int = 0
     last_replay_seconds: float = 0.0
     # Raised events and control requests accepted but still being stored (see

@@ -58,6 +58,7 @@ class WriteBehind:
         """
         while live.unwritten:
             pending, live.unwritten = live.unwritten, []
+            live.taken.set()
             # Continue-as-new flushes before it changes the execution, so one execution.
             execution_id, start = pending[0][0], pending[0][1]
             events = [e for _, _, batch, _ in pending for e in batch]
@@ -107,6 +108,17 @@ class WriteBehind:
     def _write_done(self: EngineParts, task: asyncio.Task[None]) -> None:
         self._inflight -= 1
         self.clock.poke()
+
+    async def _taken(self: EngineParts, live: Live) -> None:
+        """Wait until the writer takes what was recorded for the instance (the write in
+        flight is stored), or stops."""
+        while live.unwritten and live.last_write is not None and not live.last_write.done():
+            live.taken.clear()
+            taken = asyncio.ensure_future(live.taken.wait())
+            try:
+                await asyncio.wait([taken, live.last_write], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                taken.cancel()
 
     async def _flush(self: EngineParts, live: Live) -> None:
         """Wait until everything recorded for the instance is in storage."""
