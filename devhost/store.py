@@ -341,9 +341,10 @@ class Store:
     ) -> None:
         """Store new messages `(id, message)` of an instance and delete consumed ones, in
         one transaction of its partition (as many as its size needs). Safe to repeat: a
-        message is upserted, and a delete of a row already gone is no failure."""
+        message already stored is no failure (its id is its own), nor is a delete of a row
+        already gone."""
         operations = [
-            ("upsert", await self._message_entity(instance_id, message_id, message))
+            ("create", await self._message_entity(instance_id, message_id, message))
             for message_id, message in added
         ]
         operations += [("delete", {"PartitionKey": instance_id, "RowKey": m}) for m in deleted]
@@ -353,20 +354,24 @@ class Store:
 
     async def _write_messages_chunk(self, operations: list[tuple[str, dict[str, Any]]]) -> None:
         table = self.messages.table_name
-        if len(operations) == 1:
-            await self._single(table, *operations[0])
-            return
         try:
-            await self._rows.transaction(table, operations)
+            if len(operations) == 1:
+                await self._single(table, *operations[0])
+            else:
+                await self._rows.transaction(table, operations)
             return
         except HttpResponseError as error:
-            if error.status_code != 404:
+            if error.status_code not in (404, 409):
                 raise
-        # A row to delete was gone (a repeated write): the rest without it.
-        upserts = [op for op in operations if op[0] == "upsert"]
+        # A repeated write (its answer was lost): rows stored already, or deleted already.
+        # Inserted as upserts (idempotent), deleted one by one (a delete of a row gone is
+        # no failure alone).
+        upserts = [("upsert", e) for kind, e in operations if kind == "create"]
+        singles = [op for op in operations if op[0] == "delete"]
         if len(upserts) > 1:
             await self._rows.transaction(table, upserts)
-        singles = [op for op in operations if op[0] == "delete" or len(upserts) == 1]
+        else:
+            singles += upserts
         await asyncio.gather(*(self._single(table, kind, e) for kind, e in singles))
 
     async def list_messages(self, instance_id: str) -> AsyncIterator[dict[str, Any]]:

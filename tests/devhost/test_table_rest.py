@@ -87,6 +87,7 @@ def test_rows_written_by_signed_requests_read_back_through_the_sdk(
         await store.write_messages(instance, added, [])
         await store.write_messages(instance, [("m3", {"kind": "terminate"})], ["m0", "m1"])
         await store.write_messages(instance, [("m3", {"kind": "terminate"})], ["m0", "m1"])
+        await store.write_messages(instance, [("m3", {"kind": "terminate"})], [])
         await store.write_messages(instance, [], ["m2"])
         await store.write_messages(instance, [], ["m2", "m0"])
         assert [m async for m in store.list_messages(instance)] == [
