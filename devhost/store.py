@@ -456,19 +456,26 @@ class Store:
 
         Callers never rely on order or atomicity across operations (see load_history).
         Signed requests (table_rest.py) build a batch for next to nothing, and the table
-        service takes one batch for far less than its rows one by one: their upserts and
-        inserts go in batches from two rows on. Deletes stay single below the limit,
-        where one of a row already gone (404) fails alone instead of its whole batch.
+        service takes one batch for far less than its rows one by one: their operations
+        go in batches from two rows on. A batch of deletes one of whose rows is already
+        gone (404) goes again one by one, where that delete fails alone.
         """
-        writes = all(kind in ("upsert", "create") for kind, _ in operations)
         signed = isinstance(self._rows, TableRest)
-        limit = 1 if signed and writes else SINGLE_WRITE_LIMIT
+        limit = 1 if signed else SINGLE_WRITE_LIMIT
         table = client.table_name
         if len(operations) <= limit:
             await asyncio.gather(*(self._single(table, kind, e) for kind, e in operations))
             return
         chunks = _transactions(operations)
-        await asyncio.gather(*(self._rows.transaction(table, chunk) for chunk in chunks))
+        await asyncio.gather(*(self._transaction(table, chunk) for chunk in chunks))
+
+    async def _transaction(self, table: str, operations: list[tuple[str, dict[str, Any]]]) -> None:
+        try:
+            await self._rows.transaction(table, operations)
+        except HttpResponseError as error:
+            if error.status_code != 404 or any(kind != "delete" for kind, _ in operations):
+                raise
+            await asyncio.gather(*(self._single(table, kind, e) for kind, e in operations))
 
     async def _single(self, table: str, kind: str, entity: dict[str, Any]) -> None:
         if kind == "upsert":

@@ -56,7 +56,9 @@ def test_rows_written_by_signed_requests_read_back_through_the_sdk(
         assert isinstance(store._rows, TableRest)  # Azurite's key: signed requests
         if through == "the SDK's clients":
             await store._rows.close()
-            store._rows = SdkTableRows((store.instances, store.history, store.messages))
+            store._rows = SdkTableRows(
+                (store.instances, store.history, store.messages, store.starts)
+            )
         fields = {
             "Name": "hello",
             "Input": '["Lima"]',
@@ -93,6 +95,11 @@ def test_rows_written_by_signed_requests_read_back_through_the_sdk(
         assert [m async for m in store.list_messages(instance)] == [
             {"RowKey": "m3", "kind": "terminate"}
         ]
+        # Start log entries are forgotten in one batch, also when some are gone already.
+        await store.log_starts([{"InstanceId": f"i{n}", "ExecutionId": f"x{n}"} for n in range(3)])
+        await store.forget_starts(["x0", "x1"])
+        await store.forget_starts(["x0", "x1", "x2"])
+        assert await store.list_starts() == []
 
     run(body, storage_connection_string, unique_name)
 
