@@ -126,7 +126,7 @@ def test_events_raised_concurrently_arrive_once_in_order_across_a_kill(
         params = {"code": host.system_key}
         url = f"{host.management}/orchestrators/events_in_order/ordered"
         assert requests.post(url, params=params, json=senders * each, timeout=10).ok
-        wait_for_status(f"{host.management}/instances/ordered", ("Running",), **params)
+        wait_for_status(f"{host.management}/instances/ordered", ("Running",), code=host.system_key)
 
         def send(sender: int, positions: range) -> list[int]:
             event = f"{host.management}/instances/ordered/raiseEvent/item"
@@ -145,7 +145,9 @@ def test_events_raised_concurrently_arrive_once_in_order_across_a_kill(
         host.kill()
         host.restart()
         send_all(range(each // 2, each))
-        status = wait_for_status(f"{host.management}/instances/ordered", timeout=60, **params)
+        status = wait_for_status(
+            f"{host.management}/instances/ordered", timeout=60, code=host.system_key
+        )
 
     assert status["runtimeStatus"] == "Completed", status
     received = status["output"]
