@@ -230,6 +230,25 @@ class App:
             if not token:
                 return events
 
+    # --- the host's virtual clock ------------------------------------------------------
+
+    @contextmanager
+    def hold_clock(self, name: str = "test-driver") -> Iterator[None]:
+        """Hold the virtual clock to real time while the block runs: the test joins it as
+        a busy participant (devhost/participants.py), so no jump happens meanwhile, and a
+        run stays in the state the test watches (agents between operate rounds wait for
+        the clock) for as long as the test needs, however loaded the machine, instead of
+        the test's run being long enough in scenario time to be caught in it. Leaving lets
+        the clock jump again."""
+        url = f"{self.host.base_url}/admin/host/clock/participants/{name}"
+        joined = requests.put(url, json={"lease_seconds": 900}, timeout=30)
+        assert joined.status_code == 200, joined.text
+        try:
+            yield
+        finally:
+            left = requests.delete(url, timeout=30)
+            assert left.status_code == 204, left.text
+
     # --- Durable management API -------------------------------------------------------
 
     def instances(self, **params: Any) -> list[dict[str, Any]]:

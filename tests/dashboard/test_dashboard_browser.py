@@ -76,38 +76,41 @@ def test_the_dashboard_follows_a_live_run_and_renders_agent_text_as_text(
     dashboard_app: App, browser: Any, tmp_path: Path
 ):
     app = dashboard_app
-    run_id = app.start_run({"count": 2, "duration": "PT8H", "poll_interval": "PT15M"})
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    address = f"{app.host.api}/dashboard?code={app.host.function_key}"
-    page.goto(address)
+    # The clock held (App.hold_clock): the run stays live, its agents between operate
+    # rounds, for as long as the page takes to show them working; then it runs its hour.
+    with app.hold_clock("dashboard-test"):
+        run_id = app.start_run({"count": 2})
+        address = f"{app.host.api}/dashboard?code={app.host.function_key}"
+        page.goto(address)
 
-    # The key went into session storage and out of the address bar.
-    page.wait_for_selector("#runs-table tbody tr")
-    assert app.host.function_key not in page.url
-    assert page.evaluate("sessionStorage.getItem('haymaker.key')") == app.host.function_key
+        # The key went into session storage and out of the address bar.
+        page.wait_for_selector("#runs-table tbody tr")
+        assert app.host.function_key not in page.url
+        assert page.evaluate("sessionStorage.getItem('haymaker.key')") == app.host.function_key
 
-    run_row = page.locator(f"#runs-table tr[data-run-id='{run_id}']")
-    run_row.wait_for()
-    run_row.click()
-    agents = page.locator("#agents-table tbody tr")
-    # Agents seen while they work, then seen done: the page refreshes on its own.
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('#agents-table tbody tr')]"
-        ".some(r => r.children[2].textContent === 'monitoring')",
-        timeout=300_000,
-    )
-    assert agents.count() == 2
-    assert page.locator("#run-title").text_content() == f"Run {run_id}: running"
+        run_row = page.locator(f"#runs-table tr[data-run-id='{run_id}']")
+        run_row.wait_for()
+        run_row.click()
+        agents = page.locator("#agents-table tbody tr")
+        # Agents seen while they work, then seen done: the page refreshes on its own.
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#agents-table tbody tr')]"
+            ".some(r => r.children[2].textContent === 'monitoring')",
+            timeout=300_000,
+        )
+        assert agents.count() == 2
+        assert page.locator("#run-title").text_content() == f"Run {run_id}: running"
 
-    # Agent output is untrusted: plant markup in an event's text while the run is live.
-    EventSender(app.connection, events_queue_name(run_id)).send(
-        {"type": "error", "run_id": run_id, "agent_id": "a01", "message": PLANTED}
-    )
-    page.locator("#agents-table tr[data-agent-id='a01']").click()
-    timeline = page.locator("#agent-timeline")
-    timeline.wait_for()
-    assert page.locator("#agent-timeline-title").text_content().startswith("Agent a01 (")
-    assert "provisioning: " in page.locator("#agent-phases").text_content()
+        # Agent output is untrusted: plant markup in an event's text while the run is live.
+        EventSender(app.connection, events_queue_name(run_id)).send(
+            {"type": "error", "run_id": run_id, "agent_id": "a01", "message": PLANTED}
+        )
+        page.locator("#agents-table tr[data-agent-id='a01']").click()
+        timeline = page.locator("#agent-timeline")
+        timeline.wait_for()
+        assert page.locator("#agent-timeline-title").text_content().startswith("Agent a01 (")
+        assert "provisioning: " in page.locator("#agent-phases").text_content()
 
     page.wait_for_function(
         f"() => document.querySelector('#run-title').textContent === 'Run {run_id}: completed'",
