@@ -121,7 +121,11 @@ def test_small_run_completes_and_leaves_nothing(shared_app: App) -> None:
 # 50 agent processes: allow the run its own 600 s bound (wait_for_run), not the default 300 s.
 @pytest.mark.timeout(900)
 def test_fifty_agent_run_completes_and_leaves_nothing(shared_app: App) -> None:
-    run_id = shared_app.start_run({"count": 50})
+    # The most agents a run may have, each through its whole life: provisioned, deployed,
+    # operating on the host's clock with the other 49, cleaned up, torn down. Ten minutes
+    # (the shortest run is five) is enough for that: an hour only added operate rounds and
+    # polls that the smaller runs here already make, at 50 agents' price.
+    run_id = shared_app.start_run({"count": 50, "duration": "PT10M", "poll_interval": "PT5M"})
     run = shared_app.wait_for_run(run_id, timeout=600)
     report = shared_app.report(run_id)
     # No fault is injected: every agent runs its scenario to the end.
@@ -130,6 +134,9 @@ def test_fifty_agent_run_completes_and_leaves_nothing(shared_app: App) -> None:
     assert_clean_finish(shared_app, run_id, run, agents=50)
     agent_ids = [a["agent_id"] for a in run["agents"]]
     assert agent_ids == [f"a{i:02d}" for i in range(50)]
+    # Every agent operated (a heartbeat after each round) before it cleaned up.
+    operated = {e["agent_id"] for e in shared_app.events(run_id) if e["type"] == "heartbeat"}
+    assert operated == set(agent_ids)
 
 
 def error_of(response: requests.Response, status: int) -> dict[str, Any]:
