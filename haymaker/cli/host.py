@@ -57,9 +57,9 @@ def _status(url: str) -> str | None:
     return _status_field(url, "state")
 
 
-def _status_field(url: str, name: str) -> str | None:
+def _status_field(url: str, name: str, timeout: float = 1.0) -> str | None:
     try:
-        with urllib.request.urlopen(f"{url}/admin/host/status", timeout=1) as response:
+        with urllib.request.urlopen(f"{url}/admin/host/status", timeout=timeout) as response:
             value = json.load(response).get(name)
     except (OSError, ValueError):
         return None
@@ -142,8 +142,9 @@ def up(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout
     while (state := _status(url)) != "Running":
         if state == "Standby":  # another devhost runs this task hub: this one would wait
+            # Asked before it is stopped: a stopped standby answers nothing.
+            holder = _status_field(url, "standbyFor", timeout=10) or "another devhost"
             os.killpg(process.pid, signal.SIGTERM)
-            holder = _status_field(url, "standbyFor") or "another devhost"
             raise CliError(
                 f"this app's task hub is already run by {holder}: stop that host, or pass --hub"
             )
