@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 def finished_run(host: HostHandle) -> str:
     """A two-agent run, finished, whose events the log tests read."""
     cli = _cli()
-    run_id = start_run(cli, host, "--count", "2", "--duration", "PT2H", "--poll", "PT5M")
+    run_id = start_run(cli, host, "--count", "2", "--duration", "PT30M", "--poll", "PT10M")
     assert wait_finished(cli, host, run_id)["status"] == "completed"
     return run_id
 
@@ -127,7 +127,7 @@ def test_logs_into_a_closed_pipe_end_quietly(host: HostHandle, finished_run: str
 
 def test_wait_in_a_pipe_prints_a_line_per_change(haymaker_cli: Cli, host: HostHandle):
     result = haymaker_cli(
-        "run", "start", "--count", "2", "--duration", "PT2H", "--wait", "--url", host.base_url
+        "run", "start", "--count", "2", "--duration", "PT1H", "--wait", "--url", host.base_url
     )
     assert result.returncode == 0, result.stderr
     run_id = result.stdout.split()[1]
@@ -142,9 +142,9 @@ def test_wait_in_a_pipe_prints_a_line_per_change(haymaker_cli: Cli, host: HostHa
 
 
 def test_json_shows_keys_only_when_asked(haymaker_cli: Cli, host: HostHandle):
-    # One hour runs, not the default eight: what is shown is the point, and each run is
+    # Half-hour runs, not the default eight: what is shown is the point, and each run is
     # followed to its end (every operate round of its agent costs real time).
-    start = ("run", "start", "--count", "1", "--duration", "PT1H", "--url", host.base_url)
+    start = ("run", "start", "--count", "1", "--duration", "PT30M", "--url", host.base_url)
     masked = as_json(haymaker_cli(*start, "--json"))
     assert "code=***" in masked["statusQueryGetUri"]
     shown = as_json(haymaker_cli(*start, "--json", "--show-keys"))
