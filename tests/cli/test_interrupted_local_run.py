@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from devhost.process import free_port
 from haymaker.naming import run_short
@@ -71,11 +72,15 @@ def as_from_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def interrupt_a_local_run(app_copy: Path, connection: str) -> tuple[str, str]:
+def interrupt_a_local_run(
+    app_copy: Path, connection: str, duration: str = "PT8H"
+) -> tuple[str, str]:
     """`haymaker local-run` (what `./dev run` runs) on the app copy, Ctrl-C'd once its
-    agents run: (the run id, what it printed)."""
+    agents run: (the run id, what it printed). Meanwhile the test holds the host's clock
+    (a busy participant, which goes with the host): however short the run, and however
+    slow the machine, it is still running when the Ctrl-C comes."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "haymaker", "local-run", "--count", "2", "--duration", "PT8H"],
+        [sys.executable, "-m", "haymaker", "local-run", "--count", "2", "--duration", duration],
         cwd=app_copy,
         env=environment(app_copy, connection),
         stdout=subprocess.PIPE,
@@ -91,6 +96,10 @@ def interrupt_a_local_run(app_copy: Path, connection: str) -> tuple[str, str]:
                 break
         else:
             raise AssertionError(f"local-run ended without starting a run: {process.wait()}")
+        port = int((app_copy / ".devhost" / "local-port").read_text())
+        participant = f"http://127.0.0.1:{port}/admin/host/clock/participants/interrupting-test"
+        held = requests.put(participant, json={"lease_seconds": 600}, timeout=30)
+        assert held.status_code == 200, held.text
         agents = app_copy / ".haymaker" / "agents"
         wait_for(
             lambda: len(list(agents.glob(f"{run_short(run_id)}-*.json"))) == 2,
@@ -144,7 +153,8 @@ def test_the_next_local_run_finishes_an_interrupted_run_with_its_agents(
     """The interrupted run's agents work on without a host; the next `./dev run` on the
     folder comes up where they look for it (the same port), so they follow its clock
     again and run their own cleanup instead of being cut off at the deadline."""
-    run_id, _ = interrupt_a_local_run(app_copy, private_storage_connection_string)
+    # An hour is enough to come back to (an eight-hour run only added rounds to finish).
+    run_id, _ = interrupt_a_local_run(app_copy, private_storage_connection_string, "PT1H")
     again = subprocess.run(
         [sys.executable, "-m", "haymaker", "local-run", "--count", "1", "--duration", "PT1H"],
         cwd=app_copy,
