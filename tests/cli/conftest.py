@@ -67,11 +67,11 @@ def app_settings(state_dir: Path, port: int) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def host(
     private_storage_connection_string: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[HostHandle]:
-    """The app on devhost (virtual clock), one per test module that asks for it.
+    """The app on devhost (virtual clock), one for every test module that asks for it.
 
     On the session's private Azurite: the sweep test runs a real sweep, which on the
     shared one would take what other sessions' tests are still using (objects of runs
