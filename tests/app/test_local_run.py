@@ -33,7 +33,7 @@ def test_a_local_run_ends_with_every_agent_finishing_on_its_own(
     # every test session's queues and tables, answers a queue read in tens of ms.
     env["AzureWebJobsStorage"] = private_storage_connection_string
     done = subprocess.run(
-        [sys.executable, "-m", "haymaker", "local-run", "--count", "3", "--duration", "PT2H"],
+        [sys.executable, "-m", "haymaker", "local-run", "--count", "3", "--duration", "PT1H"],
         cwd=APP_DIR,
         env=env,
         capture_output=True,

@@ -99,7 +99,7 @@ def attributes(span: Any) -> dict[str, str]:
 
 def test_a_local_run_yields_the_span_tree(traced_app: App, collector: tuple[Collector, str]):
     found, _ = collector
-    run_id = traced_app.start_run({"count": 2, "duration": "PT2H", "poll_interval": "PT15M"})
+    run_id = traced_app.start_run({"count": 2, "duration": "PT30M", "poll_interval": "PT15M"})
     assert traced_app.wait_for_run(run_id)["status"] == "completed"
 
     def run_spans() -> list[Any] | None:
