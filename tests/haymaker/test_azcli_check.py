@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from haymaker.azcli_check import PYTHON_SETTING, azure_cli_python, check_with_azure_cli
+from haymaker.azcli_check import (
+    PYTHON_SETTING,
+    CliCheck,
+    azure_cli_python,
+    check_with_azure_cli,
+)
 from haymaker.catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
 SAMPLE = SCENARIOS / "security-key-rotation.yaml"
 
-# Each test loads the CLI's whole command table (tens of seconds of CPU): on a machine busy
-# with parallel test workers that can pass the default 300 s (a bound, not a budget).
+# A check loads the CLI's whole command table (seconds of CPU): on a machine busy with
+# parallel test workers that can pass the default 300 s (a bound, not a budget).
 pytestmark = pytest.mark.timeout(900)
 
 
@@ -30,15 +37,6 @@ def cli_python() -> str:
         f".venv-azcli (or set {PYTHON_SETTING})"
     )
     return python
-
-
-def test_every_catalog_command_parses_with_the_azure_cli(cli_python: str) -> None:
-    catalog = load_catalog(SCENARIOS)
-    steps = sum(len(s) for scenario in catalog.scenarios() for s in scenario.phases().values())
-    result = check_with_azure_cli(SCENARIOS, cli_python)
-    assert result.skipped is None
-    assert result.commands == steps
-    assert result.problems == []
 
 
 def line_of(text: str, needle: str) -> int:
@@ -57,27 +55,66 @@ def variant(directory: Path, name: str, old: str, new: str) -> tuple[Path, str]:
     return path, text
 
 
-def test_what_the_cli_refuses_names_file_step_and_the_clis_own_message(
-    tmp_path: Path, cli_python: str
-) -> None:
-    key = "--kty RSA --size 2048 --ops sign verify --tags {tags}"
-    unknown, unknown_text = variant(tmp_path, "unknown-option", key, key + " --colour blue")
-    extension, extension_text = variant(
-        tmp_path,
-        "extension-command",
-        "az keyvault key rotate --vault-name {prefix}kv --name signing-key",
-        "az storagesync sync-group show --name g --storage-sync-service {prefix}sync "
-        "--resource-group {resource_group}",
-    )
-    choice, choice_text = variant(tmp_path, "bad-choice", "--kty RSA", "--kty RSB")
-    untagged, untagged_text = variant(
-        tmp_path,
-        "untagged-but-taggable",
-        key + "\n    creates: signing-key\n",
-        "--kty RSA --size 2048\n    creates: signing-key\n    untagged: keys have no tags\n",
-    )
-    problems = check_with_azure_cli(tmp_path, cli_python).problems
+@dataclass
+class Checked:
+    """One check of the whole catalog (copied) beside the broken variants of one sample:
+    the CLI's command table is loaded once for both tests below."""
 
+    result: CliCheck
+    folder: Path
+    variants: dict[str, tuple[Path, str]]
+
+
+@pytest.fixture(scope="module")
+def checked(cli_python: str, tmp_path_factory: pytest.TempPathFactory) -> Checked:
+    folder = tmp_path_factory.mktemp("scenarios")
+    for path in SCENARIOS.glob("*.yaml"):
+        shutil.copy(path, folder / path.name)
+    key = "--kty RSA --size 2048 --ops sign verify --tags {tags}"
+    variants = {
+        "unknown": variant(folder, "unknown-option", key, key + " --colour blue"),
+        "extension": variant(
+            folder,
+            "extension-command",
+            "az keyvault key rotate --vault-name {prefix}kv --name signing-key",
+            "az storagesync sync-group show --name g --storage-sync-service {prefix}sync "
+            "--resource-group {resource_group}",
+        ),
+        "choice": variant(folder, "bad-choice", "--kty RSA", "--kty RSB"),
+        "untagged": variant(
+            folder,
+            "untagged-but-taggable",
+            key + "\n    creates: signing-key\n",
+            "--kty RSA --size 2048\n    creates: signing-key\n    untagged: keys have no tags\n",
+        ),
+    }
+    return Checked(check_with_azure_cli(folder, cli_python), folder, variants)
+
+
+def test_every_catalog_command_parses_with_the_azure_cli(checked: Checked) -> None:
+    steps = sum(
+        len(s)
+        for scenario in load_catalog(checked.folder).scenarios()
+        for s in scenario.phases().values()
+    )
+    assert checked.result.skipped is None
+    assert checked.result.commands == steps
+    broken = tuple(str(path) for path, _ in checked.variants.values())
+    assert [p for p in checked.result.problems if not p.startswith(broken)] == []
+    assert {path.name for path in SCENARIOS.glob("*.yaml")} <= {
+        path.name for path in checked.folder.glob("*.yaml")
+    }
+
+
+def test_what_the_cli_refuses_names_file_step_and_the_clis_own_message(
+    checked: Checked,
+) -> None:
+    unknown, unknown_text = checked.variants["unknown"]
+    extension, extension_text = checked.variants["extension"]
+    choice, choice_text = checked.variants["choice"]
+    untagged, untagged_text = checked.variants["untagged"]
+    broken = (str(unknown), str(extension), str(choice), str(untagged))
+    problems = [p for p in checked.result.problems if p.startswith(broken)]
     assert sorted(problems) == sorted(
         [
             f"{choice}:{line_of(choice_text, '--kty RSB')}: deploy[1] 'Create the signing key': "
