@@ -78,13 +78,16 @@ def check_indexing(indexed: Indexed) -> Finding:
 
 
 def _parsed(app_dir: Path) -> list[tuple[Path, ast.Module]]:
+    """The package's modules but function_app.py that name an app class somewhere: a call
+    of one names it in the source, so the rest (most) need not be parsed."""
     modules = []
     for relative in python_files(app_dir):
         if relative == Path(ENTRY_SCRIPT):
             continue
         try:
             source = (app_dir / relative).read_text(encoding="utf-8")
-            modules.append((relative, ast.parse(source, str(relative))))
+            if any(name in source for name in APP_CLASSES):
+                modules.append((relative, ast.parse(source, str(relative))))
         except (SyntaxError, UnicodeDecodeError):
             continue  # a module the app imports fails indexing; others cannot register
     return modules

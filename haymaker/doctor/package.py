@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 from haymaker.doctor.findings import Finding, failed, listing, passed
-from haymaker.doctor.imports import import_closure
+from haymaker.doctor.imports import ImportClosure, import_closure
 from haymaker.doctor.tree import FUNCIGNORE, package_files
 
 REQUIRED_FILES = ("function_app.py", "host.json", "requirements.txt")
@@ -29,14 +29,14 @@ def build_package(app_dir: Path, destination: Path) -> Path:
     return destination
 
 
-def check_package(app_dir: Path) -> Finding:
+def check_package(app_dir: Path, closure: ImportClosure | None = None) -> Finding:
     name = "deployment package"
     with tempfile.TemporaryDirectory() as folder:
         archive = build_package(app_dir, Path(folder) / "app.zip")
         with zipfile.ZipFile(archive) as opened:
             contents = set(opened.namelist())
         size = archive.stat().st_size
-    closure = import_closure(app_dir)
+    closure = import_closure(app_dir) if closure is None else closure
     problems = [f"{f} is not in the package" for f in REQUIRED_FILES if f not in contents]
     problems += [
         f"{path.as_posix()} (imported by the app) is not in the package"

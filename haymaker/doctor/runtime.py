@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 
 from haymaker.doctor.findings import Finding, failed, listing, passed
-from haymaker.doctor.imports import import_closure
+from haymaker.doctor.imports import ImportClosure, import_closure
 
 BUNDLE_ID = "Microsoft.Azure.Functions.ExtensionBundle"
 # Durable Functions for the Python v2 programming model needs extension bundle 4.x.
@@ -159,7 +159,7 @@ def distribution_for(module: str) -> str | None:
     return None
 
 
-def check_requirements(app_dir: Path) -> Finding:
+def check_requirements(app_dir: Path, closure: ImportClosure | None = None) -> Finding:
     name = "requirements.txt"
     path = app_dir / "requirements.txt"
     if not path.is_file():
@@ -169,7 +169,7 @@ def check_requirements(app_dir: Path) -> Finding:
             "add requirements.txt",
         )
     declared = requirement_names(path.read_text(encoding="utf-8").splitlines())
-    closure = import_closure(app_dir)
+    closure = import_closure(app_dir) if closure is None else closure
     missing: dict[str, str] = {}
     unknown: list[str] = []
     for site in closure.third_party:
