@@ -35,7 +35,7 @@ def faults_app(
 @pytest.fixture(scope="module")
 def fault_run(faults_app: App) -> dict[str, Any]:
     """A 5-agent run on the faulty host, finished: {"run_id", "run", "report"}."""
-    run_id = faults_app.start_run({"count": 5})
+    run_id = faults_app.start_run({"count": 5, "duration": "PT30M", "poll_interval": "PT15M"})
     run = faults_app.wait_for_run(run_id)
     return {"run_id": run_id, "run": run, "report": faults_app.report(run_id)}
 
