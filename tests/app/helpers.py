@@ -51,9 +51,10 @@ HOOKS = (
 AGENT_WALL_SECONDS = "600"
 # An agent whose test host is gone (killed and not restarted) gives up after this long.
 AGENT_HOST_PATIENCE = "60"
-# Scenario time runs this much faster than real time, as in `./dev run`: it scales the
-# think time between an operate round's actions (rounds follow the host's clock).
-AGENT_TIME_SCALE = "300"
+# Scenario time runs this much faster than real time, as in `./dev run` (haymaker/local_run.py):
+# it scales the think time between an operate round's actions (rounds follow the host's
+# clock), real pauses of 5-15 ms during which the clock cannot jump (at 300, 50-150 ms).
+AGENT_TIME_SCALE = "3000"
 IDLE_SETTLE = "0.3"
 # How often a GET is tried while the API answers 503 for storage too slow to answer.
 UNAVAILABLE_RETRIES = 5
