@@ -191,8 +191,12 @@ def test_a_start_refused_as_a_duplicate_is_followed_by_a_status_that_finds_it(
     host: HostHandle,
 ) -> None:
     """Two starts with one id race: the loser's 409 means the instance exists, so a status
-    query right after it must find the instance, even while the winner still writes."""
-    url = f"{host.management}/orchestrators/echo_orchestrator"
+    query right after it must find the instance, even while the winner still writes.
+
+    The instance waits for an event: one that had already finished when the second start
+    came (a loaded machine may run one request well after the other) would rightly be
+    started again (202), as a finished instance's id may be reused."""
+    url = f"{host.management}/orchestrators/approval_orchestrator"
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         for _ in range(15):
             wanted = f"twice-{uuid.uuid4().hex[:8]}"
@@ -202,8 +206,15 @@ def test_a_start_refused_as_a_duplicate_is_followed_by_a_status_that_finds_it(
                 return started.status_code, get_status(host, wanted).status_code
 
             answers = sorted(pool.map(start_then_status, range(2)))
+            approved = requests.post(
+                instance_url(host, wanted, "raiseEvent/approval"),
+                params=query(host),
+                json=True,
+                timeout=10,
+            )
             assert [code for code, _ in answers] == [202, 409], answers
             assert all(status in (200, 202) for _, status in answers), answers
+            assert approved.status_code == 202, approved.text
 
 
 def test_an_event_raised_while_its_instance_starts_is_accepted(host: HostHandle) -> None:
