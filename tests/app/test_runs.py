@@ -19,10 +19,13 @@ from typing import Any
 import pytest
 import requests
 
+from agent.operate_plan import OperatePlan
 from haymaker.catalog import AREAS, load_catalog
 from haymaker.records import RunRecords
 from haymaker.run_request import parse_run_request
 from tests.app.helpers import RECORD_TABLES, App, SecretWatcher, leaks, stored_texts
+
+CATALOG = load_catalog(Path(__file__).resolve().parents[2] / "scenarios")
 
 pytestmark = pytest.mark.slow
 
@@ -118,13 +121,40 @@ def test_small_run_completes_and_leaves_nothing(shared_app: App) -> None:
         assert kinds.count("started") == 1 and kinds.count("finished") == 1, (agent, kinds)
 
 
+def assert_acted_out(app: App, run_id: str, run: dict[str, Any]) -> None:
+    """Each agent of the run acted out its scenario: started, deployed what the scenario
+    makes, operated in the rounds its plan draws (the same for the same run and agent),
+    removed everything it made, finished; no step of it failed."""
+    events = app.events(run_id)
+    for index, scenario_id in enumerate(run["scenario_ids"]):
+        agent = f"a{index:02d}"
+        where = (agent, scenario_id)
+        scenario = CATALOG.get(scenario_id)
+        mine = sorted((e for e in events if e["agent_id"] == agent), key=lambda e: e["seq"])
+        types = [e["type"] for e in mine]
+        assert types[0] == "started" and types[-1] == "finished", (where, types)
+        assert "error" not in types, (where, [e for e in mine if e["type"] == "error"])
+        created = {(e["kind"], e["name"]) for e in mine if e["type"] == "resource_created"}
+        deleted = {(e["kind"], e["name"]) for e in mine if e["type"] == "resource_deleted"}
+        assert len(created) == len(scenario.resources) and created == deleted, where
+        rounds = types.count("heartbeat")
+        plan = OperatePlan(scenario.to_dict()["operate"], run_id, agent)
+        drawn = [action.step["name"] for _ in range(rounds) for action in plan.next_round()]
+        operated = [e["step"] for e in mine if e["type"] == "command" and e["phase"] == "operate"]
+        assert rounds >= 1 and operated == drawn, (where, operated, drawn)
+
+
 # 50 agent processes: allow the run its own 600 s bound (wait_for_run), not the default 300 s.
 @pytest.mark.timeout(900)
 def test_fifty_agent_run_completes_and_leaves_nothing(shared_app: App) -> None:
-    # The most agents a run may have, each through its whole life: provisioned, deployed,
-    # operating on the host's clock with the other 49, cleaned up, torn down. Ten minutes
-    # (the shortest run is five) is enough for that: an hour only added operate rounds and
-    # polls that the smaller runs here already make, at 50 agents' price.
+    """The most agents a run may have, each through its whole life: provisioned, deployed,
+    operating on the host's clock with the other 49, cleaned up, torn down. The catalog has
+    as many scenarios, so the run is also the catalog's: each agent acts out a different
+    one, end to end on the local cloud (Azurite), through the host as `./dev run` does.
+
+    Ten minutes (the shortest run is five) is enough for that: an hour only added operate
+    rounds and polls that the smaller runs here already make, at 50 agents' price."""
+    assert len(CATALOG.ids()) <= 50, "one 50-agent run no longer covers the whole catalog"
     run_id = shared_app.start_run({"count": 50, "duration": "PT10M", "poll_interval": "PT5M"})
     run = shared_app.wait_for_run(run_id, timeout=600)
     report = shared_app.report(run_id)
@@ -134,9 +164,9 @@ def test_fifty_agent_run_completes_and_leaves_nothing(shared_app: App) -> None:
     assert_clean_finish(shared_app, run_id, run, agents=50)
     agent_ids = [a["agent_id"] for a in run["agents"]]
     assert agent_ids == [f"a{i:02d}" for i in range(50)]
-    # Every agent operated (a heartbeat after each round) before it cleaned up.
-    operated = {e["agent_id"] for e in shared_app.events(run_id) if e["type"] == "heartbeat"}
-    assert operated == set(agent_ids)
+    # Every catalog scenario, by at least one agent; each agent's scenario acted out.
+    assert set(run["scenario_ids"]) == set(CATALOG.ids())
+    assert_acted_out(shared_app, run_id, run)
 
 
 def error_of(response: requests.Response, status: int) -> dict[str, Any]:
