@@ -23,8 +23,12 @@ from haymaker.naming import LOCAL_KINDS, iso_utc, local_resource_name
 from haymaker.providers.local_cloud import LocalCloud
 from haymaker.secret_store import LocalSecretStore
 
-# Real seconds a step waits out storage that does not answer before it counts as failed.
-STEP_PATIENCE_SECONDS = 30.0
+# Real seconds a step waits out storage that does not answer before it counts as failed:
+# room for a few calls that each time out (CLIENT_OPTIONS' read_timeout), not only for a
+# refused connection. Azurite writes every queue message (an agent's events, its queue
+# uses) one at a time with an fdatasync each, so on a busy disk a queue call can wait its
+# turn for tens of seconds and then be answered: the step was never at fault.
+STEP_PATIENCE_SECONDS = 90.0
 
 
 class LocalActions:
