@@ -26,15 +26,18 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
-from azure.storage.blob.aio import BlobServiceClient
 
 from .replay import iso, parse_iso
 from .table_rest import TableRest
+
+if TYPE_CHECKING:
+    from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
 BATCH_LIMIT = 100
 # Up to this many rows, concurrent single requests cost less CPU than one batch when the
@@ -104,19 +107,34 @@ class Store:
     def __init__(self, connection_string: str, hub: str):
         self.hub = hub
         settings = {**TIMEOUTS, "use_env_settings": proxy_configured()}
+        self._connection_string, self._settings = connection_string, settings
         self._tables = TableServiceClient.from_connection_string(connection_string, **settings)
-        self._blobs = BlobServiceClient.from_connection_string(connection_string, **settings)
         self.instances = self._tables.get_table_client(f"{hub}Instances")
         self.history = self._tables.get_table_client(f"{hub}History")
         self.messages = self._tables.get_table_client(f"{hub}Messages")
         self.starts = self._tables.get_table_client(f"{hub}Starts")
-        self.large = self._blobs.get_container_client(f"{hub.lower()}-largemessages")
-        self.timer_status = self._blobs.get_container_client("azure-webjobs-hosts")
         # Row operations as plain signed requests where the account key allows
         # (table_rest.py), else through the SDK's clients.
         self._rows: TableRest | SdkTableRows = TableRest.for_connection(
             connection_string, settings["use_env_settings"]
         ) or SdkTableRows((self.instances, self.history, self.messages, self.starts))
+
+    # The blob clients are made (and the blob SDK imported: a third of a second, two thirds
+    # of the writer's start-up) on first use: the writer process needs them only for a
+    # value too large for a table.
+    @cached_property
+    def _blobs(self) -> BlobServiceClient:
+        from azure.storage.blob.aio import BlobServiceClient
+
+        return BlobServiceClient.from_connection_string(self._connection_string, **self._settings)
+
+    @cached_property
+    def large(self) -> ContainerClient:
+        return self._blobs.get_container_client(f"{self.hub.lower()}-largemessages")
+
+    @cached_property
+    def timer_status(self) -> ContainerClient:
+        return self._blobs.get_container_client("azure-webjobs-hosts")
 
     async def open(self) -> None:
         """Create the hub's tables and containers (idempotent)."""
@@ -130,11 +148,12 @@ class Store:
     async def close(self) -> None:
         await self._rows.close()
         await self._tables.close()
-        await self._blobs.close()
         for client in (self.instances, self.history, self.messages, self.starts):
             await client.close()
-        await self.large.close()
-        await self.timer_status.close()
+        made = self.__dict__
+        for name in ("large", "timer_status", "_blobs"):
+            if name in made:
+                await made[name].close()
 
     # -- large values -------------------------------------------------------------
 
