@@ -177,7 +177,9 @@ class HubLease:
             return
         self.held = False
         try:
-            await self._lease.release()
+            # Tried once: the storage SDK's retry waits 15 s first, and a stopping host
+            # (Ctrl+C) would sit silent that long when storage is gone.
+            await self._lease.release(retry_total=0)
         except Exception as error:  # it lapses by itself within LEASE_SECONDS
             log.warning("Releasing the lease on task hub %s failed: %s", self.hub, error)
 

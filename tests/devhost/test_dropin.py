@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from devhost import azurite
 from devhost.process import free_port
 from devhost.testing import running_host
 from tests.devhost.helpers import copy_app, new_hub, wait_until
@@ -24,7 +25,9 @@ pytestmark = pytest.mark.slow
 ORIGIN = "http://frontend.test:3000"
 
 
-def start_process(app: Path, *args: str) -> subprocess.Popen[str]:
+def start_process(
+    app: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     """`python -m devhost start APP ARGS` in its own process group, as a terminal runs it."""
     return subprocess.Popen(
         [sys.executable, "-m", "devhost", "start", str(app), *args],
@@ -33,6 +36,7 @@ def start_process(app: Path, *args: str) -> subprocess.Popen[str]:
         stdin=subprocess.DEVNULL,
         text=True,
         start_new_session=True,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -154,6 +158,34 @@ def test_ctrl_c_stops_quietly_and_exits_zero(
     assert "KeyboardInterrupt" not in output
     assert "Unclosed" not in output
     assert "Stopping host" in output
+
+
+def test_ctrl_c_stops_at_once_when_storage_is_gone(tmp_path: Path) -> None:
+    """Azurite stopped first (or a network gone): the host cannot release its lease and
+    says so, without waiting out the storage SDK's retry (15 s) in silence."""
+    app = copy_app("http_app", tmp_path)
+    ports = {service: free_port() for service in azurite.PORTS}
+    storage = azurite.start(tmp_path / "azurite", ports, search_from=Path.cwd())
+    port = free_port()
+    try:
+        connection = azurite.dev_connection_string(ports=ports)
+        process = start_process(
+            app, "--port", str(port), "--hub", new_hub(), env={"AzureWebJobsStorage": connection}
+        )
+        wait_running(port, process)
+    finally:
+        storage.stop()
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        output, _ = process.communicate(timeout=12)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        pytest.fail(f"devhost was still stopping 12 s after Ctrl+C:\n{output[-2000:]}")
+
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+    assert "Releasing the lease on task hub" in output and "failed" in output
 
 
 def test_a_port_in_use_is_one_line_before_any_function_is_listed(tmp_path: Path) -> None:
