@@ -41,8 +41,12 @@ os.environ.update(
 )
 
 from azure.cli.core import CommandIndex, get_default_cli  # noqa: E402
-from azure.cli.core.breaking_change import import_core_breaking_changes  # noqa: E402
 from azure.cli.core.parser import AzCliCommandParser  # noqa: E402
+
+try:  # not in every azure-cli: an older one (HAYMAKER_AZURE_CLI_PYTHON) loads every module
+    from azure.cli.core.breaking_change import import_core_breaking_changes
+except ImportError:
+    import_core_breaking_changes = None
 
 _NOISE = ("aka.ms/", "Read more about the command")
 _MODULE_PREFIX = "azure.cli.command_modules."
@@ -60,24 +64,30 @@ class Checker:
             help_cls=self._cli.help_cls,
         )
         self._loader = self._cli.invocation.commands_loader
-        modules = self._modules_of(commands)
         with contextlib.redirect_stderr(io.StringIO()):
-            if modules is None:
-                self._loader.load_command_table(None)
-            else:
-                # What load_command_table does with the modules its index names for one
-                # command; here for all the commands at once.
-                import_core_breaking_changes()
-                results = self._loader._load_modules(None, sorted(modules))
-                self._loader._process_results_with_timing(results)
+            self._load_table(self._modules_of(commands))
         self._table = dict(self._loader.command_table)
         self._parsers: dict[str, AzCliCommandParser] = {}
+
+    def _load_table(self, modules: set[str] | None) -> None:
+        loader = self._loader
+        load_modules = getattr(loader, "_load_modules", None)
+        take_results = getattr(loader, "_process_results_with_timing", None)
+        announce = import_core_breaking_changes
+        if modules is None or load_modules is None or take_results is None or announce is None:
+            loader.load_command_table(None)  # every module
+            return
+        # What load_command_table does with the modules its index names for one command;
+        # here for all the commands at once.
+        announce()
+        take_results(load_modules(None, sorted(modules)))
 
     def _modules_of(self, commands: list[list[str]]) -> set[str] | None:
         """The core modules that hold `commands` (by their first word), from the shipped
         index; None when the index is not there or is for another CLI version. A first
         word the index does not know is no core command: no module holds it."""
-        index = CommandIndex(self._cli).get_packaged_core_index()
+        packaged = getattr(CommandIndex(self._cli), "get_packaged_core_index", None)
+        index = packaged() if packaged is not None else None
         if not index:
             return None
         modules: set[str] = set()
