@@ -299,8 +299,8 @@ class Store:
         up once instead of twice (Azurite scans the instance's partition for each look-up,
         so a long history's rows cost it twice the CPU as upserts). A row that is already
         there (a write repeated after its answer was lost, or the history of an earlier
-        execution with the id, deleted only once the new one's row is stored) fails its
-        transaction whole, and the append goes again as upserts.
+        execution with the id, deleted only once the new one's row is stored) is replaced
+        (see `_transaction`).
         """
         entities = []
         for offset, e in enumerate(events):
@@ -317,12 +317,7 @@ class Store:
                     f"{instance_id}/history",
                 )
             )
-        try:
-            await self._submit(self.history, [("create", e) for e in entities])
-        except HttpResponseError as error:
-            if error.status_code != 409:
-                raise
-            await self._submit(self.history, [("upsert", e) for e in entities])
+        await self._submit(self.history, [("create", e) for e in entities])
 
     async def delete_history(
         self, instance_id: str, from_position: int = 0, keep_execution: str | None = None
@@ -367,31 +362,7 @@ class Store:
             for message_id, message in added
         ]
         operations += [("delete", {"PartitionKey": instance_id, "RowKey": m}) for m in deleted]
-        await asyncio.gather(
-            *(self._write_messages_chunk(chunk) for chunk in _transactions(operations))
-        )
-
-    async def _write_messages_chunk(self, operations: list[tuple[str, dict[str, Any]]]) -> None:
-        table = self.messages.table_name
-        try:
-            if len(operations) == 1:
-                await self._single(table, *operations[0])
-            else:
-                await self._rows.transaction(table, operations)
-            return
-        except HttpResponseError as error:
-            if error.status_code not in (404, 409):
-                raise
-        # A repeated write (its answer was lost): rows stored already, or deleted already.
-        # Inserted as upserts (idempotent), deleted one by one (a delete of a row gone is
-        # no failure alone).
-        upserts = [("upsert", e) for kind, e in operations if kind == "create"]
-        singles = [op for op in operations if op[0] == "delete"]
-        if len(upserts) > 1:
-            await self._rows.transaction(table, upserts)
-        else:
-            singles += upserts
-        await asyncio.gather(*(self._single(table, kind, e) for kind, e in singles))
+        await self._submit(self.messages, operations)
 
     async def list_messages(self, instance_id: str) -> AsyncIterator[dict[str, Any]]:
         async for row in self.messages.query_entities(
@@ -476,8 +447,10 @@ class Store:
         Callers never rely on order or atomicity across operations (see load_history).
         Signed requests (table_rest.py) build a batch for next to nothing, and the table
         service takes one batch for far less than its rows one by one: their operations
-        go in batches from two rows on. A batch of deletes one of whose rows is already
-        gone (404) goes again one by one, where that delete fails alone.
+        go in batches from two rows on.
+
+        Every operation may be a repeat (a write whose answer was lost): "create" inserts,
+        and a row already there is replaced; "delete" of a row already gone is done.
         """
         signed = isinstance(self._rows, TableRest)
         limit = 1 if signed else SINGLE_WRITE_LIMIT
@@ -491,17 +464,30 @@ class Store:
     async def _transaction(self, table: str, operations: list[tuple[str, dict[str, Any]]]) -> None:
         try:
             await self._rows.transaction(table, operations)
+            return
         except HttpResponseError as error:
-            if error.status_code != 404 or any(kind != "delete" for kind, _ in operations):
+            if error.status_code not in (404, 409):
                 raise
-            await asyncio.gather(*(self._single(table, kind, e) for kind, e in operations))
+        # One row made the whole transaction fail: a "create" of a row that is there (409)
+        # or a "delete" of one that is gone (404). Again with the creates as upserts (one
+        # transaction: idempotent) and the deletes one by one (one that fails, fails alone).
+        upserts = [("upsert", e) for kind, e in operations if kind == "create"]
+        singles = [(kind, e) for kind, e in operations if kind != "create"]
+        if len(upserts) > 1:
+            await self._rows.transaction(table, upserts)
+        else:
+            singles += upserts
+        await asyncio.gather(*(self._single(table, kind, e) for kind, e in singles))
 
     async def _single(self, table: str, kind: str, entity: dict[str, Any]) -> None:
         if kind == "upsert":
             await self._rows.upsert(table, entity)
             return
         if kind == "create":
-            await self._rows.insert(table, entity)
+            try:
+                await self._rows.insert(table, entity)
+            except ResourceExistsError:  # a repeat: replaced, as `_transaction` does
+                await self._rows.upsert(table, entity)
             return
         with contextlib.suppress(ResourceNotFoundError):
             await self._rows.delete(table, entity["PartitionKey"], entity["RowKey"])
