@@ -20,6 +20,8 @@ from devhost.process import free_port
 from devhost.testing import running_host
 from tests.devhost.helpers import copy_app, new_hub, wait_until
 
+ROOT = Path(__file__).resolve().parents[2]
+
 pytestmark = pytest.mark.slow
 
 ORIGIN = "http://frontend.test:3000"
@@ -165,7 +167,7 @@ def test_ctrl_c_stops_at_once_when_storage_is_gone(tmp_path: Path) -> None:
     says so, without waiting out the storage SDK's retry (15 s) in silence."""
     app = copy_app("http_app", tmp_path)
     ports = {service: free_port() for service in azurite.PORTS}
-    storage = azurite.start(tmp_path / "azurite", ports, search_from=Path.cwd())
+    storage = azurite.start(tmp_path / "azurite", ports, search_from=ROOT)
     port = free_port()
     try:
         connection = azurite.dev_connection_string(ports=ports)
