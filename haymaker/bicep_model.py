@@ -10,6 +10,8 @@ passes), defaults and parameter files are followed.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -66,6 +68,25 @@ class BicepFile:
         return None
 
 
+def parse_bicep(text: str) -> dict[str, Any]:
+    """One file's model, the caller's own copy (the checks may change what they are given)."""
+    return copy.deepcopy(_parsed(text))
+
+
+# Parsing is the infra checks' cost (lark, in Python: 0.15 s for infra/), and the doctor,
+# the deploy check and the tests check the same files again and again in one process.
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str) -> dict[str, Any]:
+    return dict(_parser().parse(text=text))
+
+
+@functools.cache
+def _parser() -> Any:
+    from pycep import BicepParser  # the parser builds a grammar: only when checking
+
+    return BicepParser()
+
+
 @dataclass
 class BicepTree:
     """Every .bicep file under ROOT/infra, parsed (or the parser's complaint)."""
@@ -75,13 +96,10 @@ class BicepTree:
     parse_errors: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        from pycep import BicepParser  # the parser builds a grammar: only when checking
-
-        parser = BicepParser()
         for path in sorted((self.root / "infra").rglob("*.bicep")):
             text = path.read_text(encoding="utf-8")
             try:
-                self.files[path.resolve()] = BicepFile(path, dict(parser.parse(text=text)), text)
+                self.files[path.resolve()] = BicepFile(path, parse_bicep(text), text)
             except Exception as error:  # a grammar error, whatever lark raised
                 self.parse_errors.append(f"{self.rel(path)}: {str(error).splitlines()[0]}")
 

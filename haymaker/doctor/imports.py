@@ -9,6 +9,7 @@ handler catches ImportError are optional.
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,15 +124,14 @@ def import_closure(app_dir: Path, entry: str = ENTRY_SCRIPT) -> ImportClosure:
         if relative in closure.app_files:
             continue
         closure.app_files.add(relative)
+        _name, package = _module_name(relative)
         try:
-            tree = ast.parse((app_dir / relative).read_text(encoding="utf-8"), str(relative))
+            text = (app_dir / relative).read_text(encoding="utf-8")
+            found = _imports_in(text, str(relative), package)
         except (SyntaxError, UnicodeDecodeError, OSError) as error:
             closure.syntax_errors.append(f"{relative}: {error}")
             continue
-        _name, package = _module_name(relative)
-        collector = _Collector(package)
-        collector.visit(tree)
-        for module, line, optional, names in collector.found:
+        for module, line, optional, names in found:
             site = ImportSite(module, relative, line, optional)
             top = module.split(".")[0]
             if not module or top == "__future__" or top in sys.stdlib_module_names:
@@ -145,6 +145,18 @@ def import_closure(app_dir: Path, entry: str = ENTRY_SCRIPT) -> ImportClosure:
             else:
                 pending.extend(files)
     return closure
+
+
+# Parsing is most of the closure's cost, and the doctor and the tests read the same files
+# again and again in one process: the answer depends only on the text and where it lives.
+@functools.lru_cache(maxsize=1024)
+def _imports_in(
+    text: str, filename: str, package: str
+) -> tuple[tuple[str, int, bool, list[str]], ...]:
+    """Every import in one file's text: (module, line, inside try/except, names)."""
+    collector = _Collector(package)
+    collector.visit(ast.parse(text, filename))
+    return tuple(collector.found)
 
 
 def _app_files_for(app_dir: Path, module: str, names: list[str]) -> list[Path] | None:

@@ -14,7 +14,7 @@ for stray decorators and function apps.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 FUNCIGNORE = ".funcignore"
@@ -88,7 +88,9 @@ def _ignored(relative: str, patterns: list[str]) -> bool:
     return ignored
 
 
-def _walk(root: Path, start: Path) -> Iterator[Path]:
+def _walk(root: Path, start: Path, pruned: Callable[[str], bool] | None = None) -> Iterator[Path]:
+    """The files under `start`; a folder whose path relative to `root` is `pruned` is not
+    entered."""
     if start.is_file():
         yield start
         return
@@ -96,7 +98,8 @@ def _walk(root: Path, start: Path) -> Iterator[Path]:
         if path.name in ALWAYS_SKIPPED:
             continue
         if path.is_dir() and not path.is_symlink():
-            yield from _walk(root, path)
+            if pruned is None or not pruned(path.relative_to(root).as_posix()):
+                yield from _walk(root, path, pruned)
         elif path.is_file():
             yield path
 
@@ -104,8 +107,12 @@ def _walk(root: Path, start: Path) -> Iterator[Path]:
 def package_files(app_dir: Path) -> list[Path]:
     """Every file of the deployment package, as paths relative to the app folder."""
     patterns = ignore_patterns(app_dir)
+    # An ignored folder is not walked (tests/, benchmarks/, ... hold most of the files),
+    # unless a negation might bring back something under it.
+    negated = any(pattern.startswith("!") for pattern in patterns)
+    pruned = None if negated else (lambda folder: _ignored(folder, patterns))
     files = []
-    for path in _walk(app_dir, app_dir):
+    for path in _walk(app_dir, app_dir, pruned):
         relative = path.relative_to(app_dir).as_posix()
         if path.name in NEVER_PUBLISHED or _ignored(relative, patterns):
             continue
