@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from devhost import azurite  # noqa: E402
-from devhost.process import HostHandle, free_port, running_host  # noqa: E402
+from devhost.process import HostHandle, free_service_ports, running_host  # noqa: E402
 
 APP = Path(__file__).parent / "samples" / "bench"
 # Issue 13's targets (the rates of the fastest durable engines on this machine).
@@ -237,7 +237,7 @@ WORKLOADS = [
 @contextlib.contextmanager
 def bench_host(scratch: Path) -> Iterator[Client]:
     """A devhost on the bench app and a fresh Azurite of its own in `scratch`, warmed up."""
-    ports = {service: free_port() for service in azurite.PORTS}
+    ports = free_service_ports(azurite.PORTS)
     emulator = azurite.start(scratch / "azurite", ports, search_from=ROOT)
     app_dir = scratch / "bench"
     shutil.copytree(APP, app_dir)

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from devhost import azurite  # noqa: E402
-from devhost.process import free_port  # noqa: E402
+from devhost.process import free_service_ports  # noqa: E402
 
 TARGETS = {5: 20.0, 30: 120.0, 50: 180.0}
 AGENT_ROW = re.compile(r"^\s+(a\d+)\s+(\S+)\s+(\S+)\s+(yes|NO)\s*$", re.MULTILINE)
@@ -34,7 +34,7 @@ AGENT_ROW = re.compile(r"^\s+(a\d+)\s+(\S+)\s+(\S+)\s+(yes|NO)\s*$", re.MULTILIN
 
 def run_once(agents: int, timeout: float) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as scratch:
-        ports = {service: free_port() for service in azurite.PORTS}
+        ports = free_service_ports(azurite.PORTS)
         emulator = azurite.start(Path(scratch) / "azurite", ports, search_from=ROOT)
         env = {**os.environ, "AzureWebJobsStorage": azurite.dev_connection_string(ports=ports)}
         started = time.perf_counter()

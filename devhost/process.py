@@ -9,6 +9,8 @@ same storage), on a free port, with its output in `host.log_path`.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import json
 import os
 import signal
@@ -17,17 +19,41 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Ports this process handed out lately. A port whose probing socket closed is free again at
+# once, and the system may give it out again before whoever got it first binds it: an
+# Azurite given one port for two of its services failed to start.
+_HANDED_OUT: collections.deque[int] = collections.deque(maxlen=256)
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` ports free now, all different, none handed out lately by this process (each
+    probing socket stays bound until all are picked, so they differ)."""
+    with contextlib.ExitStack() as sockets:
+        ports: list[int] = []
+        while len(ports) < count:
+            sock = sockets.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+            if port not in _HANDED_OUT:
+                ports.append(port)
+        _HANDED_OUT.extend(ports)
+        return ports
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_service_ports(services: Iterable[str]) -> dict[str, int]:
+    """A different free port for each service (Azurite's blob, queue and table)."""
+    names = list(services)
+    return dict(zip(names, free_ports(len(names)), strict=True))
 
 
 def port_is_free(port: int) -> bool:

@@ -77,9 +77,9 @@ def storage_connection_string(tmp_path_factory: pytest.TempPathFactory) -> Itera
 def private_storage_connection_string(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An Azurite of the session's own, on free ports: for tests that cut storage off, and
     whose objects must not meet the sweeps that other test sessions run on the shared one."""
-    from devhost.process import free_port
+    from devhost.process import free_service_ports
 
-    ports = {service: free_port() for service in azurite.PORTS}
+    ports = free_service_ports(azurite.PORTS)
     proc = azurite.start(tmp_path_factory.mktemp("private-azurite"), ports, search_from=ROOT)
     try:
         yield azurite.dev_connection_string(ports=ports)

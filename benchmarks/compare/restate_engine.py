@@ -35,7 +35,7 @@ from benchmarks.compare.engine import (
 )
 from benchmarks.compare.table import Results
 from benchmarks.devhost_throughput import SENDERS, WAIT_SECONDS, event_plan
-from devhost.process import free_port
+from devhost.process import free_ports
 
 SERVER_PREFIX = BENCH_VENV / "restate"
 READY_SECONDS = 120
@@ -84,7 +84,7 @@ def running(scratch: Path) -> Iterator[str]:
     """A fresh server and app, the app registered and answering; yields the ingress URL."""
     binary = server_binary()
     assert binary is not None
-    ingress, admin, node, app = free_port(), free_port(), free_port(), free_port()
+    ingress, admin, node, app = free_ports(4)
     env = {
         **os.environ,
         "RESTATE_BASE_DIR": str(scratch / "restate-data"),

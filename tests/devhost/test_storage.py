@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from devhost import azurite
-from devhost.process import free_port
+from devhost.process import free_port, free_service_ports
 from devhost.testing import HostHandle, running_host
 from tests.devhost.helpers import new_hub, wait_for_status
 
@@ -29,7 +29,7 @@ def custom_ports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[di
     """Three free ports for an Azurite a host starts, its data under tmp_path (hosts inherit
     the setting); stopped afterwards whatever happened."""
     monkeypatch.setenv(azurite.HOME_SETTING, str(tmp_path / "azurite-home"))
-    ports = {service: free_port() for service in azurite.PORTS}
+    ports = free_service_ports(azurite.PORTS)
     yield ports
     azurite.stop_shared(ports)
 

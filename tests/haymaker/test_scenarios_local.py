@@ -35,7 +35,7 @@ from agent.operate_plan import OperatePlan
 from agent.reporting import open_sender
 from agent.scrub import Scrubber
 from devhost import azurite
-from devhost.process import free_port
+from devhost.process import free_service_ports
 from haymaker.catalog import load_catalog
 from haymaker.events import EventReceiver, create_events_queue
 from haymaker.naming import iso_utc, resource_group_name, tags_for
@@ -50,7 +50,7 @@ CATALOG = load_catalog(ROOT / "scenarios")
 def storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An Azurite of this module's own: its agents' objects live for minutes, and a sweep
     run by another test session on a shared Azurite would take them for orphans."""
-    ports = {"blob": free_port(), "queue": free_port(), "table": free_port()}
+    ports = free_service_ports(("blob", "queue", "table"))
     process = azurite.start(tmp_path_factory.mktemp("azurite-scenarios"), ports, search_from=ROOT)
     try:
         yield azurite.dev_connection_string(ports=ports)

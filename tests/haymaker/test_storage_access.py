@@ -25,7 +25,7 @@ from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 from azure.storage.queue import QueueServiceClient
 
 from devhost import azurite
-from devhost.process import free_port, running_host
+from devhost.process import free_service_ports, running_host
 from haymaker.events import (
     EventReceiver,
     EventSender,
@@ -281,7 +281,7 @@ class Storage:
 def oauth_storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Storage]:
     folder = tmp_path_factory.mktemp("oauth-azurite")
     certs = write_certificates(folder)
-    ports = {"blob": free_port(), "queue": free_port(), "table": free_port()}
+    ports = free_service_ports(("blob", "queue", "table"))
     with FakeAzure() as fake:
         bundle = folder / "ca-bundle.pem"
         bundle.write_bytes(Path(fake.ca_bundle).read_bytes() + certs.ca_bundle.read_bytes())

@@ -33,7 +33,7 @@ from azure.data.tables.aio import TableServiceClient  # noqa: E402
 from azure.storage.blob.aio import BlobServiceClient  # noqa: E402
 
 from devhost import azurite  # noqa: E402
-from devhost.process import free_port  # noqa: E402
+from devhost.process import free_port, free_service_ports  # noqa: E402
 from devhost.replay import EventType  # noqa: E402
 from devhost.replay_check import RecordedHistory  # noqa: E402
 from devhost.store import Store  # noqa: E402
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     hub = "replay" + uuid.uuid4().hex[:10]
     # An Azurite of its own: on a shared one the sweep also finds (and removes) what other
     # sessions left there, and the recording would depend on them.
-    ports = {service: free_port() for service in azurite.PORTS}
+    ports = free_service_ports(azurite.PORTS)
     connection = azurite.dev_connection_string(ports=ports)
     with tempfile.TemporaryDirectory(prefix="haymaker-record-") as temp:
         temp_dir = Path(temp)
