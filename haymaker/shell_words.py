@@ -1,7 +1,8 @@
 """Split a command line into words exactly as ``shlex.split`` does, at regex speed.
 
-``shlex`` reads one character at a time in Python: splitting the catalog's 1,500 commands
-was 60% of loading it, and every host loads it once, tools and tests many times. The
+``shlex`` reads one character at a time in Python: splitting the catalog's commands (1,563
+splits of 1,057 commands) was 60% of loading it, and every HayMaker host loads it once,
+tools and tests many times. The
 rules are shlex's POSIX ones, no more: words are separated by spaces, tabs, CRs and
 newlines; single quotes keep everything; in double quotes a backslash escapes only a
 double quote or a backslash (elsewhere it stays); outside quotes it escapes any character.
