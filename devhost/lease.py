@@ -14,9 +14,10 @@ every partition of its hub in one process, so one lease stands for the hub: the 
 - A holder on this machine whose process is gone is not waited for: its lease is broken
   at once. The break is conditional on the blob still describing that holder (its ETag),
   so a host that has just taken the lease over is never broken by a slower standby.
-- The holder renews every `RENEW_SECONDS`. When renewals fail for so long that the lease
-  may have lapsed (another host may hold it now), or storage says it is held by someone
-  else, the lease is lost and the host must stop working at once.
+- The holder renews every `RENEW_SECONDS`, a failed renewal again within `RETRY_SECONDS`,
+  and no renewal may outlast the lease. When renewals fail until `LOSS_MARGIN_SECONDS`
+  before the lease could lapse (another host may take it then), or storage says it is
+  held by someone else, the lease is lost and the host must stop working at once.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ RENEW_SECONDS = 10
 ACQUIRE_SECONDS = 2
 # A renewal must succeed this long before the lease would lapse, or the host stops first.
 LOSS_MARGIN_SECONDS = 5
+# A renewal that failed is tried again this soon while the lease lasts (the storage SDK's
+# own retry would wait 15 s, past the moment the lease could lapse).
+RETRY_SECONDS = 2
 LEASE_BLOB = "devhost-owner"
 # A lease request must not hang longer than a renewal interval.
 _TIMEOUTS: dict[str, Any] = {"connection_timeout": 5, "read_timeout": 8, "retry_total": 1}
@@ -123,6 +127,8 @@ class HubLease:
 
     async def try_acquire(self) -> Holder | None:
         """Take the lease if free (or its holder is gone); else return who holds it."""
+        # The lease runs from when storage took the request: between asking and the answer.
+        asked = asyncio.get_running_loop().time()
         try:
             await self._lease.acquire(lease_duration=LEASE_SECONDS)
         except HttpResponseError as error:
@@ -141,18 +147,26 @@ class HubLease:
         # saw gone does so only while the blob still names that holder (see _break).
         body = json.dumps(asdict(self.me)).encode()
         await self._blob.upload_blob(body, overwrite=True, lease=self._lease)
-        self._renewed_at = asyncio.get_running_loop().time()
+        self._renewed_at = asked
         self.held = True
         return None
 
     async def keep(self, on_lost: Callable[[str], Any]) -> None:
-        """Renew until cancelled; call `on_lost(reason)` once the lease may be someone else's."""
+        """Renew until cancelled; call `on_lost(reason)` once the lease may be someone else's.
+
+        No renewal outlasts the time the lease has left (less LOSS_MARGIN_SECONDS), and one
+        that failed is tried again within RETRY_SECONDS: a host whose storage hangs stops
+        working before its lease could lapse and another host take the hub."""
         loop = asyncio.get_running_loop()
+        pause: float = RENEW_SECONDS
         while self.held:
-            await asyncio.sleep(RENEW_SECONDS)
+            await asyncio.sleep(pause)
+            deadline = self._renewed_at + LEASE_SECONDS - LOSS_MARGIN_SECONDS
+            asked = loop.time()
             try:
-                await self._lease.renew()
-                self._renewed_at = loop.time()
+                await asyncio.wait_for(self._lease.renew(retry_total=0), max(deadline - asked, 0))
+                self._renewed_at = asked
+                pause = RENEW_SECONDS
                 continue
             except HttpResponseError as error:
                 if error.status_code in (409, 412):  # broken, or another lease id now
@@ -161,16 +175,20 @@ class HubLease:
                     on_lost(f"storage says the lease is no longer ours ({code})")
                     return
                 failure = f"{type(error).__name__} ({error.status_code})"
-            except Exception as error:  # unreachable, timed out
+            except TimeoutError:
+                failure = "no answer"
+            except Exception as error:  # unreachable
                 failure = type(error).__name__
-            unrenewed = loop.time() - self._renewed_at
-            if unrenewed >= LEASE_SECONDS - LOSS_MARGIN_SECONDS:
+            left = deadline - loop.time()
+            if left <= 0:
                 self.held = False
+                unrenewed = loop.time() - self._renewed_at
                 on_lost(f"the lease could not be renewed for {unrenewed:.0f} s ({failure})")
                 return
             log.warning(
                 "Renewing the lease on task hub %s failed (%s); retrying", self.hub, failure
             )
+            pause = min(RETRY_SECONDS, left)
 
     async def release(self) -> None:
         if not self.held:

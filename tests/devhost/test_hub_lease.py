@@ -78,12 +78,18 @@ def test_a_host_that_cannot_renew_stops_the_hub_and_takes_it_again(
     assert started.status_code == 202, started.text
     payload = started.json()
 
+    hung_at = time.monotonic()
     proxy.set("blob", "hang")  # the lease cannot be renewed: the host must stop working
     wait_until(
         lambda: host_state(host) == "Standby",
         timeout=60,
         message=lambda: f"the host to stand by\n{host.log()[-2000:]}",
     )
+    # Its last renewal came before the hang, so the lease may lapse LEASE_SECONDS after
+    # the hang began, and another host take the hub: by then this one must have stopped
+    # (it used to wait out a hung renewal, then the storage SDK's 15 s retry: 40 s).
+    stopped_after = time.monotonic() - hung_at
+    assert stopped_after < LEASE_SECONDS, f"stopped {stopped_after:.1f} s after the hang"
     assert "Lost the lease" in host.log()
     refused = requests.get(f"{host.management}/instances", params=params, timeout=30)
     assert refused.status_code == 503 and refused.headers["Retry-After"], refused.text
