@@ -50,7 +50,7 @@ CATALOG = load_catalog(ROOT / "scenarios")
 def storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An Azurite of this module's own: its agents' objects live for minutes, and a sweep
     run by another test session on a shared Azurite would take them for orphans."""
-    ports = free_service_ports(("blob", "queue", "table"))
+    ports = free_service_ports(azurite.PORTS)
     process = azurite.start(tmp_path_factory.mktemp("azurite-scenarios"), ports, search_from=ROOT)
     try:
         yield azurite.dev_connection_string(ports=ports)

@@ -4,6 +4,7 @@ with shlex): the catalog's commands, hand-picked corners, and generated text."""
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,10 +18,10 @@ from haymaker.catalog_rules import SAMPLE_PLACEHOLDERS
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def answer(split: object, text: str) -> tuple[str, object]:
+def answer(split: Callable[[str], list[str]], text: str) -> tuple[str, object]:
     """What a splitter gives for `text`: its words, or its error."""
     try:
-        return "words", split(text)  # type: ignore[operator]
+        return "words", split(text)
     except ValueError as error:
         return "error", str(error)
 

@@ -281,7 +281,7 @@ class Storage:
 def oauth_storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Storage]:
     folder = tmp_path_factory.mktemp("oauth-azurite")
     certs = write_certificates(folder)
-    ports = free_service_ports(("blob", "queue", "table"))
+    ports = free_service_ports(azurite.PORTS)
     with FakeAzure() as fake:
         bundle = folder / "ca-bundle.pem"
         bundle.write_bytes(Path(fake.ca_bundle).read_bytes() + certs.ca_bundle.read_bytes())
