@@ -65,7 +65,7 @@ def launch_agent(payload: dict[str, Any]) -> dict[str, Any]:
         naming.tags_for(plan.run_id, plan.agent_id, plan.scenario_id),
     )
     svc.records.enter_phase(plan.run_id, plan.agent_id, "monitoring", status="running")
-    return {"handle": launch["handle"], "already_running": launch["already_running"]}
+    return {"handle": launch["handle"], "already_launched": launch["already_launched"]}
 
 
 @traced("monitoring")

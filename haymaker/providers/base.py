@@ -33,7 +33,7 @@ class RoleGrant(TypedDict):
 class Launch(TypedDict):
     handle: str
     pid: int
-    already_running: bool
+    already_launched: bool
     log: str
 
 
@@ -144,7 +144,8 @@ class Provider(Protocol):
         events_queue: str,
         tags: Mapping[str, str],
     ) -> Launch:
-        """Start the agent unless it already runs (a re-run activity must not start two)."""
+        """Start the agent unless it was started before, running or ended (a re-run activity
+        must not start a second one, nor run an ended agent's scenario again)."""
         ...
 
     def agent_status(self, run_id: str, agent_id: str) -> AgentStatus:

@@ -176,10 +176,11 @@ class LocalProvider:
         events_queue: str,
         tags: Mapping[str, str],
     ) -> Launch:
-        """Start `python -m agent` with the contract in its environment, unless it already runs.
+        """Start `python -m agent` with the contract in its environment, unless it was started.
 
-        A re-run activity (the host crashed after launching) finds the recorded process
-        alive and gets its pid back with `already_running`, so one agent never runs twice.
+        A re-run activity (the host crashed after launching) finds the launch recorded and
+        gets its pid back with `already_launched`, whether the agent still runs or has
+        ended meanwhile: one agent never runs twice.
         """
         check_launch_request(run_id, agent_id, scenario, tags)
         if agent_id in self._fail_launch:
@@ -211,17 +212,21 @@ class LocalProvider:
             # Joined before it starts: the host's clock does not jump while it starts up.
             _best_effort(clock.join)
         try:
-            pid, already_running = self._processes.launch(
+            pid, already_launched = self._processes.launch(
                 key, [sys.executable, "-m", "agent"], PROJECT_ROOT, env, run_id
             )
         except BaseException:
             if clock is not None:
                 _best_effort(clock.leave)
             raise
+        # An agent leaves the clock when it ends; one that ended before this join cannot.
+        # (Asked after the join: an agent that ends later leaves by itself.)
+        if clock is not None and already_launched and not self._processes.running(key):
+            _best_effort(clock.leave)
         return {
             "handle": key,
             "pid": pid,
-            "already_running": already_running,
+            "already_launched": already_launched,
             "log": str(self._processes.log_path(key)),
         }
 

@@ -2,10 +2,11 @@
 
 A host may crash and re-run the activity that launched an agent, so a launch is recorded
 in a pid file (`<key>.json`: pid, start time, run id) under a per-agent lock, and a
-later launch first checks whether that process still runs. A pid alone is not proof (pids
-are reused), so the record also keeps the process's start time from /proc. The agent
-writes its exit code to `<key>.exit.json` itself, because after a restart the host is no
-longer its parent and cannot wait() for it. POSIX only (sessions, process groups, flock).
+later launch of the same key starts nothing: the agent runs once, whether it still runs
+or has ended by then. Whether it runs is not told by its pid alone (pids are reused), so
+the record also keeps the process's start time from /proc. The agent writes its exit code
+to `<key>.exit.json` itself, because after a restart the host is no longer its parent and
+cannot wait() for it. POSIX only (sessions, process groups, flock).
 """
 
 from __future__ import annotations
@@ -63,16 +64,21 @@ class AgentProcesses:
     def launch(
         self, key: str, command: list[str], cwd: Path, env: Mapping[str, str], run_id: str
     ) -> tuple[int, bool]:
-        """Start `command` in a new session unless `key` already runs: (pid, already_running).
+        """Start `command` in a new session unless `key` was started before:
+        (pid, already_launched).
 
-        The check and the start happen under a per-key file lock, so two concurrent tries
-        (a re-run activity racing the first) still start one process. The child learns
-        where to leave its exit code from HAYMAKER_EXIT_FILE.
+        A key is started once. A re-run activity (the host crashed before it recorded the
+        launch) gets the recorded pid back whether that process still runs or has ended:
+        an agent that ran its scenario to the end is not started again to run it twice,
+        and one that crashed stays failed, as `status` says. The check and the start
+        happen under a per-key file lock, so two concurrent tries (a re-run activity
+        racing the first) still start one process. The child learns where to leave its
+        exit code from HAYMAKER_EXIT_FILE.
         """
         record_path = self._path(key, ".json")
         with _locked(self._path(key, ".lock")):
             record = read_record(record_path)
-            if record is not None and _alive(record):
+            if record is not None:
                 return int(record["pid"]), True
             exit_file = self._path(key, ".exit.json")
             exit_file.unlink(missing_ok=True)

@@ -286,9 +286,41 @@ def test_launching_twice_starts_one_process_even_from_a_restarted_host(
     create_events_queue(run.connection, run.run_id)
     first = run.launch(seconds=3600)
     second = run.launch(seconds=3600)
-    assert (second["pid"], second["already_running"]) == (first["pid"], True)
+    assert (second["pid"], second["already_launched"]) == (first["pid"], True)
 
     # A host that restarted has no child handle: it must recognize the process by its pid file.
+    assert _relaunch_from_another_host(run) == {"pid": first["pid"], "already_launched": True}
+    assert _agent_processes(run.run_id) == [first["pid"]]
+
+
+def test_an_agent_that_ran_to_its_end_is_not_launched_again(
+    make_run: Callable[..., Run],
+) -> None:
+    """The host may crash after the agent was launched and before the launch was recorded
+    in the orchestration's history; the agent may even finish meanwhile. The re-run launch
+    must not run its scenario a second time (CI once saw a second agent started so)."""
+    # Ten minutes to its deadline at 3000x: the agent deploys, cleans up and ends at once.
+    run = make_run(HAYMAKER_AGENT_TIME_SCALE="3000")
+    run.provision()
+    first = run.launch(seconds=600)
+    assert run.wait_until_exited() == {"state": "succeeded", "exit_code": 0}
+    # Its exit file comes first; its process is gone a moment later.
+    wait_for(lambda: not _agent_processes(run.run_id), what="the agent's process to end")
+
+    again = run.launch(seconds=600)
+    assert (again["pid"], again["already_launched"]) == (first["pid"], True)
+    assert _relaunch_from_another_host(run) == {"pid": first["pid"], "already_launched": True}
+    assert _agent_processes(run.run_id) == []
+    assert run.provider.agent_status(run.run_id, run.agent) == {
+        "state": "succeeded",
+        "exit_code": 0,
+    }
+    run.wait_for_event("finished")
+    assert run.types().count("started") == 1, run.types()
+
+
+def _relaunch_from_another_host(run: Run) -> dict[str, Any]:
+    """Launch the run's agent from a new process: a host with no child handles."""
     restarted = subprocess.run(
         [sys.executable, "-c", _RELAUNCH, str(run.state_dir), run.connection, run.run_id]
         + [json.dumps(SCENARIO)],
@@ -298,8 +330,7 @@ def test_launching_twice_starts_one_process_even_from_a_restarted_host(
         timeout=60,
         check=True,
     )
-    assert json.loads(restarted.stdout) == {"pid": first["pid"], "already_running": True}
-    assert _agent_processes(run.run_id) == [first["pid"]]
+    return dict(json.loads(restarted.stdout))
 
 
 _RELAUNCH = textwrap.dedent(
@@ -315,7 +346,7 @@ _RELAUNCH = textwrap.dedent(
         run_id, "a00", SCENARIO, "2099-01-01T00:00:00Z", secret_name(run_id, "a00"),
         events_queue_name(run_id), tags_for(run_id, "a00", SCENARIO["id"]),
     )
-    print(json.dumps({"pid": launch["pid"], "already_running": launch["already_running"]}))
+    print(json.dumps({"pid": launch["pid"], "already_launched": launch["already_launched"]}))
     """
 )
 
@@ -340,8 +371,12 @@ def test_failing_agent_reports_failed_and_teardown_removes_what_it_left(
 ) -> None:
     run = make_run(HAYMAKER_AGENT_FAIL_AT="deploy")
     run.provision()
-    run.launch(seconds=120)
+    first = run.launch(seconds=120)
     assert run.wait_until_exited() == {"state": "failed", "exit_code": 1}
+    # Launched again (a re-run activity), a failed agent is not started over: it stays failed.
+    wait_for(lambda: not _agent_processes(run.run_id), what="the agent's process to end")
+    assert run.launch(seconds=120)["pid"] == first["pid"]
+    assert run.provider.agent_status(run.run_id, run.agent) == {"state": "failed", "exit_code": 1}
     failed = run.wait_for_event("failed")
     assert failed["phase"] == "deploy" and "FAIL_AT" in failed["error"]
     left = run.provider.list_tagged_resources(run.run_id, run.agent)

@@ -305,7 +305,8 @@ class AzureProvider:
         events_queue: str,
         tags: Mapping[str, str],
     ) -> Launch:
-        """Define the agent's job and start one execution, unless one already exists."""
+        """Define the agent's job and start one execution, unless one already exists (running or
+        ended: an agent runs once)."""
         check_launch_request(run_id, agent_id, scenario, tags)
         application = self._application(run_id, agent_id)
         if application is None:
@@ -316,7 +317,7 @@ class AzureProvider:
         existing = self._executions(run_id, agent_id)
         if existing:
             latest = jobs.latest_execution(existing) or existing[0]
-            return {"handle": job, "pid": 0, "already_running": True, "log": str(latest["name"])}
+            return {"handle": job, "pid": 0, "already_launched": True, "log": str(latest["name"])}
         contract = {
             "HAYMAKER_RUN_ID": run_id,
             "HAYMAKER_AGENT_ID": agent_id,
@@ -356,7 +357,7 @@ class AzureProvider:
         return {
             "handle": job,
             "pid": 0,
-            "already_running": False,
+            "already_launched": False,
             "log": str(execution.get("name") or ""),
         }
 
