@@ -41,6 +41,10 @@ from azure.core.exceptions import (
 BLOB_QUEUE_VERSION = "2021-08-06"
 TABLE_VERSION = "2019-02-02"
 SERVICES = ("blob", "queue", "table")
+# Azurite's well-known account (public: the SDKs and the emulator ship it) and ports.
+DEV_ACCOUNT = "devstoreaccount1"
+DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+DEV_PORTS = (10000, 10001, 10002)
 _MESSAGE_ID = re.compile(r"<MessageId>([^<]+)</MessageId>")
 _POP_RECEIPT = re.compile(r"<PopReceipt>([^<]+)</PopReceipt>")
 
@@ -63,7 +67,15 @@ class Uses(Protocol):
 
 def shared_key(connection_string: str) -> tuple[str, bytes, dict[str, str]] | None:
     """(account name, account key, endpoint per service) of a connection string with an
-    account key and plain http endpoints (Azurite's), else None."""
+    account key and plain http endpoints (Azurite's), else None. `UseDevelopmentStorage=true`
+    (the default of `./dev run` and of local.settings.json) is Azurite's well-known account
+    on its default ports, as the SDKs read it."""
+    if connection_string.strip().rstrip(";").lower() == "usedevelopmentstorage=true":
+        endpoints = {
+            service: f"http://127.0.0.1:{port}/{DEV_ACCOUNT}"
+            for service, port in zip(SERVICES, DEV_PORTS, strict=True)
+        }
+        return DEV_ACCOUNT, base64.b64decode(DEV_KEY), endpoints
     fields = {}
     for part in connection_string.split(";"):
         name, sep, value = part.partition("=")
