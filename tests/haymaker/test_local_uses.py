@@ -8,6 +8,7 @@ import base64
 import json
 import uuid
 
+from azure.core.credentials import AzureNamedKeyCredential
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
@@ -32,6 +33,7 @@ def test_development_storage_is_the_account_and_endpoints_the_sdks_use() -> None
     }
     for credential in (blob.credential, queue.credential):
         assert (credential.account_name, base64.b64decode(credential.account_key)) == (account, key)
+    assert isinstance(table.credential, AzureNamedKeyCredential)
     named = table.credential.named_key
     assert (named.name, base64.b64decode(named.key)) == (account, key)
     assert isinstance(SignedUses.for_connection(DEV_STORAGE), SignedUses)
