@@ -17,7 +17,6 @@ import contextlib
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from benchmarks.compare.engine import (
 )
 from benchmarks.compare.table import Results
 from benchmarks.devhost_throughput import SENDERS, WAIT_SECONDS, event_plan
+from benchmarks.http_client import KeptAlive
 from devhost.process import free_ports
 
 SERVER_PREFIX = BENCH_VENV / "restate"
@@ -209,12 +209,12 @@ def sequence(session: requests.Session, ingress: str, size: int) -> dict[str, An
 
 def events(session: requests.Session, ingress: str, size: int) -> dict[str, Any]:
     instance = f"{ingress}/Inbox/{uuid.uuid4().hex[:8]}"
+    senders = KeptAlive(instance, timeout=WAIT_SECONDS)
     plan = event_plan(size)
 
     def send(payloads: list[list[int]]) -> None:
-        with requests.Session() as sender:
-            for payload in payloads:
-                _call(sender, f"{instance}/tick/send", payload)
+        for payload in payloads:
+            senders.post("tick/send", payload)
 
     started = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(SENDERS) as pool:
@@ -225,24 +225,16 @@ def events(session: requests.Session, ingress: str, size: int) -> dict[str, Any]
 
 def starts(session: requests.Session, ingress: str, size: int) -> dict[str, Any]:
     prefix = uuid.uuid4().hex[:8]
-    local = threading.local()
+    lean = KeptAlive(ingress, timeout=WAIT_SECONDS)
 
     def start(i: int) -> None:
-        if not hasattr(local, "session"):
-            local.session = requests.Session()
-        _call(local.session, f"{ingress}/Trivial/{prefix}-{i}/run/send", i)
+        lean.post(f"Trivial/{prefix}-{i}/run/send", i)
 
     started = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         list(pool.map(start, range(size)))
     accepted = time.perf_counter() - started
-    outputs = []
-    for i in range(size):
-        response = session.get(
-            f"{ingress}/restate/workflow/Trivial/{prefix}-{i}/attach", timeout=WAIT_SECONDS
-        )
-        response.raise_for_status()
-        outputs.append(response.json())
+    outputs = [lean.get(f"restate/workflow/Trivial/{prefix}-{i}/attach")[1] for i in range(size)]
     return {
         "seconds": time.perf_counter() - started,
         "accepted_seconds": accepted,
