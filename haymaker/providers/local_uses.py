@@ -42,6 +42,7 @@ BLOB_QUEUE_VERSION = "2021-08-06"
 TABLE_VERSION = "2019-02-02"
 SERVICES = ("blob", "queue", "table")
 # Azurite's well-known account (public: the SDKs and the emulator ship it) and ports.
+# devhost/azurite.py has its own: the app imports nothing of devhost, nor devhost of it.
 DEV_ACCOUNT = "devstoreaccount1"
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 DEV_PORTS = (10000, 10001, 10002)
