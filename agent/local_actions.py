@@ -21,6 +21,7 @@ from agent.retrying import CLIENT_OPTIONS, describe, with_retries
 from agent.scrub import Scrubber
 from haymaker.naming import LOCAL_KINDS, iso_utc, local_resource_name
 from haymaker.providers.local_cloud import LocalCloud
+from haymaker.providers.local_uses import SignedQueue, SignedUses
 from haymaker.secret_store import LocalSecretStore
 
 # Real seconds a step waits out storage that does not answer before it counts as failed:
@@ -29,6 +30,13 @@ from haymaker.secret_store import LocalSecretStore
 # uses) one at a time with an fdatasync each, so on a busy disk a queue call can wait its
 # turn for tens of seconds and then be answered: the step was never at fault.
 STEP_PATIENCE_SECONDS = 90.0
+
+
+def signed_queue(connection_string: str, queue: str) -> SignedQueue | None:
+    """The run's queue over signed requests, where the connection string allows them (an
+    account key over http: Azurite's); None for others (the SDK's client serves those)."""
+    uses = SignedUses.for_connection(connection_string)
+    return None if uses is None else SignedQueue(uses, queue)
 
 
 class LocalActions:

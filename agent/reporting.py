@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from azure.core.exceptions import AzureError
-from azure.storage.queue import QueueClient
 
 from agent.contract import Contract
 from agent.retrying import CLIENT_OPTIONS
-from haymaker.events import EventSender
+from haymaker.events import EventSender, MessageQueue
 
 STORAGE_SCOPE = "https://storage.azure.com/.default"
 
@@ -25,9 +24,7 @@ def open_sender(contract: Contract) -> EventSender:
     if contract.events_account_url is None:
         if not contract.storage:  # the contract requires one of the two
             raise ReportingError("no AzureWebJobsStorage to send events with")
-        queue = QueueClient.from_connection_string(
-            contract.storage, contract.events_queue, **CLIENT_OPTIONS
-        )
+        queue = _queue_by_connection(contract.storage, contract.events_queue, contract.mode)
         return EventSender(queue, contract.events_queue)
     # Imported here: a local agent never signs in, and azure.identity is a tenth of its
     # start-up.
@@ -44,3 +41,18 @@ def open_sender(contract: Contract) -> EventSender:
             f"{client_id} got no token for Azure Storage: {first_line}"
         ) from None
     return EventSender.from_account_url(url, contract.events_queue, credential, **CLIENT_OPTIONS)
+
+
+def _queue_by_connection(connection_string: str, queue: str, mode: str) -> MessageQueue:
+    """In local mode, signed requests where the connection string allows them (an account
+    key over http: Azurite's), so a local agent imports no storage SDK; else the SDK's
+    client. Imported here: the agent image is live mode only."""
+    if mode == "local":
+        from agent.local_actions import signed_queue
+
+        signed = signed_queue(connection_string, queue)
+        if signed is not None:
+            return signed
+    from azure.storage.queue import QueueClient
+
+    return QueueClient.from_connection_string(connection_string, queue, **CLIENT_OPTIONS)

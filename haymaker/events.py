@@ -9,7 +9,8 @@ the event id the sender stamps on every event.
 Each function takes the app's `StorageAccount` (haymaker.storage: reached with a
 connection string or an identity) or, as older callers do, a connection string. The agent
 image carries this module but not haymaker.storage, so the account is typed here by what is
-used of it (`QueueAccount`).
+used of it (`QueueAccount`). The queue SDK is imported where a client is made: a local
+agent sends its events as signed requests (haymaker.providers.local_uses) and imports none.
 """
 
 from __future__ import annotations
@@ -23,14 +24,15 @@ import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, cast
 
-from azure.core.credentials import TokenCredential
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
 from haymaker.naming import iso_utc, parse_iso_utc, run_short, validate_run_id
-from haymaker.records import fit_event
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,9 @@ COMMON_FIELDS = ("type", "run_id", "agent_id", "id", "ts")
 MAX_MESSAGE_CHARS = 32_000
 BATCH_PREFIX = '{"events":['
 RUN_METADATA_KEY = "haymaker_run"
+# A table property's text (the run records keep each event's JSON in one).
+MAX_PROPERTY_CHARS = 30_000
+_TRUNCATED = "...[truncated {} chars]"
 
 
 class QueueAccount(Protocol):
@@ -62,20 +67,65 @@ class QueueAccount(Protocol):
     def queue_service(self) -> QueueServiceClient: ...
 
 
+class MessageQueue(Protocol):
+    """Where a sender puts its messages: the SDK's QueueClient, or a local agent's signed
+    requests (haymaker.providers.local_uses.SignedQueue)."""
+
+    def send_message(self, content: str) -> Any: ...
+
+
 # The app's storage account, or a connection string.
 QueueStorage = QueueAccount | str
 
 
 def _queue(storage: QueueStorage, name: str) -> QueueClient:
     if isinstance(storage, str):
+        from azure.storage.queue import QueueClient
+
         return QueueClient.from_connection_string(storage, name)
     return storage.queue(name)
 
 
 def _queue_service(storage: QueueStorage) -> QueueServiceClient:
     if isinstance(storage, str):
+        from azure.storage.queue import QueueServiceClient
+
         return QueueServiceClient.from_connection_string(storage)
     return storage.queue_service()
+
+
+def _is_storage(storage: object) -> TypeGuard[QueueStorage]:
+    """Whether `storage` is an account or a connection string (else: a queue's client)."""
+    return isinstance(storage, str) or hasattr(storage, "queue_service")
+
+
+def truncate_text(text: str, limit: int = MAX_PROPERTY_CHARS) -> str:
+    """Cut `text` to at most `limit` chars, saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    keep = max(0, limit - len(_TRUNCATED.format(len(text))))
+    return text[:keep] + _TRUNCATED.format(len(text) - keep)
+
+
+def fit_event(event: Mapping[str, Any], limit: int = MAX_PROPERTY_CHARS) -> str:
+    """The event as JSON of at most `limit` chars, cutting its longest texts first."""
+    body = dict(event)
+    text = json.dumps(body, separators=(",", ":"))
+    while len(text) > limit:
+        longest = max(
+            (key for key, value in body.items() if isinstance(value, str)),
+            key=lambda key: len(body[key]),
+            default=None,
+        )
+        if longest is None or len(body[longest]) < 64:
+            keep = ("id", "type", "run_id", "agent_id", "ts", "seq")
+            body = {key: body[key] for key in keep if key in body}
+            body["truncated"] = True
+            return json.dumps(body, separators=(",", ":"))
+        excess = len(text) - limit
+        body[longest] = truncate_text(body[longest], max(32, len(body[longest]) - excess - 64))
+        text = json.dumps(body, separators=(",", ":"))
+    return text
 
 
 def events_queue_name(run_id: str) -> str:
@@ -150,8 +200,10 @@ def event_problems(event: Any) -> list[str]:
 class EventSender:
     """Sends validated events to one queue, stamping each with an id, a time and a sequence."""
 
-    def __init__(self, storage: QueueStorage | QueueClient, queue_name: str) -> None:
-        self._queue = storage if isinstance(storage, QueueClient) else _queue(storage, queue_name)
+    def __init__(self, storage: QueueStorage | MessageQueue, queue_name: str) -> None:
+        self._queue = (
+            _queue(storage, queue_name) if _is_storage(storage) else cast(MessageQueue, storage)
+        )
         # Orders events of one sender sent within the same millisecond.
         self._sequence = itertools.count()
 
@@ -166,6 +218,8 @@ class EventSender:
         """A sender that signs in with `credential` (an agent's managed identity) instead of
         an account key; `account_url` is the queue service, `https://<account>.queue...`.
         `client_options` go to the SDK client (retries, timeouts)."""
+        from azure.storage.queue import QueueClient
+
         client = QueueClient(account_url, queue_name, credential=credential, **client_options)
         return cls(client, queue_name)
 
@@ -256,7 +310,9 @@ class EventReceiver:
     def __init__(
         self, storage: QueueStorage | QueueClient, queue_name: str, visibility_timeout: int = 120
     ) -> None:
-        self._queue = storage if isinstance(storage, QueueClient) else _queue(storage, queue_name)
+        self._queue = (
+            _queue(storage, queue_name) if _is_storage(storage) else cast("QueueClient", storage)
+        )
         self._visibility_timeout = visibility_timeout
         # Message ids by event id; the received messages and their unacknowledged events.
         self._unacknowledged: dict[str, set[str]] = {}

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient, TableTransactionError, UpdateMode
 
+from haymaker.events import MAX_PROPERTY_CHARS, fit_event, truncate_text
 from haymaker.naming import iso_utc, parse_iso_utc, validate_agent_id, validate_run_id
 
 RUN_STATUSES = ("pending", "running", "completed", "cut_short", "failed", "canceled")
@@ -31,12 +32,10 @@ AGENT_PHASES = ("provisioning", "monitoring", "tearing_down", "done", "failed")
 RESOURCE_ACTIONS = ("created", "removed", "left")
 
 # 64 KiB per property is 32 768 UTF-16 code units; stay clear of it.
-MAX_PROPERTY_CHARS = 30_000
 _REPORT_MAX_PARTS = 15  # 15 x 60 KB stays under the 1 MiB entity limit.
 _TRANSACTION_OPS = 100
 _TRANSACTION_CHARS = 1_500_000  # 4 MiB per batch request, UTF-16 worst case plus overhead.
 _JSON_SUFFIX = "__json"
-_TRUNCATED = "...[truncated {} chars]"
 _RUNS_PARTITION = "runs"
 # A run's events partitions, `<run id>|<time>`, sort below `<run id>}` ("}" follows "|").
 _PARTITIONS_END = "}"
@@ -58,14 +57,6 @@ class TableAccount(Protocol):
     image carries this module but not haymaker.storage)."""
 
     def table_service(self) -> TableServiceClient: ...
-
-
-def truncate_text(text: str, limit: int = MAX_PROPERTY_CHARS) -> str:
-    """Cut `text` to at most `limit` chars, saying how much was cut."""
-    if len(text) <= limit:
-        return text
-    keep = max(0, limit - len(_TRUNCATED.format(len(text))))
-    return text[:keep] + _TRUNCATED.format(len(text) - keep)
 
 
 def _encode_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -152,27 +143,6 @@ def _time_key(created_at: str, run_id: str) -> str:
     """Row key of a run's data row: newest first, so listing pages from the latest run."""
     millis = int(parse_iso_utc(created_at).timestamp() * 1000)
     return f"t|{10**13 - 1 - millis:013d}|{run_id}"
-
-
-def fit_event(event: Mapping[str, Any], limit: int = MAX_PROPERTY_CHARS) -> str:
-    """The event as JSON of at most `limit` chars, cutting its longest texts first."""
-    body = dict(event)
-    text = json.dumps(body, separators=(",", ":"))
-    while len(text) > limit:
-        longest = max(
-            (key for key, value in body.items() if isinstance(value, str)),
-            key=lambda key: len(body[key]),
-            default=None,
-        )
-        if longest is None or len(body[longest]) < 64:
-            keep = ("id", "type", "run_id", "agent_id", "ts", "seq")
-            body = {key: body[key] for key in keep if key in body}
-            body["truncated"] = True
-            return json.dumps(body, separators=(",", ":"))
-        excess = len(text) - limit
-        body[longest] = truncate_text(body[longest], max(32, len(body[longest]) - excess - 64))
-        text = json.dumps(body, separators=(",", ":"))
-    return text
 
 
 class RunRecords:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from haymaker.naming import validate_agent_id
 from haymaker.providers.base import Provider
-from haymaker.providers.local import LocalProvider
-from haymaker.settings import Settings, load_settings
-from haymaker.storage import StorageAccount
+
+if TYPE_CHECKING:
+    from haymaker.settings import Settings
+    from haymaker.storage import StorageAccount
 
 PROVIDERS = ("local", "azure")
 # The local provider's test hooks: comma lists of agent ids whose launch fails, and
@@ -32,7 +34,11 @@ def create_provider(settings: Mapping[str, str]) -> Provider:
     right after that agent's resources were deleted and before the step recorded it.
     """
     kind = (settings.get("HAYMAKER_PROVIDER") or "local").strip().lower()
+    # The providers and the settings are imported when asked for: a local agent imports
+    # modules of this package (local_cloud, local_uses), and nothing else of the app.
     if kind == "local":
+        from haymaker.providers.local import LocalProvider
+
         storage = settings.get("AzureWebJobsStorage")
         if not storage:
             identity = any(name.startswith("AzureWebJobsStorage__") for name in settings)
@@ -55,6 +61,8 @@ def create_provider(settings: Mapping[str, str]) -> Provider:
             crash_in_teardown=_agent_ids(settings.get(CRASH_IN_TEARDOWN_SETTING) or ""),
         )
     if kind == "azure":
+        from haymaker.settings import load_settings
+
         return azure_provider(load_settings(settings))
     raise ValueError(f"HAYMAKER_PROVIDER must be one of {', '.join(PROVIDERS)}; got {kind!r}")
 

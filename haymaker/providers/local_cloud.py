@@ -17,15 +17,17 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableServiceClient, UpdateMode
-from azure.storage.blob import BlobServiceClient
-from azure.storage.queue import QueueServiceClient
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from haymaker.naming import LOCAL_KINDS, TAG_MANAGED
 from haymaker.providers.local_uses import SdkUses, SignedUses, Uses
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableServiceClient
+    from azure.storage.blob import BlobServiceClient
+    from azure.storage.queue import QueueServiceClient
 
 TAG_INDEX_TABLE = "HayMakerLocalTags"
 _INDEX_PARTITION = "table"
@@ -53,80 +55,83 @@ def _matches(tags: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
 
 
 class LocalCloud:
-    """Create, delete and find tagged containers, tables and queues in a storage account."""
+    """Create, delete and find tagged containers, tables and queues in a storage account.
+
+    Creating, deleting and using go as signed requests where the connection string allows
+    (haymaker.providers.local_uses): an agent then imports no storage SDK. Listing and the
+    SDK path build the SDKs' clients when first needed.
+    """
 
     def __init__(
         self, connection_string: str, client_options: Mapping[str, Any] | None = None
     ) -> None:
         """`client_options` go to every SDK client (the agent turns the SDKs' retries off)."""
-        options = dict(client_options or {})
-        self._blobs = BlobServiceClient.from_connection_string(connection_string, **options)
-        self._queues = QueueServiceClient.from_connection_string(connection_string, **options)
-        self._tables = TableServiceClient.from_connection_string(connection_string, **options)
-        self._index_ready = False
+        self._options = dict(client_options or {})
         self._connection_string = connection_string
+        self._clients: tuple[BlobServiceClient, QueueServiceClient, TableServiceClient] | None = (
+            None
+        )
+        self._index_ready = False
         self._resource_uses: Uses | None = None
         # The message each keyed use of a queue left: (queue, key) -> (id, pop receipt).
         self._last_messages: dict[tuple[str, str], tuple[str, str]] = {}
 
-    def _index(self) -> Any:
+    def _sdk(self) -> tuple[BlobServiceClient, QueueServiceClient, TableServiceClient]:
+        if self._clients is None:
+            from azure.data.tables import TableServiceClient
+            from azure.storage.blob import BlobServiceClient
+            from azure.storage.queue import QueueServiceClient
+
+            text, options = self._connection_string, self._options
+            self._clients = (
+                BlobServiceClient.from_connection_string(text, **options),
+                QueueServiceClient.from_connection_string(text, **options),
+                TableServiceClient.from_connection_string(text, **options),
+            )
+        return self._clients
+
+    def _uses(self) -> Uses:
+        if self._resource_uses is None:
+            signed = SignedUses.for_connection(self._connection_string)
+            if signed is not None:
+                self._resource_uses = signed
+            else:
+                blobs, queues, tables = self._sdk()
+                self._resource_uses = SdkUses(blobs, tables, queues)
+        return self._resource_uses
+
+    def _index_uses(self) -> Uses:
+        uses = self._uses()
         if not self._index_ready:
-            self._tables.create_table_if_not_exists(TAG_INDEX_TABLE)
+            uses.create_table(TAG_INDEX_TABLE)
             self._index_ready = True
-        return self._tables.get_table_client(TAG_INDEX_TABLE)
+        return uses
 
     def create(self, kind: str, name: str, tags: Mapping[str, str]) -> bool:
         """Create the object with `tags` (re-tagging one that exists); True when it is new."""
         metadata = tags_to_metadata(tags)
         if kind == "blob_container":
-            container = self._blobs.get_container_client(name)
-            try:
-                container.create_container(metadata=metadata)
-                return True
-            except ResourceExistsError:
-                container.set_container_metadata(metadata)
-                return False
+            return self._uses().create_container(name, metadata)
         if kind == "queue":
-            queue = self._queues.get_queue_client(name)
-            try:
-                queue.create_queue(metadata=metadata)
-                return True
-            except ResourceExistsError:
-                queue.set_queue_metadata(metadata)
-                return False
+            return self._uses().create_queue(name, metadata)
         if kind == "table":
             entity = {"PartitionKey": _INDEX_PARTITION, "RowKey": name, **metadata}
-            self._index().upsert_entity(entity, mode=UpdateMode.REPLACE)
-            try:
-                self._tables.create_table(name)
-                return True
-            except ResourceExistsError:
-                return False
+            self._index_uses().upsert_entity(TAG_INDEX_TABLE, entity)
+            return self._uses().create_table(name)
         raise ValueError(f"unknown local resource kind {kind!r}; expected one of {LOCAL_KINDS}")
 
     def delete(self, kind: str, name: str) -> bool:
         """Delete the object; False when it was already gone (which counts as success)."""
-        try:
-            if kind == "blob_container":
-                self._blobs.delete_container(name)
-            elif kind == "queue":
-                self._queues.delete_queue(name)
-            elif kind == "table":
-                return self._delete_table(name)
-            else:
-                raise ValueError(f"unknown local resource kind {kind!r}")
-        except ResourceNotFoundError:
-            return False
-        return True
-
-    def _delete_table(self, name: str) -> bool:
-        existed = any(
-            True for _ in self._tables.query_tables("TableName eq @n", parameters={"n": name})
-        )
-        # Both calls treat 404 as success; the index row goes last (see module docstring).
-        self._tables.delete_table(name)
-        self._index().delete_entity(_INDEX_PARTITION, name)
-        return existed
+        if kind == "blob_container":
+            return self._uses().delete_container(name)
+        if kind == "queue":
+            return self._uses().delete_queue(name)
+        if kind == "table":
+            # The index row goes last (see the module's docstring).
+            existed = self._uses().delete_table(name)
+            self._uses().delete_entity(TAG_INDEX_TABLE, _INDEX_PARTITION, name)
+            return existed
+        raise ValueError(f"unknown local resource kind {kind!r}")
 
     def act(
         self, kind: str, name: str, activity: Mapping[str, str], key: str | None = None
@@ -174,27 +179,22 @@ class LocalCloud:
                 return
         self._last_messages[(name, key)] = uses.put_message(name, body)
 
-    def _uses(self) -> Uses:
-        if self._resource_uses is None:
-            self._resource_uses = SignedUses.for_connection(self._connection_string) or SdkUses(
-                self._blobs, self._tables, self._queues
-            )
-        return self._resource_uses
-
     def list_tagged(self, wanted: Mapping[str, str]) -> list[dict[str, Any]]:
         """Every HayMaker-managed object whose tags include all of `wanted`, by kind and name."""
+        blobs, queues, tables = self._sdk()
         found: list[dict[str, Any]] = []
-        for container in self._blobs.list_containers(include_metadata=True):
+        for container in blobs.list_containers(include_metadata=True):
             tags = metadata_to_tags(container.metadata or {})
             if _matches(tags, wanted):
                 found.append({"kind": "blob_container", "name": container.name, "tags": tags})
-        for row in self._index().query_entities(
+        self._index_uses()
+        for row in tables.get_table_client(TAG_INDEX_TABLE).query_entities(
             "PartitionKey eq @pk", parameters={"pk": _INDEX_PARTITION}
         ):
             tags = metadata_to_tags(row)
             if _matches(tags, wanted):
                 found.append({"kind": "table", "name": row["RowKey"], "tags": tags})
-        for queue in self._queues.list_queues(include_metadata=True):
+        for queue in queues.list_queues(include_metadata=True):
             tags = metadata_to_tags(queue.metadata or {})
             if _matches(tags, wanted):
                 found.append({"kind": "queue", "name": queue.name, "tags": tags})
@@ -202,6 +202,7 @@ class LocalCloud:
 
     def ping(self) -> None:
         """Touch each storage service once; raises what the SDK raises when one is unreachable."""
-        next(iter(self._blobs.list_containers(results_per_page=1)), None)
-        next(iter(self._queues.list_queues(results_per_page=1)), None)
-        next(iter(self._tables.list_tables(results_per_page=1)), None)
+        blobs, queues, tables = self._sdk()
+        next(iter(blobs.list_containers(results_per_page=1)), None)
+        next(iter(queues.list_queues(results_per_page=1)), None)
+        next(iter(tables.list_tables(results_per_page=1)), None)

@@ -1,15 +1,19 @@
-"""The uses an agent makes of its local resources (LocalCloud.act): put a blob, upsert an
-entity, put or update a queue message; as plain signed requests, or through the SDK.
+"""What an agent does to its local resources (haymaker.providers.local_cloud): create and
+delete a container, table or queue, and use one (put a blob, upsert an entity, put or update
+a queue message); as plain signed requests, or through the SDKs.
 
-An agent makes these a few times in each of its 96 rounds, and each one through the
+An agent uses its resources a few times in each of its 96 rounds, and each use through the
 storage SDKs costs 1-2 ms of the agent's CPU, most of it the SDK's pipeline (a dozen
 policies, the generated serializer, and requests looking up proxy settings in the
-environment twice per request) rather than the request. `SignedUses` sends the same
-requests as the SDK's `upload_blob`, `upsert_entity` (replace), `send_message` and
-`update_message` (their URLs, bodies, service versions and Shared Key signatures) over
-one kept-alive http.client connection per service, for a fraction of that. Only for
+environment twice per request) rather than the request; and importing the three storage
+SDKs cost a local agent a third of a second at start, more than the rest of its start-up.
+`SignedUses` sends the same requests as the SDKs' `create_container`, `create_queue`,
+`create_table`, their deletes and metadata updates, `upload_blob`, `upsert_entity`
+(replace), `delete_entity`, `send_message` and `update_message` (their URLs, bodies,
+service versions and Shared Key signatures) over one kept-alive http.client connection
+per service, for a fraction of that, and the agent imports no storage SDK. Only for
 connection strings with an account key and http endpoints (Azurite's); others (a SAS,
-TLS) keep the SDK's clients (`SdkUses`).
+TLS) keep the SDKs' clients (`SdkUses`).
 Failures raise the SDK's exceptions (ResourceNotFoundError, HttpResponseError,
 ServiceRequestError, ServiceResponseError), so agent/retrying.py treats both alike.
 """
@@ -22,10 +26,11 @@ import hmac
 import http.client
 import json
 import re
+import threading
 import time
 from collections.abc import Mapping
 from email.utils import formatdate
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import quote, urlsplit
 from xml.sax.saxutils import escape
 
@@ -51,6 +56,34 @@ _POP_RECEIPT = re.compile(r"<PopReceipt>([^<]+)</PopReceipt>")
 
 
 class Uses(Protocol):
+    def create_container(self, name: str, metadata: Mapping[str, str]) -> bool:
+        """Create it with `metadata`, or set the metadata of the one there; True when new."""
+        ...
+
+    def create_queue(self, name: str, metadata: Mapping[str, str]) -> bool:
+        """Create it with `metadata`, or set the metadata of the one there; True when new."""
+        ...
+
+    def create_table(self, name: str) -> bool:
+        """Create it; True when new, False when it was there."""
+        ...
+
+    def delete_container(self, name: str) -> bool:
+        """Delete it; False when it was not there."""
+        ...
+
+    def delete_queue(self, name: str) -> bool:
+        """Delete it; False when it was not there."""
+        ...
+
+    def delete_table(self, name: str) -> bool:
+        """Delete it; False when it was not there."""
+        ...
+
+    def delete_entity(self, table: str, partition_key: str, row_key: str) -> None:
+        """Delete the entity; nothing when it (or its table) is not there."""
+        ...
+
     def put_blob(self, container: str, name: str, body: bytes) -> None: ...
 
     def upsert_entity(self, table: str, entity: Mapping[str, str]) -> None: ...
@@ -99,9 +132,15 @@ def shared_key(connection_string: str) -> tuple[str, bytes, dict[str, str]] | No
         return None
 
 
+class _Answer(NamedTuple):
+    status: int
+    text: str
+    headers: dict[str, str]  # names in lower case
+
+
 class SignedUses:
-    """Signed requests for one account, one kept-alive connection per service (one
-    thread's: an agent acts from one)."""
+    """Signed requests for one account, over one kept-alive connection per service and
+    thread: an agent acts from one thread, the host's activities from several at once."""
 
     def __init__(
         self, account: str, key: bytes, endpoints: Mapping[str, str], timeout: float = 20.0
@@ -110,7 +149,7 @@ class SignedUses:
         self._key = key
         self._timeout = timeout
         self._endpoints = {service: urlsplit(url) for service, url in endpoints.items()}
-        self._connections: dict[str, http.client.HTTPConnection] = {}
+        self._local = threading.local()
         self._date = ""
         self._date_second = -1
 
@@ -118,6 +157,47 @@ class SignedUses:
     def for_connection(cls, connection_string: str) -> SignedUses | None:
         found = shared_key(connection_string)
         return None if found is None else cls(*found)
+
+    def create_container(self, name: str, metadata: Mapping[str, str]) -> bool:
+        path, headers = f"/{quote(name, safe='')}", _metadata_headers(metadata)
+        try:
+            self._send("blob", "PUT", path, {"restype": "container"}, b"", headers)
+        except ResourceExistsError:
+            query = {"restype": "container", "comp": "metadata"}
+            self._send("blob", "PUT", path, query, b"", headers)
+            return False
+        return True
+
+    def create_queue(self, name: str, metadata: Mapping[str, str]) -> bool:
+        path, headers = f"/{quote(name, safe='')}", _metadata_headers(metadata)
+        try:
+            answer = self._send("queue", "PUT", path, {}, b"", headers)
+        except ResourceExistsError:  # there, with other metadata
+            answer = None
+        if answer is not None and answer.status != 204:  # 204: there, with this metadata
+            return True
+        self._send("queue", "PUT", path, {"comp": "metadata"}, b"", headers)
+        return False
+
+    def create_table(self, name: str) -> bool:
+        body = json.dumps({"TableName": name}).encode()
+        try:
+            self._send("table", "POST", "/Tables", {}, body, {"Prefer": "return-no-content"})
+        except ResourceExistsError:
+            return False
+        return True
+
+    def delete_container(self, name: str) -> bool:
+        return self._delete("blob", f"/{quote(name, safe='')}", {"restype": "container"})
+
+    def delete_queue(self, name: str) -> bool:
+        return self._delete("queue", f"/{quote(name, safe='')}", {})
+
+    def delete_table(self, name: str) -> bool:
+        return self._delete("table", f"/Tables('{_key(name)}')", {})
+
+    def delete_entity(self, table: str, partition_key: str, row_key: str) -> None:
+        self._delete("table", _entity_path(table, partition_key, row_key), {}, {"If-Match": "*"})
 
     def put_blob(self, container: str, name: str, body: bytes) -> None:
         self._send(
@@ -131,33 +211,43 @@ class SignedUses:
 
     def upsert_entity(self, table: str, entity: Mapping[str, str]) -> None:
         """Insert or replace the entity (its properties: strings)."""
-        path = (
-            f"/{quote(table, safe='')}(PartitionKey='{_key(entity['PartitionKey'])}',"
-            f"RowKey='{_key(entity['RowKey'])}')"
-        )
+        path = _entity_path(table, entity["PartitionKey"], entity["RowKey"])
         self._send("table", "PUT", path, {}, json.dumps(dict(entity)).encode(), {})
 
     def put_message(self, queue: str, text: str) -> tuple[str, str]:
         answer = self._send(
             "queue", "POST", f"/{quote(queue, safe='')}/messages", {}, _message(text), {}
         )
-        message_id, receipt = _MESSAGE_ID.search(answer), _POP_RECEIPT.search(answer)
+        message_id, receipt = _MESSAGE_ID.search(answer.text), _POP_RECEIPT.search(answer.text)
         if message_id is None or receipt is None:
-            raise HttpResponseError(message=f"put message on {queue}: no id in {answer[:200]!r}")
+            raise HttpResponseError(
+                message=f"put message on {queue}: no id in {answer.text[:200]!r}"
+            )
         return message_id[1], receipt[1]
 
     def update_message(self, queue: str, message_id: str, pop_receipt: str, text: str) -> str:
-        headers: dict[str, str] = {}
-        self._send(
+        answer = self._send(
             "queue",
             "PUT",
             f"/{quote(queue, safe='')}/messages/{quote(message_id, safe='')}",
             {"popreceipt": pop_receipt, "visibilitytimeout": "0"},
             _message(text),
             {},
-            answer_headers=headers,
         )
-        return headers["x-ms-popreceipt"]
+        return answer.headers["x-ms-popreceipt"]
+
+    def _delete(
+        self,
+        service: str,
+        path: str,
+        query: Mapping[str, str],
+        extra: Mapping[str, str] | None = None,
+    ) -> bool:
+        try:
+            self._send(service, "DELETE", path, query, b"", extra or {})
+        except ResourceNotFoundError:
+            return False
+        return True
 
     # -- requests ---------------------------------------------------------------------
 
@@ -175,8 +265,8 @@ class SignedUses:
         query: Mapping[str, str],
         body: bytes,
         extra: Mapping[str, str],
-        answer_headers: dict[str, str] | None = None,
-    ) -> str:
+    ) -> _Answer:
+        """The service's answer; a status of 300 or more raises as the SDKs do."""
         endpoint = self._endpoints[service]
         path = endpoint.path.rstrip("/") + path
         date = self._now()
@@ -199,12 +289,10 @@ class SignedUses:
         target = path
         if query:
             target += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in query.items())
-        status, text, answered = self._request(service, method, target, body, headers)
-        if status >= 300:
-            _raise(status, method, target, text)
-        if answer_headers is not None:
-            answer_headers.update(answered)
-        return text
+        answer = self._request(service, method, target, body, headers)
+        if answer.status >= 300:
+            _raise(answer.status, method, target, answer.text)
+        return answer
 
     def _blob_queue_string(
         self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str]
@@ -242,8 +330,8 @@ class SignedUses:
 
     def _request(
         self, service: str, method: str, target: str, body: bytes, headers: Mapping[str, str]
-    ) -> tuple[int, str, dict[str, str]]:
-        """(status, body, headers) over the service's kept connection; a kept connection
+    ) -> _Answer:
+        """The answer over the service's kept connection; a kept connection
         that the server closed meanwhile is replaced once (every use may be repeated)."""
         for attempt in range(2):
             connection = self._connection(service)
@@ -264,28 +352,98 @@ class SignedUses:
                 raise kind(f"{method} {target}: {error!r}", error=error) from error
             if response.will_close:
                 self._drop(service)
-            return response.status, text, {k.lower(): v for k, v in response.getheaders()}
+            headers = {name.lower(): value for name, value in response.getheaders()}
+            return _Answer(response.status, text, headers)
         raise AssertionError("unreachable")
 
     def _connection(self, service: str) -> http.client.HTTPConnection:
-        connection = self._connections.get(service)
+        connection = self._connections().get(service)
         if connection is None:
             endpoint = self._endpoints[service]
             connection = http.client.HTTPConnection(endpoint.netloc, timeout=self._timeout)
-            self._connections[service] = connection
+            self._connections()[service] = connection
         return connection
 
+    def _connections(self) -> dict[str, http.client.HTTPConnection]:
+        """This thread's connections, by service."""
+        connections: dict[str, http.client.HTTPConnection] | None = getattr(
+            self._local, "connections", None
+        )
+        if connections is None:
+            connections = self._local.connections = {}
+        return connections
+
     def _drop(self, service: str) -> None:
-        connection = self._connections.pop(service, None)
+        connection = self._connections().pop(service, None)
         if connection is not None:
             connection.close()
 
 
+class SignedQueue:
+    """One queue's `send_message`, as the SDK's QueueClient has it (no encoding: the text as
+    given), over signed requests: where a local agent sends its events."""
+
+    def __init__(self, uses: SignedUses, queue: str) -> None:
+        self._uses, self._queue = uses, queue
+
+    def send_message(self, content: str) -> None:
+        self._uses.put_message(self._queue, content)
+
+
 class SdkUses:
-    """The same uses through the SDK's clients (connection strings without an account key)."""
+    """The same through the SDKs' clients (connection strings without an account key)."""
 
     def __init__(self, blobs: Any, tables: Any, queues: Any) -> None:
         self._blobs, self._tables, self._queues = blobs, tables, queues
+
+    def create_container(self, name: str, metadata: Mapping[str, str]) -> bool:
+        container = self._blobs.get_container_client(name)
+        try:
+            container.create_container(metadata=dict(metadata))
+        except ResourceExistsError:
+            container.set_container_metadata(dict(metadata))
+            return False
+        return True
+
+    def create_queue(self, name: str, metadata: Mapping[str, str]) -> bool:
+        queue = self._queues.get_queue_client(name)
+        try:
+            queue.create_queue(metadata=dict(metadata))
+        except ResourceExistsError:
+            queue.set_queue_metadata(dict(metadata))
+            return False
+        return True
+
+    def create_table(self, name: str) -> bool:
+        try:
+            self._tables.create_table(name)
+        except ResourceExistsError:
+            return False
+        return True
+
+    def delete_container(self, name: str) -> bool:
+        try:
+            self._blobs.delete_container(name)
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    def delete_queue(self, name: str) -> bool:
+        try:
+            self._queues.delete_queue(name)
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    def delete_table(self, name: str) -> bool:
+        tables = self._tables.query_tables("TableName eq @n", parameters={"n": name})
+        existed = any(True for _ in tables)
+        self._tables.delete_table(name)  # a missing table is no error to the SDK
+        return existed
+
+    def delete_entity(self, table: str, partition_key: str, row_key: str) -> None:
+        # A 404 (no such entity, or no such table) is no error to the SDK.
+        self._tables.get_table_client(table).delete_entity(partition_key, row_key)
 
     def put_blob(self, container: str, name: str, body: bytes) -> None:
         self._blobs.get_blob_client(container, name).upload_blob(body, overwrite=True)
@@ -308,6 +466,16 @@ class SdkUses:
 
 def _key(value: str) -> str:
     return quote(value.replace("'", "''"), safe="")
+
+
+def _entity_path(table: str, partition_key: str, row_key: str) -> str:
+    return (
+        f"/{quote(table, safe='')}(PartitionKey='{_key(partition_key)}',RowKey='{_key(row_key)}')"
+    )
+
+
+def _metadata_headers(metadata: Mapping[str, str]) -> dict[str, str]:
+    return {f"x-ms-meta-{name}": value for name, value in metadata.items()}
 
 
 def _message(text: str) -> bytes:
