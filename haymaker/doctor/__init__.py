@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-from haymaker.doctor import app_settings, functions, infra, markers, package, runtime
+from haymaker.doctor import app_settings, functions, infra, markers, package, runtime, tree
 from haymaker.doctor.findings import Finding, failed
 from haymaker.doctor.imports import import_closure
 
@@ -28,28 +28,40 @@ def _guarded(check: str, run: Callable[[], Finding | list[Finding]]) -> list[Fin
 
 
 def run_doctor(app_dir: Path) -> list[Finding]:
-    """Every check on the app in `app_dir`, in the order of the issue's six groups."""
+    """Every check on the app in `app_dir`, in the order of the issue's six groups.
+
+    Indexing the app (a fresh interpreter importing it) runs while the checks that read
+    only files do; the checks that need its functions run last, and every finding is
+    reported in the groups' order."""
     app_dir = app_dir.resolve()
-    indexed = functions.index_in_subprocess(app_dir)
+    indexed = functions.start_indexing(app_dir)
     # What function_app.py imports, read once for the two checks that need it (a failure
     # is raised again in each, which then reports it as its own).
     closure = cache(lambda: import_closure(app_dir))
-    checks: list[tuple[str, Callable[[], Finding | list[Finding]]]] = [
-        ("merge markers", lambda: markers.check_merge_markers(app_dir)),
-        ("discovery: indexing", lambda: functions.check_indexing(indexed)),
-        ("discovery: decorators", lambda: functions.check_stray_decorators(app_dir)),
-        ("discovery: apps", lambda: functions.check_stray_apps(app_dir)),
-        ("discovery: expected", lambda: functions.check_expected(app_dir, indexed)),
-        ("host.json", lambda: runtime.check_host_json(app_dir)),
-        ("requirements.txt", lambda: runtime.check_requirements(app_dir, closure())),
-        ("python version", lambda: runtime.check_python_version(app_dir)),
-        ("settings: required", lambda: app_settings.check_required(app_dir, indexed)),
-        ("settings: schedules", lambda: app_settings.check_schedules(app_dir, indexed)),
-        ("settings: secrets", lambda: app_settings.check_secrets(app_dir)),
-        ("infra", lambda: infra.check_infra(app_dir)),
-        ("deployment package", lambda: package.check_package(app_dir, closure())),
+    # (name, needs the indexed functions, check)
+    checks: list[tuple[str, bool, Callable[[], Finding | list[Finding]]]] = [
+        ("merge markers", False, lambda: markers.check_merge_markers(app_dir)),
+        ("discovery: indexing", True, lambda: functions.check_indexing(indexed())),
+        ("discovery: decorators", False, lambda: functions.check_stray_decorators(app_dir)),
+        ("discovery: apps", False, lambda: functions.check_stray_apps(app_dir)),
+        ("discovery: expected", True, lambda: functions.check_expected(app_dir, indexed())),
+        ("host.json", False, lambda: runtime.check_host_json(app_dir)),
+        ("requirements.txt", False, lambda: runtime.check_requirements(app_dir, closure())),
+        ("python version", False, lambda: runtime.check_python_version(app_dir)),
+        ("settings: required", True, lambda: app_settings.check_required(app_dir, indexed())),
+        ("settings: schedules", True, lambda: app_settings.check_schedules(app_dir, indexed())),
+        ("settings: secrets", False, lambda: app_settings.check_secrets(app_dir)),
+        ("infra", False, lambda: infra.check_infra(app_dir)),
+        ("deployment package", False, lambda: package.check_package(app_dir, closure())),
     ]
-    return [finding for name, run in checks for finding in _guarded(name, run)]
+    with tree.walked_once():
+        results = {
+            name: _guarded(name, run)
+            for waits in (False, True)
+            for name, needs_index, run in checks
+            if needs_index == waits
+        }
+    return [finding for name, _, _ in checks for finding in results[name]]
 
 
 __all__ = ["Finding", "run_doctor"]

@@ -9,9 +9,12 @@ every decorator, and the only function app, live in function_app.py.
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,16 +43,38 @@ class Indexed:
     detail: str = ""
 
 
-def index_in_subprocess(app_dir: Path, timeout: float = 120.0) -> Indexed:
+def start_indexing(app_dir: Path, timeout: float = 120.0) -> Callable[[], Indexed]:
+    """Start indexing the app in a fresh interpreter; the returned call waits for it (once).
+
+    The probe imports the whole app, most of the doctor's time: the other checks run
+    meanwhile, and only those that need the functions wait."""
     sites = [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
     command = [sys.executable, "-S", str(PROBE), str(INDEXER), str(app_dir.resolve()), *sites]
-    try:
-        result = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout, cwd=app_dir, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return Indexed(error=f"importing function_app.py did not finish in {timeout:.0f}s")
-    lines = result.stdout.strip().splitlines()
+    probe = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        cwd=app_dir,
+    )
+    deadline = time.monotonic() + timeout
+
+    @functools.cache
+    def indexed() -> Indexed:
+        try:
+            stdout, stderr = probe.communicate(timeout=max(deadline - time.monotonic(), 0))
+        except subprocess.TimeoutExpired:
+            probe.kill()
+            probe.communicate()
+            return Indexed(error=f"importing function_app.py did not finish in {timeout:.0f}s")
+        return _read_probe(stdout, stderr, probe.returncode)
+
+    return indexed
+
+
+def _read_probe(stdout: str, stderr: str, returncode: int) -> Indexed:
+    lines = stdout.strip().splitlines()
     try:
         answer = json.loads(lines[-1]) if lines else {}
     except ValueError:
@@ -58,8 +83,8 @@ def index_in_subprocess(app_dir: Path, timeout: float = 120.0) -> Indexed:
         return Indexed(functions=answer["functions"])
     if "error" in answer:
         return Indexed(error=answer["error"], detail=answer.get("detail", ""))
-    tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-    return Indexed(error=f"indexing crashed (exit {result.returncode}): {tail[0]}")
+    tail = (stderr or stdout).strip().splitlines()[-1:] or ["no output"]
+    return Indexed(error=f"indexing crashed (exit {returncode}): {tail[0]}")
 
 
 def check_indexing(indexed: Indexed) -> Finding:

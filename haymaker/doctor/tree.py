@@ -13,8 +13,10 @@ for stray decorators and function apps.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 
 FUNCIGNORE = ".funcignore"
@@ -53,6 +55,32 @@ DEFAULT_FUNCIGNORE = (
     "/.funcignore",
 )
 INFRA_PATHS = ("infra", "azure.yaml", ".github/workflows")
+
+# Within `walked_once()`, each listing of an app folder is walked once and reused.
+_listings: ContextVar[dict[tuple[str, Path], list[Path]] | None] = ContextVar(
+    "_listings", default=None
+)
+
+
+@contextlib.contextmanager
+def walked_once() -> Iterator[None]:
+    """The doctor's checks list the same package and tree several times in one run; inside
+    this block a folder is walked once (files changed meanwhile are not seen)."""
+    token = _listings.set({})
+    try:
+        yield
+    finally:
+        _listings.reset(token)
+
+
+def _listed(kind: str, app_dir: Path, walk: Callable[[Path], list[Path]]) -> list[Path]:
+    listings = _listings.get()
+    if listings is None:
+        return walk(app_dir)
+    key = (kind, app_dir.resolve())
+    if key not in listings:
+        listings[key] = walk(app_dir)
+    return list(listings[key])
 
 
 def ignore_patterns(app_dir: Path) -> list[str]:
@@ -106,6 +134,10 @@ def _walk(root: Path, start: Path, pruned: Callable[[str], bool] | None = None) 
 
 def package_files(app_dir: Path) -> list[Path]:
     """Every file of the deployment package, as paths relative to the app folder."""
+    return _listed("package", app_dir, _package_files)
+
+
+def _package_files(app_dir: Path) -> list[Path]:
     patterns = ignore_patterns(app_dir)
     # An ignored folder is not walked (tests/, benchmarks/, ... hold most of the files),
     # unless a negation might bring back something under it.
@@ -122,6 +154,10 @@ def package_files(app_dir: Path) -> list[Path]:
 
 def deployable_files(app_dir: Path) -> list[Path]:
     """The package plus the infrastructure and workflows the deploy applies."""
+    return _listed("deployable", app_dir, _deployable_files)
+
+
+def _deployable_files(app_dir: Path) -> list[Path]:
     found = set(package_files(app_dir))
     for name in INFRA_PATHS:
         start = app_dir / name

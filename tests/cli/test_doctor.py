@@ -18,6 +18,7 @@ import pytest
 from devhost.azurite import DEV_KEY
 from haymaker.cli import main
 from haymaker.doctor.markers import marker_lines
+from haymaker.doctor.tree import package_files
 
 # Built, not written: a conflict marker at the start of a line here would itself be one.
 OURS, SEPARATOR, THEIRS = "<" * 7 + " HEAD", "=" * 7, ">" * 7 + " feature"
@@ -58,6 +59,17 @@ def test_the_clean_app_passes_every_check(app_copy: Path, capsys: pytest.Capture
     code, checks = doctor(app_copy, capsys)
     assert [c for c in checks.values() if not c["ok"]] == []
     assert code == 0
+    # Reported in the groups' order, though the checks that need the indexed functions
+    # run last (while indexing runs, the others do).
+    names = list(checks)
+    assert names[:5] == [
+        "merge markers",
+        "discovery: indexing",
+        "discovery: decorators only in function_app.py",
+        "discovery: one FunctionApp, in function_app.py",
+        "discovery: expected functions",
+    ]
+    assert names.index("settings: schedules") < names.index("settings: no committed secrets")
     groups = [
         "merge markers",
         "discovery: ",
@@ -225,6 +237,39 @@ def test_a_committed_account_key_is_found_and_not_shown(
     assert "local.settings.sample.json:" in finding["message"]
     assert "storage account key" in finding["message"]
     assert FAKE_ACCOUNT_KEY not in json.dumps(finding)
+
+
+def test_each_secret_is_named_by_file_line_and_kind(
+    app_copy: Path, capsys: pytest.CaptureFixture[str]
+):
+    script = app_copy / "scripts" / "rotate.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        "# rotate the keys\r\n"
+        "curl 'https://hm.blob.core.windows.net/c?sv=2024&sig=" + "a" * 40 + "'\n"
+        "\n"
+        f"KEY='AccountKey={FAKE_ACCOUNT_KEY}' OTHER='SharedAccessKey={FAKE_ACCOUNT_KEY}'\n"
+        "echo 'AccountKey=<your key>'\n"
+    )
+    finding = failing(app_copy, capsys, "settings: no committed secrets")
+    assert finding["message"] == (
+        "secret values in the deployable tree: scripts/rotate.sh:3 SAS signature; "
+        "scripts/rotate.sh:5 storage account key; scripts/rotate.sh:5 shared access key"
+    )
+
+
+def test_a_checkouts_test_and_install_leftovers_stay_out_of_the_image(
+    app_copy: Path, capsys: pytest.CaptureFixture[str]
+):
+    """Running the tests leaves .hypothesis/, `pip install -e .` a *.egg-info folder; the
+    image's `COPY .` takes the folder as .dockerignore leaves it."""
+    (app_copy / ".hypothesis" / "constants").mkdir(parents=True, exist_ok=True)
+    (app_copy / ".hypothesis" / "constants" / "0475a29679bc1d56").write_text("x")
+    (app_copy / "haymaker.egg-info").mkdir(exist_ok=True)
+    (app_copy / "haymaker.egg-info" / "PKG-INFO").write_text("Name: haymaker\n")
+    shipped = [path.as_posix() for path in package_files(app_copy)]
+    assert "function_app.py" in shipped
+    assert [p for p in shipped if p.startswith((".hypothesis/", "haymaker.egg-info/"))] == []
 
 
 def test_the_public_azurite_key_is_not_a_secret(app_copy: Path, capsys: pytest.CaptureFixture[str]):
