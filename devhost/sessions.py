@@ -295,9 +295,21 @@ def call_handler(handler: Any, param: str, body: str) -> OrchestratorAnswer:
         return read_answer(raised=error)
 
 
+# Values that come out of a JSON round trip as they went in (exact types: an IntEnum or a
+# str subclass would not).
+_JSON_SAME = frozenset({str, int, float, bool, type(None)})
+
+
 def _history_event(data: dict[str, Any], played: bool) -> HistoryEvent:
-    """The SDK's event for `data`, through JSON as the full request would carry it."""
-    return HistoryEvent(**json.loads(json.dumps({**data, "IsPlayed": played})))
+    """The SDK's event for `data`, as the full request's JSON would carry it.
+
+    An event whose fields are all plain strings, numbers, booleans or nulls (every event
+    devhost writes: payloads are JSON text) is what the round trip would give, so it is
+    not made; anything else goes through JSON."""
+    fields = {**data, "IsPlayed": played}
+    if not all(type(value) in _JSON_SAME for value in fields.values()):
+        fields = json.loads(json.dumps(fields))
+    return HistoryEvent(**fields)
 
 
 def _flat_actions(actions: list[Action]) -> list[Action]:
