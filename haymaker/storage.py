@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from azure.core.exceptions import ClientAuthenticationError
-
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.core.pipeline.policies import HTTPPolicy
@@ -288,6 +286,9 @@ class _SignInFailureIsFinal:
     def increment(
         self, settings: Any, request: Any, response: Any = None, error: Any = None
     ) -> bool:
+        # Imported here: reading the settings (the CLI's every start) needs no SDK.
+        from azure.core.exceptions import ClientAuthenticationError
+
         if isinstance(error, ClientAuthenticationError):
             return False
         return bool(super().increment(settings, request, response, error))  # type: ignore[misc]

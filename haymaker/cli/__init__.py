@@ -8,13 +8,14 @@ Errors are one line on stderr: what failed and what to do.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import urllib.error
 from collections.abc import Callable
+from typing import Any
 
 from haymaker.api_client import ApiError
-from haymaker.cli import dashboard, doctor, host, logs, metrics, orch, runs, scenarios, sweep
 from haymaker.cli.output import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -29,29 +30,37 @@ from haymaker.cli.target import Target, TargetError, resolve_target
 Handler = Callable[[argparse.Namespace, Target], int]
 LocalHandler = Callable[[argparse.Namespace], int]
 
-REMOTE: dict[str, Handler] = {
-    "run start": runs.start,
-    "run status": runs.status,
-    "run list": runs.list_runs,
-    "run agents": runs.agents,
-    "run resources": runs.resources,
-    "run logs": logs.logs,
-    "run report": runs.report,
-    "run cancel": runs.cancel,
-    "scenarios list": scenarios.list_scenarios,
-    "scenarios show": scenarios.show_scenario,
-    "orch status": orch.status,
-    "orch health": orch.health,
-    "sweep": sweep.sweep,
-    "metrics": metrics.metrics,
-    "dashboard": dashboard.dashboard,
+# Each command's handler as "module:function" under haymaker.cli, imported only when that
+# command runs: a command then loads what it uses and not what every other one does
+# (the doctor, the dashboard, the catalog checks).
+REMOTE: dict[str, str] = {
+    "run start": "runs:start",
+    "run status": "runs:status",
+    "run list": "runs:list_runs",
+    "run agents": "runs:agents",
+    "run resources": "runs:resources",
+    "run logs": "logs:logs",
+    "run report": "runs:report",
+    "run cancel": "runs:cancel",
+    "scenarios list": "scenarios:list_scenarios",
+    "scenarios show": "scenarios:show_scenario",
+    "orch status": "orch:status",
+    "orch health": "orch:health",
+    "sweep": "sweep:sweep",
+    "metrics": "metrics:metrics",
+    "dashboard": "dashboard:dashboard",
 }
-LOCAL: dict[str, LocalHandler] = {
-    "up": host.up,
-    "down": host.down,
-    "doctor": doctor.doctor,
-    "scenarios validate": scenarios.validate,
+LOCAL: dict[str, str] = {
+    "up": "host:up",
+    "down": "host:down",
+    "doctor": "doctor:doctor",
+    "scenarios validate": "scenarios:validate",
 }
+
+
+def _handler(where: str) -> Any:
+    module, function = where.split(":")
+    return getattr(importlib.import_module(f"haymaker.cli.{module}"), function)
 
 
 def _local_run(args: argparse.Namespace) -> int:
@@ -86,10 +95,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         except ApiError as error:
             raise CliError(f"the local run stopped following its run: {error}") from None
     if command in LOCAL:
-        return LOCAL[command](args)
+        local: LocalHandler = _handler(LOCAL[command])
+        return local(args)
     target = resolve_target(args.url, args.key, args.master_key, args.profile)
     try:
-        return REMOTE[command](args, target)
+        remote: Handler = _handler(REMOTE[command])
+        return remote(args, target)
     except ApiError as error:
         raise CliError(f"{command} failed: {error}{_key_hint(error)}") from None
     except urllib.error.URLError as error:

@@ -125,3 +125,26 @@ def test_a_finished_run_says_how_long_it_took_and_nothing_remaining():
     later = "2026-12-02T08:59:00Z"
     assert summary_line(finished, later).endswith("canceled  [2 monitoring]  elapsed 2h10m")
     assert headline(finished, parse_iso_utc(later)).endswith("elapsed 2h10m")
+
+
+def test_every_command_the_parser_offers_has_a_handler_that_loads():
+    """Handlers are named as text and imported when their command runs, so a misspelt one
+    would only fail when a user typed that command."""
+    import argparse
+
+    from haymaker.cli import LOCAL, REMOTE, _handler
+    from haymaker.cli.parser import build_parser
+
+    def commands(parser: argparse.ArgumentParser, prefix: str = "") -> set[str]:
+        found: set[str] = set()
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    inner = commands(sub, f"{prefix}{name} ")
+                    found |= inner or {f"{prefix}{name}"}
+        return found
+
+    offered = commands(build_parser()) - {"local-run"}
+    assert offered == set(REMOTE) | set(LOCAL)
+    for where in [*REMOTE.values(), *LOCAL.values()]:
+        assert callable(_handler(where)), where
