@@ -58,6 +58,8 @@ VIRTUAL_IDLE_SETTLE = 0.005
 FOLLOW_SECONDS = 1.0
 # Run statuses an interrupted run may be left in.
 UNFINISHED = ("pending", "running")
+# Past this much data in the Azurite folder a local run says that it slows runs down.
+AZURITE_DATA_NOTE_BYTES = 100 * 2**20
 
 
 class Interrupted(Exception):
@@ -123,6 +125,25 @@ def leftovers(run_id: str) -> list[dict[str, Any]]:
     return [dict(r) for r in services().provider.list_tagged_resources(run_id)]
 
 
+def azurite_data_note(folder: Path, limit: int = AZURITE_DATA_NOTE_BYTES) -> str | None:
+    """What to say when the local Azurite's folder has grown past `limit` bytes.
+
+    It keeps every local run's records and devhost's histories (about 4 MB a 5-agent run),
+    loads them at start and saves all of its tables every 5 s: a large folder makes every
+    run slower, and nothing prunes it."""
+    if not folder.is_dir():
+        return None
+    size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+    if size <= limit:
+        return None
+    return (
+        f"Note: {folder} holds {size / 2**20:.0f} MB of earlier runs' records and histories; "
+        "Azurite saves all of it every 5 s, so runs get slower as it grows. To start "
+        f"afresh (`haymaker run list` then forgets those runs), delete {folder}/ while no "
+        "host runs."
+    )
+
+
 def run_locally(
     request: dict[str, Any],
     clock: str = "virtual",
@@ -137,11 +158,16 @@ def run_locally(
     print(f"Starting devhost on {APP_DIR} ({clock} clock; log: {log_path})", file=out, flush=True)
     # devhost would leave an Azurite it starts running for other hosts; a local run owns
     # the one it needs, so it leaves nothing behind.
+    emulator_dir = APP_DIR / ".devhost" / "azurite"
     emulator = (
-        azurite.ensure_running(APP_DIR / ".devhost" / "azurite", search_from=APP_DIR)
+        azurite.ensure_running(emulator_dir, search_from=APP_DIR)
         if azurite.emulator_ports(env["AzureWebJobsStorage"]) == azurite.PORTS
         else None
     )
+    if emulator is not None and emulator.process is not None:  # its data is in that folder
+        note = azurite_data_note(emulator_dir)
+        if note:
+            print(note, file=out, flush=True)
     try:
         with running_host(
             APP_DIR,

@@ -91,3 +91,18 @@ def test_doctor_on_a_folder_that_does_not_exist_is_one_line(
     assert main(["doctor", str(tmp_path / "missing")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("haymaker: error: ") and err.count("\n") == 1
+
+
+def test_a_local_run_says_when_the_azurite_folder_grows_large_and_what_to_do(tmp_path: Path):
+    from haymaker.local_run import azurite_data_note
+
+    folder = tmp_path / ".devhost" / "azurite"
+    assert azurite_data_note(folder, limit=1_000) is None  # no folder yet
+    (folder / "__blobstorage__").mkdir(parents=True)
+    (folder / "__azurite_db_table__.json").write_bytes(b"x" * 600)
+    assert azurite_data_note(folder, limit=1_000) is None  # small: nothing to say
+    (folder / "__blobstorage__" / "extent").write_bytes(b"x" * 3 * 2**20)
+    note = azurite_data_note(folder, limit=1_000)
+    assert note is not None
+    assert f"{folder} holds 3 MB" in note
+    assert f"delete {folder}/ while no host runs" in note
