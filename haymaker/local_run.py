@@ -13,6 +13,7 @@ up` it can be canceled.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -133,7 +134,11 @@ def azurite_data_note(folder: Path, limit: int = AZURITE_DATA_NOTE_BYTES) -> str
     run slower, and nothing prunes it."""
     if not folder.is_dir():
         return None
-    size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+    size = 0
+    for path in folder.rglob("*"):
+        # Azurite saves by writing a temporary file and renaming it: one may vanish here.
+        with contextlib.suppress(OSError):
+            size += path.stat().st_size if path.is_file() else 0
     if size <= limit:
         return None
     return (
