@@ -187,7 +187,7 @@ class LocalCloud:
             tags = metadata_to_tags(container.metadata or {})
             if _matches(tags, wanted):
                 found.append({"kind": "blob_container", "name": container.name, "tags": tags})
-        self._index_uses()
+        self._index_uses()  # the index table exists before it is queried
         for row in tables.get_table_client(TAG_INDEX_TABLE).query_entities(
             "PartitionKey eq @pk", parameters={"pk": _INDEX_PARTITION}
         ):

@@ -28,7 +28,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.utils import formatdate
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import quote, urlsplit
@@ -160,13 +160,12 @@ class SignedUses:
 
     def create_container(self, name: str, metadata: Mapping[str, str]) -> bool:
         path, headers = f"/{quote(name, safe='')}", _metadata_headers(metadata)
-        try:
-            self._send("blob", "PUT", path, {"restype": "container"}, b"", headers)
-        except ResourceExistsError:
-            query = {"restype": "container", "comp": "metadata"}
-            self._send("blob", "PUT", path, query, b"", headers)
-            return False
-        return True
+        return _created_or_retagged(
+            lambda: self._send("blob", "PUT", path, {"restype": "container"}, b"", headers),
+            lambda: self._send(
+                "blob", "PUT", path, {"restype": "container", "comp": "metadata"}, b"", headers
+            ),
+        )
 
     def create_queue(self, name: str, metadata: Mapping[str, str]) -> bool:
         path, headers = f"/{quote(name, safe='')}", _metadata_headers(metadata)
@@ -181,11 +180,12 @@ class SignedUses:
 
     def create_table(self, name: str) -> bool:
         body = json.dumps({"TableName": name}).encode()
-        try:
-            self._send("table", "POST", "/Tables", {}, body, {"Prefer": "return-no-content"})
-        except ResourceExistsError:
-            return False
-        return True
+        return _created_or_retagged(
+            lambda: self._send(
+                "table", "POST", "/Tables", {}, body, {"Prefer": "return-no-content"}
+            ),
+            lambda: None,
+        )
 
     def delete_container(self, name: str) -> bool:
         return self._delete("blob", f"/{quote(name, safe='')}", {"restype": "container"})
@@ -243,11 +243,7 @@ class SignedUses:
         query: Mapping[str, str],
         extra: Mapping[str, str] | None = None,
     ) -> bool:
-        try:
-            self._send(service, "DELETE", path, query, b"", extra or {})
-        except ResourceNotFoundError:
-            return False
-        return True
+        return _deleted(lambda: self._send(service, "DELETE", path, query, b"", extra or {}))
 
     # -- requests ---------------------------------------------------------------------
 
@@ -357,11 +353,12 @@ class SignedUses:
         raise AssertionError("unreachable")
 
     def _connection(self, service: str) -> http.client.HTTPConnection:
-        connection = self._connections().get(service)
+        connections = self._connections()
+        connection = connections.get(service)
         if connection is None:
             endpoint = self._endpoints[service]
             connection = http.client.HTTPConnection(endpoint.netloc, timeout=self._timeout)
-            self._connections()[service] = connection
+            connections[service] = connection
         return connection
 
     def _connections(self) -> dict[str, http.client.HTTPConnection]:
@@ -398,42 +395,26 @@ class SdkUses:
 
     def create_container(self, name: str, metadata: Mapping[str, str]) -> bool:
         container = self._blobs.get_container_client(name)
-        try:
-            container.create_container(metadata=dict(metadata))
-        except ResourceExistsError:
-            container.set_container_metadata(dict(metadata))
-            return False
-        return True
+        return _created_or_retagged(
+            lambda: container.create_container(metadata=dict(metadata)),
+            lambda: container.set_container_metadata(dict(metadata)),
+        )
 
     def create_queue(self, name: str, metadata: Mapping[str, str]) -> bool:
         queue = self._queues.get_queue_client(name)
-        try:
-            queue.create_queue(metadata=dict(metadata))
-        except ResourceExistsError:
-            queue.set_queue_metadata(dict(metadata))
-            return False
-        return True
+        return _created_or_retagged(
+            lambda: queue.create_queue(metadata=dict(metadata)),
+            lambda: queue.set_queue_metadata(dict(metadata)),
+        )
 
     def create_table(self, name: str) -> bool:
-        try:
-            self._tables.create_table(name)
-        except ResourceExistsError:
-            return False
-        return True
+        return _created_or_retagged(lambda: self._tables.create_table(name), lambda: None)
 
     def delete_container(self, name: str) -> bool:
-        try:
-            self._blobs.delete_container(name)
-        except ResourceNotFoundError:
-            return False
-        return True
+        return _deleted(lambda: self._blobs.delete_container(name))
 
     def delete_queue(self, name: str) -> bool:
-        try:
-            self._queues.delete_queue(name)
-        except ResourceNotFoundError:
-            return False
-        return True
+        return _deleted(lambda: self._queues.delete_queue(name))
 
     def delete_table(self, name: str) -> bool:
         tables = self._tables.query_tables("TableName eq @n", parameters={"n": name})
@@ -466,6 +447,25 @@ class SdkUses:
 
 def _key(value: str) -> str:
     return quote(value.replace("'", "''"), safe="")
+
+
+def _created_or_retagged(create: Callable[[], object], retag: Callable[[], object]) -> bool:
+    """True when `create` made it; when it was there, `retag` and False."""
+    try:
+        create()
+    except ResourceExistsError:
+        retag()
+        return False
+    return True
+
+
+def _deleted(delete: Callable[[], object]) -> bool:
+    """True when `delete` removed it; False when it was not there."""
+    try:
+        delete()
+    except ResourceNotFoundError:
+        return False
+    return True
 
 
 def _entity_path(table: str, partition_key: str, row_key: str) -> str:
