@@ -44,6 +44,7 @@ from .replay import (
 )
 from .sessions import Sessions
 from .speedups import memoize_history_timestamps
+from .start_burst import StartBurst
 from .start_log import StartLog
 from .store import Store
 from .write_behind import WriteBehind
@@ -101,6 +102,8 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
         self.start_log = StartLog(
             self._log_starts, self._forget_starts, functools.partial(self._with_retries)
         )
+        # The first episodes of starts that arrive in a burst run once it ends.
+        self._burst: StartBurst[Live] = StartBurst(self._run_first_episode)
         self.message_log = MessageLog(self._write_messages, functools.partial(self._with_retries))
         # The durable client binding JSON, for activities that declare a client input.
         self.client_binding: str | None = None
@@ -131,6 +134,7 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
 
     async def close(self) -> None:
         self.stopping = True
+        self._burst.close()
         await self.start_log.close()
         for task in list(self._tasks):
             task.cancel()
@@ -175,11 +179,14 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
         # Claimed before the first await, so two concurrent starts cannot both proceed.
         self._starting[instance_id] = asyncio.Event()
         self.forget_final_row(instance_id)  # a finished instance's row is to be replaced
+        self._burst.arriving()
         try:
             return await self._create(name, instance_id, input_json, parent)
         except BaseException:
             self._row_stored(instance_id)
             raise
+        finally:
+            self._burst.taken()
 
     async def wait_started(self, instance_id: str, timeout: float = 10.0) -> None:
         """Return once no start of `instance_id` is half-way (its row not yet stored).
@@ -245,7 +252,11 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
         """Run a logged start; its row is written behind its first episode's history."""
         live.row_unwritten = row
         self.live[live.instance_id] = live
-        self._schedule_episode(live)
+        self._burst.admit(live)
+
+    def _run_first_episode(self, live: Live) -> None:
+        if self.live.get(live.instance_id) is live:
+            self._schedule_episode(live)
 
     async def _log_starts(self, entries: list[dict[str, Any]]) -> None:
         await self.writer.log_starts(entries)
