@@ -30,13 +30,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import UpdateMode
-from azure.data.tables.aio import TableClient, TableServiceClient
 
 from .replay import iso, parse_iso
 from .table_rest import TableRest
 
 if TYPE_CHECKING:
+    from azure.data.tables.aio import TableClient, TableServiceClient
     from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
 BATCH_LIMIT = 100
@@ -108,20 +107,43 @@ class Store:
         self.hub = hub
         settings = {**TIMEOUTS, "use_env_settings": proxy_configured()}
         self._connection_string, self._settings = connection_string, settings
-        self._tables = TableServiceClient.from_connection_string(connection_string, **settings)
-        self.instances = self._tables.get_table_client(f"{hub}Instances")
-        self.history = self._tables.get_table_client(f"{hub}History")
-        self.messages = self._tables.get_table_client(f"{hub}Messages")
-        self.starts = self._tables.get_table_client(f"{hub}Starts")
-        # Row operations as plain signed requests where the account key allows
-        # (table_rest.py), else through the SDK's clients.
-        self._rows: TableRest | SdkTableRows = TableRest.for_connection(
-            connection_string, settings["use_env_settings"]
-        ) or SdkTableRows((self.instances, self.history, self.messages, self.starts))
+        self.instances_table = f"{hub}Instances"
+        self.history_table = f"{hub}History"
+        self.messages_table = f"{hub}Messages"
+        self.starts_table = f"{hub}Starts"
+        # Row operations as plain signed requests where the account key allows and no proxy
+        # is configured (table_rest.py), else through the SDK's clients.
+        signed = None if proxy_configured() else TableRest.for_connection(connection_string)
+        self._rows: TableRest | SdkTableRows = signed or SdkTableRows(
+            (self.instances, self.history, self.messages, self.starts)
+        )
 
-    # The blob clients are made (and the blob SDK imported: a third of a second, two thirds
-    # of the writer's start-up) on first use: the writer process needs them only for a
-    # value too large for a table.
+    # The SDK's clients are made (and the SDK imported) on first use: the writer process
+    # needs them only for queries, which its usual writes never make (with signed
+    # requests); the blob clients only for a value too large for a table (the blob SDK's
+    # import was two thirds of the writer's start-up).
+    @cached_property
+    def _tables(self) -> TableServiceClient:
+        from azure.data.tables.aio import TableServiceClient
+
+        return TableServiceClient.from_connection_string(self._connection_string, **self._settings)
+
+    @cached_property
+    def instances(self) -> TableClient:
+        return self._tables.get_table_client(self.instances_table)
+
+    @cached_property
+    def history(self) -> TableClient:
+        return self._tables.get_table_client(self.history_table)
+
+    @cached_property
+    def messages(self) -> TableClient:
+        return self._tables.get_table_client(self.messages_table)
+
+    @cached_property
+    def starts(self) -> TableClient:
+        return self._tables.get_table_client(self.starts_table)
+
     @cached_property
     def _blobs(self) -> BlobServiceClient:
         from azure.storage.blob.aio import BlobServiceClient
@@ -147,10 +169,10 @@ class Store:
 
     async def close(self) -> None:
         await self._rows.close()
-        await self._tables.close()
-        for client in (self.instances, self.history, self.messages, self.starts):
-            await client.close()
         made = self.__dict__
+        for name in ("instances", "history", "messages", "starts", "_tables"):
+            if name in made:
+                await made[name].close()
         for name in ("large", "timer_status", "_blobs"):
             if name in made:
                 await made[name].close()
@@ -182,7 +204,7 @@ class Store:
 
     async def get_instance(self, instance_id: str) -> dict[str, Any] | None:
         try:
-            entity = await self._rows.get(self.instances.table_name, instance_id, "")
+            entity = await self._rows.get(self.instances_table, instance_id, "")
         except ResourceNotFoundError:
             return None
         return await self._inflate(entity)
@@ -200,7 +222,7 @@ class Store:
             {"PartitionKey": instance_id, "RowKey": "", **fields}, f"{instance_id}/instance"
         )
         try:
-            await self._rows.insert(self.instances.table_name, entity)
+            await self._rows.insert(self.instances_table, entity)
             return None
         except ResourceExistsError:
             existing = await self.get_instance(instance_id)
@@ -214,7 +236,7 @@ class Store:
             return str(existing["RuntimeStatus"])
         # The new execution's first history is written before its row: it stays.
         await self.delete_history(instance_id, keep_execution=fields.get("ExecutionId"))
-        await self._rows.upsert(self.instances.table_name, entity)
+        await self._rows.upsert(self.instances_table, entity)
         return None
 
     async def update_instance(self, instance_id: str, fields: dict[str, Any]) -> None:
@@ -222,7 +244,7 @@ class Store:
         entity = await self._offload(
             {"PartitionKey": instance_id, "RowKey": "", **fields}, f"{instance_id}/instance"
         )
-        await self._rows.upsert(self.instances.table_name, entity, merge=True)
+        await self._rows.upsert(self.instances_table, entity, merge=True)
 
     async def query_instances(
         self,
@@ -317,7 +339,7 @@ class Store:
                     f"{instance_id}/history",
                 )
             )
-        await self._submit(self.history, [("create", e) for e in entities])
+        await self._submit(self.history_table, [("create", e) for e in entities])
 
     async def delete_history(
         self, instance_id: str, from_position: int = 0, keep_execution: str | None = None
@@ -335,7 +357,7 @@ class Store:
             )
         ]
         await self._submit(
-            self.history,
+            self.history_table,
             [("delete", {"PartitionKey": instance_id, "RowKey": k}) for k in keys],
         )
         return len(keys)
@@ -362,7 +384,7 @@ class Store:
             for message_id, message in added
         ]
         operations += [("delete", {"PartitionKey": instance_id, "RowKey": m}) for m in deleted]
-        await self._submit(self.messages, operations)
+        await self._submit(self.messages_table, operations)
 
     async def list_messages(self, instance_id: str) -> AsyncIterator[dict[str, Any]]:
         async for row in self.messages.query_entities(
@@ -376,7 +398,7 @@ class Store:
 
     async def delete_messages(self, instance_id: str, message_ids: list[str]) -> None:
         await self._submit(
-            self.messages,
+            self.messages_table,
             [("delete", {"PartitionKey": instance_id, "RowKey": m}) for m in message_ids],
         )
 
@@ -392,11 +414,11 @@ class Store:
             for e in entries
         ]
         chunks = _transactions([("upsert", entity) for entity in entities])
-        await asyncio.gather(*(self._submit(self.starts, chunk) for chunk in chunks))
+        await asyncio.gather(*(self._submit(self.starts_table, chunk) for chunk in chunks))
 
     async def forget_starts(self, execution_ids: list[str]) -> None:
         await self._submit(
-            self.starts,
+            self.starts_table,
             [("delete", {"PartitionKey": STARTS_PARTITION, "RowKey": e}) for e in execution_ids],
         )
 
@@ -441,7 +463,7 @@ class Store:
 
     # -- helpers ------------------------------------------------------------------
 
-    async def _submit(self, client: Any, operations: list[tuple[str, dict[str, Any]]]) -> None:
+    async def _submit(self, table: str, operations: list[tuple[str, dict[str, Any]]]) -> None:
         """Send operations concurrently: a few as single requests, many as batches of 100.
 
         Callers never rely on order or atomicity across operations (see load_history).
@@ -454,7 +476,6 @@ class Store:
         """
         signed = isinstance(self._rows, TableRest)
         limit = 1 if signed else SINGLE_WRITE_LIMIT
-        table = client.table_name
         if len(operations) <= limit:
             await asyncio.gather(*(self._single(table, kind, e) for kind, e in operations))
             return
@@ -524,6 +545,8 @@ class SdkTableRows:
         return dict(await self._clients[table].get_entity(partition_key, row_key))
 
     async def upsert(self, table: str, entity: dict[str, Any], merge: bool = False) -> None:
+        from azure.data.tables import UpdateMode
+
         mode = UpdateMode.MERGE if merge else UpdateMode.REPLACE
         await self._clients[table].upsert_entity(entity, mode=mode)
 

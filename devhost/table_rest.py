@@ -5,13 +5,14 @@ pipeline (a dozen policies, the generated serializer, tracing hooks) rather than
 request; the history writer makes several per orchestration step. This client sends the
 same requests (the same URL, headers, JSON body and Shared Key signature as the SDK's
 `get_entity`, `upsert_entity`, `create_entity`, `delete_entity` and `submit_transaction`)
-over one aiohttp session, for a fraction of the CPU. Entity properties are typed by the
-SDK's own serializer and deserializer, so rows read and write exactly as with the SDK.
+over kept-alive connections (lean_http.py), for a fraction of the CPU. Entity properties
+are typed by the SDK's own serializer and deserializer, so rows read and write exactly as
+with the SDK.
 
 Only for connection strings with an account key (Azurite's, or a storage account's);
-others (SAS) keep the SDK. Failures raise the SDK's exceptions (ResourceExistsError,
-ResourceNotFoundError, HttpResponseError), so callers handle both the same way; retries
-are the callers' (the engine retries every write).
+others (SAS), and any when a proxy is configured, keep the SDK. Failures raise the SDK's
+exceptions (ResourceExistsError, ResourceNotFoundError, HttpResponseError), so callers
+handle both the same way; retries are the callers' (the engine retries every write).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import aiohttp
 from azure.core.exceptions import (
     HttpResponseError,
     ResourceExistsError,
@@ -36,9 +36,9 @@ from azure.core.exceptions import (
 )
 from azure.data.tables._deserialize import _convert_to_entity
 from azure.data.tables._serialize import _add_entity_properties
-from yarl import URL
 
 from .azurite import connection_fields
+from .lean_http import ConnectFailed, LeanHttp
 
 API_VERSION = "2019-02-02"
 ACCEPT = "application/json;odata=minimalmetadata"
@@ -64,28 +64,25 @@ def _key(value: str) -> str:
 
 
 class TableRest:
-    """Signed table-service requests for one account, over one reused connection pool."""
+    """Signed table-service requests for one account, over kept-alive connections."""
 
-    def __init__(self, endpoint: str, account: str, key: bytes, trust_env: bool = False):
+    def __init__(self, endpoint: str, account: str, key: bytes):
         self.endpoint = endpoint
         self._origin = "{0.scheme}://{0.netloc}".format(urlsplit(endpoint))
         self._base_path = urlsplit(endpoint).path.rstrip("/")
         self._account = account
         self._key = key
-        self._trust_env = trust_env
-        self._session: aiohttp.ClientSession | None = None
+        self._http = LeanHttp(self._origin, connect_timeout=10, read_timeout=30)
         self._date = ""
         self._date_second = -1
 
     @classmethod
-    def for_connection(cls, connection_string: str, trust_env: bool) -> TableRest | None:
+    def for_connection(cls, connection_string: str) -> TableRest | None:
         found = table_endpoint(connection_string)
-        return None if found is None else cls(*found, trust_env=trust_env)
+        return None if found is None else cls(*found)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
     # -- operations -------------------------------------------------------------------
 
@@ -202,22 +199,14 @@ class TableRest:
             headers["Content-Type"] = content_type
         if extra:
             headers.update(extra)
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(sock_connect=10, sock_read=30),
-                trust_env=self._trust_env,
-                skip_auto_headers=("User-Agent",),
-            )
-        url = URL(self._origin + path, encoded=True)
         try:
-            async with self._session.request(method, url, data=body, headers=headers) as response:
-                status = response.status
-                text = await response.text() if read or status >= 300 else ""
-        except aiohttp.ClientConnectorError as error:
+            status, answer = await self._http.request(method, path, headers, body or b"")
+        except ConnectFailed as error:
             raise ServiceRequestError(f"{method} {path}: {error}", error=error) from error
-        except (aiohttp.ClientError, TimeoutError) as error:
+        except (OSError, TimeoutError) as error:
             # As the SDK reports them: storage that failed or stopped answering.
             raise ServiceResponseError(f"{method} {path}: {error!r}", error=error) from error
+        text = answer.decode("utf-8", "replace") if read or status >= 300 else ""
         if status >= 300:
             _raise(status, method, path, text)
         return text

@@ -40,7 +40,7 @@ def test_a_key_connection_string_gets_signed_requests_and_a_sas_one_the_sdk() ->
     ) == ("https://acct.table.core.windows.net", "acct", __import__("base64").b64decode(KEY))
     sas = "TableEndpoint=https://acct.table.core.windows.net/;SharedAccessSignature=sv=x&sig=y"
     assert table_endpoint(sas) is None
-    assert TableRest.for_connection(sas, trust_env=False) is None
+    assert TableRest.for_connection(sas) is None
 
 
 @pytest.mark.parametrize("through", ["signed requests", "the SDK's clients"])
