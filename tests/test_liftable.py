@@ -83,7 +83,6 @@ DISTRIBUTIONS = {
     "azure.functions": "azure-functions",
     "azure.storage.blob": "azure-storage-blob",
     "azure.storage.queue": "azure-storage-queue",
-    "yarl": "yarl",
 }
 
 
