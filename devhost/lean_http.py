@@ -68,8 +68,8 @@ class LeanHttp:
             return await self._send(head + body, method, target)
 
     async def _send(self, request: bytes, method: str, target: str) -> tuple[int, bytes]:
-        # A reused connection that the server closed while idle fails before any answer:
-        # the request goes again, once, on a new connection (it was never taken).
+        # A kept connection that the server closed while idle fails before any answer (the
+        # request was never taken): it goes again on the next kept one, or a new one.
         while True:
             reused = bool(self._idle)
             connection = self._idle.pop() if reused else await self._connect()
