@@ -179,14 +179,18 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
         # Claimed before the first await, so two concurrent starts cannot both proceed.
         self._starting[instance_id] = asyncio.Event()
         self.forget_final_row(instance_id)  # a finished instance's row is to be replaced
-        self._burst.arriving()
+        # A client waits for a start's answer, not an orchestration for its child's.
+        external = parent is None
+        if external:
+            self._burst.arriving()
         try:
             return await self._create(name, instance_id, input_json, parent)
         except BaseException:
             self._row_stored(instance_id)
             raise
         finally:
-            self._burst.taken()
+            if external:
+                self._burst.taken()
 
     async def wait_started(self, instance_id: str, timeout: float = 10.0) -> None:
         """Return once no start of `instance_id` is half-way (its row not yet stored).
@@ -252,7 +256,10 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
         """Run a logged start; its row is written behind its first episode's history."""
         live.row_unwritten = row
         self.live[live.instance_id] = live
-        self._burst.admit(live)
+        if live.parent_id is None:
+            self._burst.admit(live)
+        else:  # a sub-orchestration: nobody waits for its answer, its parent for its end
+            self._schedule_episode(live)
 
     def _run_first_episode(self, live: Live) -> None:
         if self.live.get(live.instance_id) is live:

@@ -6,7 +6,8 @@ with the starts still waiting to be answered: the host's loop, the history write
 Azurite serve both. So, as the Durable Task Framework takes a start from its control
 queue some time after the client's request stored it, the first episode of a start taken
 while another start is being taken waits until starts stop arriving (QUIET without a new
-one) or until the oldest has waited LONGEST. A lone start runs at once.
+one) or until the oldest has waited LONGEST. A lone start runs at once, and so does a
+sub-orchestration (the engine never holds one: no client waits for its answer).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # The tests talk only to servers on this machine: Azurite over HTTP, and the fake Azure over
 # HTTPS with a CA of its own (those tests name it in SSL_CERT_FILE themselves). Yet every
-# process that imports aiohttp (each host and history writer: about 200 in a run) builds
+# process that imports aiohttp (each host: about 90 in a run) builds
 # a verified TLS context at import, and OpenSSL parses the system's CA bundle for it:
 # 0.06-0.15 s of CPU each, for about 150 certificates never used. A bundle of no
 # certificate costs nothing, and a test that reached a real server by mistake would fail.
