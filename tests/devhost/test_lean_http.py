@@ -5,7 +5,7 @@ answers are read whole, and a server that stops answering is a storage error, no
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import pytest
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
@@ -13,17 +13,14 @@ from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from devhost.lean_http import ConnectFailed, LeanHttp
 from devhost.table_rest import TableRest
 
-Answer = Callable[[int, bytes], Awaitable[bytes | None]]
 
-
-async def serve(answer: Answer) -> tuple[asyncio.Server, str, list[int]]:
-    """A server that reads each request and writes what `answer(connection number,
-    request)` returns; None closes the connection without a word."""
+async def serve(answer: Callable[[bytes], bytes]) -> tuple[asyncio.Server, str, list[int]]:
+    """A kept-alive server that answers each request with `answer(request)`; the list
+    counts its connections."""
     connections: list[int] = []
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        number = len(connections)
-        connections.append(number)
+        connections.append(len(connections))
         try:
             while head := await reader.readuntil(b"\r\n\r\n"):
                 length = next(
@@ -35,10 +32,7 @@ async def serve(answer: Answer) -> tuple[asyncio.Server, str, list[int]]:
                     0,
                 )
                 body = await reader.readexactly(length)
-                reply = await answer(number, head + body)
-                if reply is None:
-                    break
-                writer.write(reply)
+                writer.write(answer(head + body))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -77,7 +71,7 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_and_the_request_a
 
 def test_chunked_and_unsized_answers_are_read_whole() -> None:
     async def main() -> None:
-        async def answer(number: int, request: bytes) -> bytes | None:
+        def answer(request: bytes) -> bytes:
             if b" /chunked " in request:
                 return (
                     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -111,17 +105,22 @@ def test_chunked_and_unsized_answers_are_read_whole() -> None:
 
 def test_storage_that_stops_answering_or_closes_mid_answer_is_a_storage_error() -> None:
     async def main() -> None:
-        async def answer(number: int, request: bytes) -> bytes | None:
-            if b" /silent " in request:
+        async def silent_or_cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            request = await reader.readuntil(b"\r\n\r\n")
+            if b" /devstoreaccount1/silent " in request:
                 await asyncio.sleep(5)
-            return b"HTTP/1.1 500 Oops\r\nContent-Length: 100\r\n\r\ncut"  # then closes
+            # A body shorter than it says, then the connection closes.
+            writer.write(b"HTTP/1.1 500 Oops\r\nContent-Length: 100\r\n\r\ncut")
+            await writer.drain()
+            writer.close()
 
-        server, origin, _ = await serve(answer)
+        server = await asyncio.start_server(silent_or_cut, "127.0.0.1", 0)
+        origin = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
         rest = TableRest(f"{origin}/devstoreaccount1", "devstoreaccount1", b"key")
         rest._http = LeanHttp(origin, read_timeout=0.3)
-        with pytest.raises(ServiceResponseError):
+        with pytest.raises(ServiceResponseError, match="TimeoutError"):
             await rest._send("GET", "/devstoreaccount1/silent", None, None, read=True)
-        with pytest.raises(ServiceResponseError):
+        with pytest.raises(ServiceResponseError, match="cut-off"):
             await rest._send("GET", "/devstoreaccount1/cut", None, None, read=True)
         await rest.close()
         server.close()
