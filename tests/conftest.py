@@ -3,6 +3,7 @@ copies of the app to break or to run with a changed host.json."""
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -52,6 +53,14 @@ def pytest_configure(config: pytest.Config) -> None:
     if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
         location = Path(tempfile.mkdtemp(prefix="haymaker-tests-azurite-"))
         config.stash[_SESSION_AZURITE] = (azurite.ensure_running(location, ROOT), location)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collection loaded (the test modules, the app, the SDKs) lives as long as the
+    worker: frozen, the collector never scans it again. Each full collection in a run of
+    many tests otherwise walks every object of every imported module (as in devhost's
+    host, see devhost/__main__.py)."""
+    gc.freeze()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
