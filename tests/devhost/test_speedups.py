@@ -1,4 +1,5 @@
-"""The SDK's timestamps parse to exactly the values dateutil gives (devhost/speedups.py)."""
+"""Speed-ups that must change nothing: the SDK's timestamps parse to exactly the values dateutil
+gives (devhost/speedups.py), and the host still collects garbage (devhost/__main__.py)."""
 
 from __future__ import annotations
 
@@ -63,3 +64,39 @@ def test_a_date_that_does_not_exist_fails_as_dateutil_fails() -> None:
     speedups.memoize_history_timestamps()
     with pytest.raises(ParserError):
         speedups.history_event_module.dt_parse("2026-02-30T06:00:00.000000Z")
+
+
+GC_APP = """
+import gc
+import json
+
+import azure.functions as func
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+
+@app.route(route="collector")
+def collector(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps({"enabled": gc.isenabled()}))
+"""
+
+
+def test_the_host_collects_garbage_once_it_runs(
+    storage_connection_string: str, tmp_path: Path
+) -> None:
+    """The collector is off only while the host's modules load (devhost/__main__.py): a
+    host left without it would never free a reference cycle, and grow for as long as it
+    runs."""
+    import requests
+
+    from devhost.process import running_host
+
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "function_app.py").write_text(GC_APP)
+    (app / "host.json").write_text('{"version": "2.0"}')
+    env = {"AzureWebJobsStorage": storage_connection_string}
+    with running_host(app, env=env) as host:
+        answer = requests.get(f"{host.base_url}/api/collector", timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"enabled": True}
