@@ -59,7 +59,7 @@ def test_an_unknown_profile_is_a_usage_error(
 
 
 # Two scenarios, not the whole catalog: the catalog is checked by test_catalog.py, and its
-# every command parsed by the Azure CLI by test_azcli_check.py (about 10 s of CPU, which
+# every command parsed by the Azure CLI by test_azcli_check.py (about 6 s of CPU, which
 # this test spent a second time).
 def test_scenarios_validate_a_folder_and_a_broken_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
