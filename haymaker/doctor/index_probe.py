@@ -9,6 +9,7 @@ for a module the app lacks). Prints one JSON object: {"functions": [...]} or
 from leaking into the next check.
 """
 
+import gc
 import importlib.util
 import json
 import os
@@ -16,6 +17,9 @@ import sys
 
 
 def main() -> int:
+    # The process only imports and exits: the collector's passes over what loads are a
+    # sixth of its CPU, and nothing it makes outlives it.
+    gc.disable()
     indexer_file, app_dir, *site_dirs = sys.argv[1:]
     sys.path[0] = app_dir  # was this script's folder
     sys.path.extend(site_dirs)
