@@ -402,3 +402,17 @@ def test_validate_checks_scenarios_built_in_code() -> None:
         "adhoc: deploy: has 1 deploy steps; a scenario needs at least 4",
         "adhoc: operate: has 0 operate actions; a scenario needs at least 8",
     ]
+
+
+def test_validation_is_worked_out_once_and_each_caller_gets_its_own_list(
+    tmp_path: Path,
+) -> None:
+    """The health check asks on every probe: the answer is kept, and a caller that adds to
+    the list it got changes nobody else's."""
+    write_broken(tmp_path, "area: security", "area: nowhere")
+    catalog = load_catalog(tmp_path)
+    first = catalog.validate()
+    assert first[0] == "the catalog has no scenarios" and "'nowhere'" in first[1], first
+    expected = list(first)
+    first.append("added by a caller")
+    assert catalog.validate() == expected
