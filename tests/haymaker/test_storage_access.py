@@ -460,3 +460,26 @@ def test_the_app_runs_on_identity_only_storage_through_a_host(
     listed = [q.name for q in queues.list_queues(name_starts_with="haymaker-events-")]
     assert events_queue_name(run_id) not in listed
     assert _token_requests(fake).count("https://storage.azure.com") > tokens_before
+
+
+def test_a_proxy_in_the_environment_is_still_used(
+    storage_connection_string: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clients read the environment once, not on every request (haymaker/storage.py);
+    a proxy it names still carries their requests. Here one that does not answer: the
+    same read that works without it fails."""
+    from azure.core.exceptions import ServiceRequestError
+
+    from devhost.process import free_port
+
+    def list_tables() -> None:
+        account = StorageAccount.from_connection_string(storage_connection_string)
+        service = account.table_service()
+        next(iter(service.list_tables()), None)
+
+    list_tables()
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with pytest.raises(ServiceRequestError):
+        list_tables()
