@@ -70,10 +70,10 @@ BOTH_FORMS = (
 # must answer sooner (the HTTP API) add a deadline of their own; these bound how long a
 # hung call keeps its thread.
 CONNECT_TIMEOUT_SECONDS = 10
-# The proxy settings `requests` reads from the environment (any case).
-PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
 READ_TIMEOUT_SECONDS = 30
 TABLE_RETRIES = 4
+# The proxy settings `requests` reads from the environment (any case).
+PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
 
 _ACCOUNT_NAME = re.compile(r"[a-z0-9]{3,24}")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
@@ -288,7 +288,7 @@ def _environment_options(environ: Mapping[str, str]) -> dict[str, Any]:
     """What the clients take from the environment, read once.
 
     With the SDK's default `requests` reads the environment on every request, walking all
-    of it twice for proxies: a tenth of a table read's CPU in a Functions host, whose
+    of it twice for proxies: a quarter of a table read's CPU in a Functions host, whose
     environment holds every app setting. Unless a proxy is configured (then everything is
     left to `requests`, as before), the clients do not read it, and a CA bundle it names
     (REQUESTS_CA_BUNDLE, else CURL_CA_BUNDLE, as `requests` picks) is passed to them.

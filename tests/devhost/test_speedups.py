@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
+
+from devhost.process import running_host
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -87,10 +90,6 @@ def test_the_host_collects_garbage_once_it_runs(
     """The collector is off only while the host's modules load (devhost/__main__.py): a
     host left without it would never free a reference cycle, and grow for as long as it
     runs."""
-    import requests
-
-    from devhost.process import running_host
-
     app = tmp_path / "app"
     app.mkdir()
     (app / "function_app.py").write_text(GC_APP)
