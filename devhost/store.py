@@ -113,7 +113,9 @@ class Store:
         self.starts_table = f"{hub}Starts"
         # Row operations as plain signed requests where the account key allows and no proxy
         # is configured (table_rest.py), else through the SDK's clients.
-        signed = None if proxy_configured() else TableRest.for_connection(connection_string)
+        signed = (
+            None if settings["use_env_settings"] else TableRest.for_connection(connection_string)
+        )
         self._rows: TableRest | SdkTableRows = signed or SdkTableRows(
             (self.instances, self.history, self.messages, self.starts)
         )

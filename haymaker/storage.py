@@ -277,11 +277,11 @@ class StorageAccount:
 
 
 def _client_options() -> dict[str, Any]:
-    options: dict[str, Any] = {
+    return {
         "connection_timeout": CONNECT_TIMEOUT_SECONDS,
         "read_timeout": READ_TIMEOUT_SECONDS,
+        **_environment_options(os.environ),
     }
-    return {**options, **_environment_options(os.environ)}
 
 
 def _environment_options(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -5,13 +5,21 @@ answers are read whole, and a server that stops answering is a storage error, no
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
 from devhost.lean_http import ConnectFailed, LeanHttp
 from devhost.table_rest import TableRest
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def listen(handle: Handler) -> tuple[asyncio.Server, str]:
+    """A server on a free local port running `handle` per connection, and its origin."""
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
 
 
 async def serve(answer: Callable[[bytes], bytes]) -> tuple[asyncio.Server, str, list[int]]:
@@ -38,9 +46,8 @@ async def serve(answer: Callable[[bytes], bytes]) -> tuple[asyncio.Server, str, 
             pass
         writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    return server, f"http://127.0.0.1:{port}", connections
+    server, origin = await listen(handle)
+    return server, origin, connections
 
 
 def test_a_connection_the_server_closed_while_idle_is_replaced_and_the_request_answered() -> None:
@@ -57,8 +64,8 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_and_the_request_a
             await writer.drain()
             writer.close()
 
-        server = await asyncio.start_server(answer_then_close, "127.0.0.1", 0)
-        http = LeanHttp(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+        server, origin = await listen(answer_then_close)
+        http = LeanHttp(origin)
         for _ in range(3):
             assert await http.request("GET", "/", {}) == (200, b"ok")
             await asyncio.sleep(0.05)  # the server's close arrives
@@ -93,8 +100,8 @@ def test_chunked_and_unsized_answers_are_read_whole() -> None:
             await writer.drain()
             writer.close()
 
-        server = await asyncio.start_server(unsized, "127.0.0.1", 0)
-        http = LeanHttp(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+        server, origin = await listen(unsized)
+        http = LeanHttp(origin)
         for _ in range(2):  # read to the end; the next request gets a new connection
             assert await http.request("GET", "/", {}) == (200, b"to the end")
         await http.close()
@@ -114,8 +121,7 @@ def test_storage_that_stops_answering_or_closes_mid_answer_is_a_storage_error() 
             await writer.drain()
             writer.close()
 
-        server = await asyncio.start_server(silent_or_cut, "127.0.0.1", 0)
-        origin = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        server, origin = await listen(silent_or_cut)
         rest = TableRest(f"{origin}/devstoreaccount1", "devstoreaccount1", b"key")
         rest._http = LeanHttp(origin, read_timeout=0.3)
         with pytest.raises(ServiceResponseError, match="TimeoutError"):

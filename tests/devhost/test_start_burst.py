@@ -15,14 +15,22 @@ def burst(ran: list[str]) -> StartBurst[str]:
     return StartBurst(ran.append, quiet=QUIET, longest=LONGEST)
 
 
+def take(starts: StartBurst[str], *names: str) -> None:
+    """Starts taken at once (each is being taken while the others are), then stored."""
+    for _ in names:
+        starts.arriving()
+    for name in names:
+        starts.admit(name)
+    for _ in names:
+        starts.taken()
+
+
 def test_a_lone_start_runs_at_once() -> None:
     async def main() -> None:
         ran: list[str] = []
         starts = burst(ran)
         for name in ("a", "b"):  # one after another: each alone
-            starts.arriving()
-            starts.admit(name)
-            starts.taken()
+            take(starts, name)
             assert ran[-1] == name
 
     asyncio.run(main())
@@ -32,21 +40,12 @@ def test_a_burst_runs_once_starts_stop_arriving() -> None:
     async def main() -> None:
         ran: list[str] = []
         starts = burst(ran)
-        starts.arriving()
-        starts.arriving()  # two being taken at once
-        starts.admit("a")
-        starts.admit("b")
-        starts.taken()
-        starts.taken()
-        starts.arriving()  # a third, alone, while the others wait: it waits with them
-        starts.admit("c")
-        starts.taken()
+        take(starts, "a", "b")  # two being taken at once
+        take(starts, "c")  # a third, alone, while the others wait: it waits with them
         assert ran == []
         await asyncio.sleep(QUIET * 2)
         assert ran == ["a", "b", "c"]
-        starts.arriving()  # the burst is over: a new lone start runs at once
-        starts.admit("d")
-        starts.taken()
+        take(starts, "d")  # the burst is over: a new lone start runs at once
         assert ran == ["a", "b", "c", "d"]
 
     asyncio.run(main())
@@ -61,12 +60,7 @@ def test_a_burst_that_goes_on_does_not_hold_its_first_starts_past_the_longest_wa
         first_ran_at = None
         n = 0
         while loop.time() - began < LONGEST * 3:  # a start every 10 ms, two at a time
-            starts.arriving()
-            starts.arriving()
-            starts.admit(f"{n}")
-            starts.admit(f"{n + 1}")
-            starts.taken()
-            starts.taken()
+            take(starts, f"{n}", f"{n + 1}")
             n += 2
             if ran and first_ran_at is None:
                 first_ran_at = loop.time() - began

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import haymaker.catalog as catalog_module
 from haymaker.catalog import (
     AREAS,
     PLACEHOLDERS,
@@ -21,6 +22,7 @@ from haymaker.catalog import (
     load_catalog,
     validate_path,
 )
+from haymaker.catalog_checks import scenario_problems
 from haymaker.catalog_rules import SAMPLE_PLACEHOLDERS
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -405,14 +407,25 @@ def test_validate_checks_scenarios_built_in_code() -> None:
 
 
 def test_validation_is_worked_out_once_and_each_caller_gets_its_own_list(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The health check asks on every probe: the answer is kept, and a caller that adds to
-    the list it got changes nobody else's."""
-    write_broken(tmp_path, "area: security", "area: nowhere")
+    """The health check asks on every probe: the scenarios are checked once, and a caller
+    that adds to the list it got changes nobody else's."""
+    checked: list[str] = []
+
+    def counted(scenario: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
+        checked.append(scenario.id)
+        return scenario_problems(scenario)
+
+    monkeypatch.setattr(catalog_module, "scenario_problems", counted)
+    write_broken(tmp_path, "area: security", "area: security")  # a sound copy
+    write_broken(tmp_path, "area: security", "area: nowhere", stem="broken")
     catalog = load_catalog(tmp_path)
+    checked.clear()  # loading checks each file too
     first = catalog.validate()
-    assert first[0] == "the catalog has no scenarios" and "'nowhere'" in first[1], first
+    assert checked == [SAMPLE]
+    assert first and all("broken.yaml" in problem for problem in first), first
     expected = list(first)
     first.append("added by a caller")
     assert catalog.validate() == expected
+    assert checked == [SAMPLE]  # not checked again
