@@ -22,6 +22,21 @@ async def listen(handle: Handler) -> tuple[asyncio.Server, str]:
     return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
 
 
+def answer_once(answer: bytes, connections: list[object] | None = None) -> Handler:
+    """A handler that answers one request with `answer`, then closes without saying so
+    (as a server whose keep-alive ran out); `connections` counts the connections."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if connections is not None:
+            connections.append(writer)
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    return handle
+
+
 async def serve(answer: Callable[[bytes], bytes]) -> tuple[asyncio.Server, str, list[int]]:
     """A kept-alive server that answers each request with `answer(request)`; the list
     counts its connections."""
@@ -52,19 +67,9 @@ async def serve(answer: Callable[[bytes], bytes]) -> tuple[asyncio.Server, str, 
 
 def test_a_connection_the_server_closed_while_idle_is_replaced_and_the_request_answered() -> None:
     async def main() -> None:
-        connections = []
-
-        async def answer_then_close(
-            reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-        ) -> None:
-            # As a server whose keep-alive ran out: it answers, then closes without saying so.
-            connections.append(writer)
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            await writer.drain()
-            writer.close()
-
-        server, origin = await listen(answer_then_close)
+        connections: list[object] = []
+        ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        server, origin = await listen(answer_once(ok, connections))
         http = LeanHttp(origin)
         for _ in range(3):
             assert await http.request("GET", "/", {}) == (200, b"ok")
@@ -94,13 +99,7 @@ def test_chunked_and_unsized_answers_are_read_whole() -> None:
         await http.close()
         server.close()
 
-        async def unsized(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(b"HTTP/1.0 200 OK\r\n\r\nto the end")
-            await writer.drain()
-            writer.close()
-
-        server, origin = await listen(unsized)
+        server, origin = await listen(answer_once(b"HTTP/1.0 200 OK\r\n\r\nto the end"))
         http = LeanHttp(origin)
         for _ in range(2):  # read to the end; the next request gets a new connection
             assert await http.request("GET", "/", {}) == (200, b"to the end")
