@@ -72,6 +72,14 @@ class HostStartError(RuntimeError):
     pass
 
 
+class _PortTaken(Exception):
+    """The host exited, and its port is held by another process."""
+
+
+# How many picked ports a host is started on before its start counts as failed.
+PORT_ATTEMPTS = 3
+
+
 @dataclass
 class HostHandle:
     app_dir: Path
@@ -86,6 +94,8 @@ class HostHandle:
     # The states `start` waits for: "Running", or also "Standby" (another host holds the
     # task hub's lease, and this one waits to take over).
     ready: tuple[str, ...] = ("Running",)
+    # Whether `port` was picked here (any free port does) rather than asked for.
+    port_picked: bool = False
 
     @property
     def base_url(self) -> str:
@@ -112,6 +122,22 @@ class HostHandle:
         return f"{self.base_url}/runtime/webhooks/durabletask"
 
     def start(self, timeout: float = 60.0) -> None:
+        """Start the host and wait until it is ready.
+
+        A picked port can be taken before the host binds it: another process (a parallel
+        test worker) may have been handed the same free port. Then the host exits, and it is
+        started again on another free port; a port the caller asked for is never changed.
+        """
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                self._start_once(timeout)
+                return
+            except _PortTaken as taken:
+                if not self.port_picked or attempt == PORT_ATTEMPTS:
+                    raise HostStartError(str(taken)) from None
+                self.port = free_port()
+
+    def _start_once(self, timeout: float) -> None:
         command = [
             sys.executable,
             "-m",
@@ -139,20 +165,27 @@ class HostHandle:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise HostStartError(
-                    f"devhost exited with code {self.process.returncode}:\n{self.log()}"
-                )
-            try:
-                with urllib.request.urlopen(f"{self.base_url}/admin/host/status", timeout=1) as r:
-                    if json.load(r).get("state") in self.ready:
-                        break
-            except OSError:
-                pass
+                message = f"devhost exited with code {self.process.returncode}:\n{self.log()}"
+                if not port_is_free(self.port):
+                    raise _PortTaken(message)
+                raise HostStartError(message)
+            if self._answers_ready():
+                break
             time.sleep(0.1)
         else:
             self.kill()
             raise HostStartError(f"devhost did not become ready in {timeout:.0f}s:\n{self.log()}")
         self.keys = json.loads((self.app_dir / ".devhost" / "keys.json").read_text())
+
+    def _answers_ready(self) -> bool:
+        """Whether this host (not another process that holds the port) says it is ready."""
+        assert self.process is not None
+        try:
+            with urllib.request.urlopen(f"{self.base_url}/admin/host/status", timeout=1) as r:
+                status = json.load(r)
+        except (OSError, ValueError):
+            return False
+        return status.get("state") in self.ready and status.get("processId") == self.process.pid
 
     def stop(self, timeout: float = 20.0) -> int | None:
         """SIGTERM and wait: the clean shutdown path."""
@@ -197,6 +230,7 @@ def running_host(
     handle = HostHandle(
         app_dir=Path(app_dir),
         port=port or free_port(),
+        port_picked=port is None,
         hub=hub,
         clock=clock,
         env=dict(env or {}),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import socket
 import time
 from dataclasses import dataclass
@@ -290,6 +291,9 @@ class Host:
                 "state": self.state,
                 "version": "devhost",
                 "processUptime": int((time.monotonic() - self.started_at) * 1000),
+                # Not in the Functions host's answer: which process answers on this port, so
+                # whoever started a host knows it is not another one that took the port.
+                "processId": os.getpid(),
                 "functionCount": len(self.functions),
                 **({"standbyFor": self.holder.describe()} if self.holder else {}),
             }

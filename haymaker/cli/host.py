@@ -57,12 +57,17 @@ def _status(url: str) -> str | None:
     return _status_field(url, "state")
 
 
-def _status_field(url: str, name: str, timeout: float = 1.0) -> str | None:
+def _status_field(url: str, name: str, timeout: float = 1.0, pid: int | None = None) -> str | None:
+    """A field of the host status at `url`; with `pid`, only when that process answers
+    (not another that holds the port)."""
     try:
         with urllib.request.urlopen(f"{url}/admin/host/status", timeout=timeout) as response:
-            value = json.load(response).get(name)
+            status = json.load(response)
     except (OSError, ValueError):
         return None
+    if pid is not None and status.get("processId") != pid:
+        return None
+    value = status.get(name)
     return None if value is None else str(value)
 
 
@@ -140,7 +145,7 @@ def up(args: argparse.Namespace) -> int:
             start_new_session=True,
         )
     deadline = time.monotonic() + args.timeout
-    while (state := _status(url)) != "Running":
+    while (state := _status_field(url, "state", pid=process.pid)) != "Running":
         if state == "Standby":  # another devhost runs this task hub: this one would wait
             # Asked before it is stopped: a stopped standby answers nothing.
             holder = _status_field(url, "standbyFor", timeout=10) or "another devhost"

@@ -3,15 +3,18 @@ worker cannot index, host status and a clean SIGTERM shutdown."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import requests
 
-from devhost.process import free_port
+from devhost.process import HostStartError, free_port
 from devhost.testing import HostHandle
 from tests.devhost.helpers import app_host, copy_app, executions, new_hub, wait_for_status
 
@@ -143,6 +146,65 @@ def test_host_status_is_running_and_sigterm_exits_zero(
     assert "Stopping host" in log
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{own.base_url}/admin/host/status", timeout=2)
+
+
+class OtherHostStatus(BaseHTTPRequestHandler):
+    """Another process on the port, which says it is a running host."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = json.dumps({"state": "Running", "processId": 1}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def port_held_by_another_host() -> Iterator[int]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), OtherHostStatus)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_picked_port_another_host_took_first_is_replaced_and_the_host_is_its_own(
+    storage_connection_string: str, tmp_path: Path, unique_name: str, port_held_by_another_host: int
+) -> None:
+    """Two test workers can be handed the same free port: the host that comes second must
+    neither pass the other one's answer off as its own nor fail."""
+    taken = port_held_by_another_host
+
+    def handle(port_picked: bool, name: str) -> HostHandle:
+        return HostHandle(
+            app_dir=copy_app("http_app", tmp_path / name),
+            port=taken,
+            port_picked=port_picked,
+            hub=unique_name,
+            clock="real",
+            env={},
+            extra_args=[],
+            log_path=tmp_path / f"{name}.log",
+        )
+
+    picked = handle(True, "picked")
+    picked.start()
+    try:
+        status = requests.get(f"{picked.base_url}/admin/host/status", timeout=10).json()
+    finally:
+        picked.stop()
+    assert picked.port != taken
+    assert picked.process is not None and status["processId"] == picked.process.pid
+
+    asked = handle(False, "asked")
+    with pytest.raises(HostStartError, match=f"port {taken} is in use"):
+        asked.start()
 
 
 @pytest.mark.parametrize(
