@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +96,8 @@ class HostHandle:
     ready: tuple[str, ...] = ("Running",)
     # Whether `port` was picked here (any free port does) rather than asked for.
     port_picked: bool = False
+    # The host's settings when they name its port (`env` is made from it at each start).
+    env_for_port: Callable[[int], Mapping[str, str]] | None = None
 
     @property
     def base_url(self) -> str:
@@ -152,6 +154,8 @@ class HostHandle:
         ]
         if self.hub:
             command += ["--hub", self.hub]
+        if self.env_for_port is not None:
+            self.env = dict(self.env_for_port(self.port))
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed when the process ends
         self.process = subprocess.Popen(
             command,
@@ -217,13 +221,14 @@ def running_host(
     *,
     clock: str = "real",
     hub: str | None = None,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | Callable[[int], Mapping[str, str]] | None = None,
     extra_args: list[str] | None = None,
     log_path: Path | None = None,
     port: int | None = None,
     ready: tuple[str, ...] = ("Running",),
 ) -> Iterator[HostHandle]:
-    """A devhost for `app_dir` on a free port; stopped (SIGTERM) when the block ends.
+    """A devhost for `app_dir` on a free port (or `port`); stopped (SIGTERM) when the block
+    ends. `env` may be a function of the port, for settings that name it.
 
     It is ready once its state is one of `ready` (add "Standby" for a second host on a
     task hub another host runs)."""
@@ -231,9 +236,10 @@ def running_host(
         app_dir=Path(app_dir),
         port=port or free_port(),
         port_picked=port is None,
+        env_for_port=env if callable(env) else None,
         hub=hub,
         clock=clock,
-        env=dict(env or {}),
+        env={} if callable(env) else dict(env or {}),
         extra_args=list(extra_args or []),
         log_path=log_path or Path(app_dir) / ".devhost" / "host.log",
         ready=ready,

@@ -29,7 +29,6 @@ from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
-from devhost.process import free_port
 from devhost.testing import HostHandle, running_host
 from haymaker.events import events_queue_exists, events_queue_name
 from haymaker.local_run import FINISHED, SCHEDULED_FUNCTIONS
@@ -404,16 +403,16 @@ def app_host(
     `settings` over the test defaults; `host_args` go to devhost's command line."""
     state_dir = folder / "state"
     hub = hub or new_hub()
-    port = free_port()
     try:
         with running_host(
             APP_DIR,
             clock="virtual",
             hub=hub,
-            env=host_env(state_dir, port=port, **{"AzureWebJobsStorage": connection, **settings}),
+            env=lambda port: host_env(
+                state_dir, port=port, **{"AzureWebJobsStorage": connection, **settings}
+            ),
             extra_args=["--idle-settle", idle_settle, *host_args],
             log_path=folder / "host.log",
-            port=port,
         ) as host:
             app = App(host=host, state_dir=state_dir, connection=connection, hub=hub)
             try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from devhost.process import HostHandle, free_port, running_host
+from devhost.process import HostHandle, running_host
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,17 +77,15 @@ def host(
     shared one would take what other sessions' tests are still using (objects of runs
     with no record look finished)."""
     folder = tmp_path_factory.mktemp("cli-host")
-    port = free_port()
     with running_host(
         ROOT,
         clock="virtual",
         hub="cli" + uuid.uuid4().hex[:10],
-        env={
+        env=lambda port: {
             **app_settings(folder / "state", port),
             "AzureWebJobsStorage": private_storage_connection_string,
         },
         extra_args=["--idle-settle", "0.3"],
         log_path=folder / "host.log",
-        port=port,
     ) as handle:
         yield handle

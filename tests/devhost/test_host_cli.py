@@ -191,6 +191,8 @@ def test_a_picked_port_another_host_took_first_is_replaced_and_the_host_is_its_o
             env={},
             extra_args=[],
             log_path=tmp_path / f"{name}.log",
+            # Settings that name the port (the clock URL agents follow) follow it.
+            env_for_port=lambda port: {"HOST_URL": f"http://127.0.0.1:{port}"},
         )
 
     picked = handle(True, "picked")
@@ -199,7 +201,7 @@ def test_a_picked_port_another_host_took_first_is_replaced_and_the_host_is_its_o
         status = requests.get(f"{picked.base_url}/admin/host/status", timeout=10).json()
     finally:
         picked.stop()
-    assert picked.port != taken
+    assert picked.port != taken and picked.env["HOST_URL"] == picked.base_url
     assert picked.process is not None and status["processId"] == picked.process.pid
 
     asked = handle(False, "asked")
