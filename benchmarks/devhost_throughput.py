@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.http_client import KeptAlive  # noqa: E402
 from devhost import azurite  # noqa: E402
-from devhost.process import HostHandle, free_service_ports, running_host  # noqa: E402
+from devhost.process import HostHandle, running_host  # noqa: E402
 
 APP = Path(__file__).parent / "samples" / "bench"
 # Issue 13's targets (the rates of the fastest durable engines on this machine).
@@ -253,13 +253,12 @@ WORKLOADS = [
 @contextlib.contextmanager
 def bench_host(scratch: Path) -> Iterator[Client]:
     """A devhost on the bench app and a fresh Azurite of its own in `scratch`, warmed up."""
-    ports = free_service_ports(azurite.PORTS)
-    emulator = azurite.start(scratch / "azurite", ports, search_from=ROOT)
+    emulator = azurite.start_on_free_ports(scratch / "azurite", ROOT)
     app_dir = scratch / "bench"
     shutil.copytree(APP, app_dir)
     hub = "bench" + uuid.uuid4().hex[:8]
     extra = ["--log-level", "warning"]
-    env = {"AzureWebJobsStorage": azurite.dev_connection_string(ports=ports)}
+    env = {"AzureWebJobsStorage": emulator.connection_string()}
     try:
         with running_host(app_dir, hub=hub, extra_args=extra, env=env) as host:
             client = Client(host)

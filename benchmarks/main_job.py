@@ -26,7 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from devhost import azurite  # noqa: E402
-from devhost.process import free_service_ports  # noqa: E402
 
 TARGETS = {5: 20.0, 30: 120.0, 50: 180.0}
 AGENT_ROW = re.compile(r"^\s+(a\d+)\s+(\S+)\s+(\S+)\s+(yes|NO)\s*$", re.MULTILINE)
@@ -34,9 +33,8 @@ AGENT_ROW = re.compile(r"^\s+(a\d+)\s+(\S+)\s+(\S+)\s+(yes|NO)\s*$", re.MULTILIN
 
 def run_once(agents: int, timeout: float) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as scratch:
-        ports = free_service_ports(azurite.PORTS)
-        emulator = azurite.start(Path(scratch) / "azurite", ports, search_from=ROOT)
-        env = {**os.environ, "AzureWebJobsStorage": azurite.dev_connection_string(ports=ports)}
+        emulator = azurite.start_on_free_ports(Path(scratch) / "azurite", ROOT)
+        env = {**os.environ, "AzureWebJobsStorage": emulator.connection_string()}
         started = time.perf_counter()
         try:
             done = subprocess.run(

@@ -9,9 +9,11 @@ import socket
 import subprocess
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from .process import free_service_ports
 
 # The emulator's documented, public development account: not a secret.
 DEV_ACCOUNT = "devstoreaccount1"
@@ -118,6 +120,11 @@ class AzuriteProcess:
 
     process: subprocess.Popen[bytes] | None
     location: Path | None
+    # The ports it listens on.
+    ports: dict[str, int] = field(default_factory=lambda: dict(PORTS))
+
+    def connection_string(self) -> str:
+        return dev_connection_string(ports=self.ports)
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -196,10 +203,37 @@ def start(
                 f"Azurite exited with code {process.returncode}; see {location / 'azurite.log'}"
             )
         if is_running(ports):
-            return AzuriteProcess(process, location)
+            return AzuriteProcess(process, location, dict(ports))
         time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"Azurite did not start listening within {timeout:.0f}s")
+
+
+# How many sets of free ports an Azurite is started on before its start counts as failed.
+PORT_ATTEMPTS = 3
+
+
+def start_on_free_ports(
+    location: Path,
+    search_from: Path | None = None,
+    timeout: float = 30.0,
+    extra_args: Sequence[str] = (),
+) -> AzuriteProcess:
+    """Start an Azurite of our own on free ports (see `AzuriteProcess.ports`).
+
+    A free port can be taken before Azurite binds it (another process was handed the same
+    one): Azurite then exits, and is started again on other free ports.
+    """
+    attempt = 1
+    while True:
+        ports = free_service_ports(PORTS)
+        try:
+            return start(location, ports, search_from, timeout, extra_args)
+        except RuntimeError:
+            taken = any(_port_open(port) for port in ports.values())
+            if not taken or attempt == PORT_ATTEMPTS:
+                raise
+        attempt += 1
 
 
 # -- the shared Azurite a host starts: it outlives the host ---------------------------------

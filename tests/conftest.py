@@ -86,12 +86,9 @@ def storage_connection_string(tmp_path_factory: pytest.TempPathFactory) -> Itera
 def private_storage_connection_string(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An Azurite of the session's own, on free ports: for tests that cut storage off, and
     whose objects must not meet the sweeps that other test sessions run on the shared one."""
-    from devhost.process import free_service_ports
-
-    ports = free_service_ports(azurite.PORTS)
-    proc = azurite.start(tmp_path_factory.mktemp("private-azurite"), ports, search_from=ROOT)
+    proc = azurite.start_on_free_ports(tmp_path_factory.mktemp("private-azurite"), ROOT)
     try:
-        yield azurite.dev_connection_string(ports=ports)
+        yield proc.connection_string()
     finally:
         proc.stop()
 

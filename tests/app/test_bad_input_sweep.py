@@ -29,7 +29,6 @@ from hypothesis import strategies as st
 from devhost import azurite
 from devhost.indexer import HTTP, index_app
 from devhost.management import WEBHOOK_PREFIX, ManagementApi
-from devhost.process import free_service_ports
 from tests.app.helpers import APP_DIR, App, app_host, transiently_unavailable
 
 pytestmark = pytest.mark.slow
@@ -141,9 +140,8 @@ MGMT_ROUTES = management_routes()
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     folder = tmp_path_factory.mktemp("sweep")
-    ports = free_service_ports(azurite.PORTS)
-    storage = azurite.start(folder / "azurite", ports, search_from=APP_DIR)
-    connection = azurite.dev_connection_string(ports=ports)
+    storage = azurite.start_on_free_ports(folder / "azurite", APP_DIR)
+    connection = storage.connection_string()
     try:
         with app_host(folder, connection, AzureWebJobsStorage=connection) as host:
             # One real run, so routes about a run also see one that exists.

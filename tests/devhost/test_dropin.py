@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from devhost import azurite
-from devhost.process import free_port, free_service_ports
+from devhost.process import free_port
 from devhost.testing import running_host
 from tests.devhost.helpers import copy_app, new_hub, wait_until
 
@@ -166,11 +166,10 @@ def test_ctrl_c_stops_at_once_when_storage_is_gone(tmp_path: Path) -> None:
     """Azurite stopped first (or a network gone): the host cannot release its lease and
     says so, without waiting out the storage SDK's retry (15 s) in silence."""
     app = copy_app("http_app", tmp_path)
-    ports = free_service_ports(azurite.PORTS)
-    storage = azurite.start(tmp_path / "azurite", ports, search_from=ROOT)
+    storage = azurite.start_on_free_ports(tmp_path / "azurite", ROOT)
     port = free_port()
     try:
-        connection = azurite.dev_connection_string(ports=ports)
+        connection = storage.connection_string()
         process = start_process(
             app, "--port", str(port), "--hub", new_hub(), env={"AzureWebJobsStorage": connection}
         )

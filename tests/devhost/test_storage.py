@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -118,3 +119,28 @@ def test_a_host_stopping_leaves_storage_to_the_others_until_azurite_is_stopped(
     assert stop.returncode == 0, stop.stdout + stop.stderr
     assert stop.stdout.startswith("stopped Azurite")
     assert not azurite.is_running(custom_ports)
+
+
+def test_an_azurite_whose_free_port_was_taken_first_starts_on_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process (a parallel test worker) can be handed the same free port and bind
+    it first: the Azurite is started again on other ports, not left failing."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = {**free_service_ports(azurite.PORTS), "blob": holder.getsockname()[1]}
+        handed_out = iter([taken])
+        monkeypatch.setattr(
+            azurite,
+            "free_service_ports",
+            lambda services: next(handed_out, None) or free_service_ports(services),
+        )
+
+        process = azurite.start_on_free_ports(tmp_path / "azurite", ROOT)
+        try:
+            assert process.ports["blob"] != taken["blob"]
+            assert azurite.is_running(process.ports)
+            assert process.connection_string() == azurite.dev_connection_string(ports=process.ports)
+        finally:
+            process.stop()

@@ -35,7 +35,6 @@ from agent.operate_plan import OperatePlan
 from agent.reporting import open_sender
 from agent.scrub import Scrubber
 from devhost import azurite
-from devhost.process import free_service_ports
 from haymaker.catalog import load_catalog
 from haymaker.events import EventReceiver, create_events_queue
 from haymaker.naming import iso_utc, resource_group_name, tags_for
@@ -50,10 +49,9 @@ CATALOG = load_catalog(ROOT / "scenarios")
 def storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An Azurite of this module's own: its agents' objects live for minutes, and a sweep
     run by another test session on a shared Azurite would take them for orphans."""
-    ports = free_service_ports(azurite.PORTS)
-    process = azurite.start(tmp_path_factory.mktemp("azurite-scenarios"), ports, search_from=ROOT)
+    process = azurite.start_on_free_ports(tmp_path_factory.mktemp("azurite-scenarios"), ROOT)
     try:
-        yield azurite.dev_connection_string(ports=ports)
+        yield process.connection_string()
     finally:
         process.stop()
 

@@ -25,7 +25,7 @@ from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 from azure.storage.queue import QueueServiceClient
 
 from devhost import azurite
-from devhost.process import free_service_ports, running_host
+from devhost.process import running_host
 from haymaker.events import (
     EventReceiver,
     EventSender,
@@ -281,14 +281,13 @@ class Storage:
 def oauth_storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Storage]:
     folder = tmp_path_factory.mktemp("oauth-azurite")
     certs = write_certificates(folder)
-    ports = free_service_ports(azurite.PORTS)
     with FakeAzure() as fake:
         bundle = folder / "ca-bundle.pem"
         bundle.write_bytes(Path(fake.ca_bundle).read_bytes() + certs.ca_bundle.read_bytes())
         extra = ["--oauth", "basic", "--cert", str(certs.cert), "--key", str(certs.key)]
-        process = azurite.start(folder / "data", ports, search_from=ROOT, extra_args=extra)
+        process = azurite.start_on_free_ports(folder / "data", ROOT, extra_args=extra)
         try:
-            yield Storage(fake, ports, bundle)
+            yield Storage(fake, process.ports, bundle)
         finally:
             process.stop()
         assert fake.internal_errors == []

@@ -30,7 +30,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from devhost import azurite  # noqa: E402
-from devhost.process import free_service_ports  # noqa: E402
 from tests.app.helpers import FINISHED, App, app_host, new_hub  # noqa: E402
 
 # Real seconds to allow a run before calling it stuck (a failure bound, not a budget).
@@ -122,9 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="haymaker-soak-") as temp:
         folder = Path(temp)
         # An Azurite of its own on free ports: nothing else's load or sweeps meet the runs.
-        ports = free_service_ports(azurite.PORTS)
-        emulator = azurite.start(folder / "azurite", ports, search_from=ROOT)
-        connection = azurite.dev_connection_string(ports=ports)
+        emulator = azurite.start_on_free_ports(folder / "azurite", ROOT)
+        connection = emulator.connection_string()
         try:
             with app_host(folder, connection, hub=new_hub()) as app:
                 print(
