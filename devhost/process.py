@@ -166,6 +166,15 @@ class HostHandle:
             start_new_session=True,
         )
         log.close()
+        try:
+            self._wait_ready(timeout)
+            self.keys = json.loads((self.app_dir / ".devhost" / "keys.json").read_text())
+        except BaseException:
+            self.kill()  # a host that is not handed back must not outlive its start
+            raise
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -174,12 +183,9 @@ class HostHandle:
                     raise _PortTaken(message)
                 raise HostStartError(message)
             if self._answers_ready():
-                break
+                return
             time.sleep(0.1)
-        else:
-            self.kill()
-            raise HostStartError(f"devhost did not become ready in {timeout:.0f}s:\n{self.log()}")
-        self.keys = json.loads((self.app_dir / ".devhost" / "keys.json").read_text())
+        raise HostStartError(f"devhost did not become ready in {timeout:.0f}s:\n{self.log()}")
 
     def _answers_ready(self) -> bool:
         """Whether this host (not another process that holds the port) says it is ready."""
