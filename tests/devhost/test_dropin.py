@@ -49,7 +49,9 @@ def wait_running(port: int, process: subprocess.Popen[str]) -> None:
             status = requests.get(f"http://127.0.0.1:{port}/admin/host/status", timeout=10)
         except requests.RequestException:  # not listening yet, or too busy starting
             return False
-        return bool(status.json()["state"] == "Running")
+        # Its own answer, not that of another process handed the same free port.
+        answer = status.json()
+        return answer["state"] == "Running" and answer["processId"] == process.pid
 
     wait_until(running, timeout=90, message="devhost to run")
 
