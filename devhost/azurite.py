@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .process import free_service_ports
+from .process import PORT_ATTEMPTS, free_service_ports
 
 # The emulator's documented, public development account: not a secret.
 DEV_ACCOUNT = "devstoreaccount1"
@@ -207,10 +207,6 @@ def start(
         time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"Azurite did not start listening within {timeout:.0f}s")
-
-
-# How many sets of free ports an Azurite is started on before its start counts as failed.
-PORT_ATTEMPTS = 3
 
 
 def start_on_free_ports(

@@ -76,7 +76,7 @@ class _PortTaken(Exception):
     """The host exited, and its port is held by another process."""
 
 
-# How many picked ports a host is started on before its start counts as failed.
+# How many picked ports a host (or an Azurite) is started on before its start fails.
 PORT_ATTEMPTS = 3
 
 

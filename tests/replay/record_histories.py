@@ -33,7 +33,6 @@ from azure.data.tables.aio import TableServiceClient  # noqa: E402
 from azure.storage.blob.aio import BlobServiceClient  # noqa: E402
 
 from devhost import azurite  # noqa: E402
-from devhost.process import free_port, free_service_ports  # noqa: E402
 from devhost.replay import EventType  # noqa: E402
 from devhost.replay_check import RecordedHistory  # noqa: E402
 from devhost.store import Store  # noqa: E402
@@ -174,32 +173,33 @@ def main(argv: list[str] | None = None) -> int:
     hub = "replay" + uuid.uuid4().hex[:10]
     # An Azurite of its own: on a shared one the sweep also finds (and removes) what other
     # sessions left there, and the recording would depend on them.
-    ports = free_service_ports(azurite.PORTS)
-    connection = azurite.dev_connection_string(ports=ports)
     with tempfile.TemporaryDirectory(prefix="haymaker-record-") as temp:
         temp_dir = Path(temp)
-        proc = azurite.start(temp_dir / "azurite", ports, search_from=ROOT)
+        proc = azurite.start_on_free_ports(temp_dir / "azurite", ROOT)
+        connection = proc.connection_string()
         try:
             state_dir = temp_dir / "state"
-            port = free_port()
-            env = {
-                "AzureWebJobsStorage": connection,
-                "HAYMAKER_LOCAL_STATE_DIR": str(state_dir),
-                # Agents follow the host's virtual clock to their cleanup moment before the
-                # run's deadline (as in `./dev run`, without a wall-time cap), so the agent
-                # orchestration monitors for the whole run (32 polls of PT15M in PT8H).
-                "HAYMAKER_AGENT_CLOCK_URL": f"http://127.0.0.1:{port}/admin/host/clock",
-                "HAYMAKER_AGENT_TIME_SCALE": "2000",
-                **{f"AzureWebJobs.{name}.Disabled": "true" for name in TIMERS},
-            }
+
+            def settings(port: int) -> dict[str, str]:
+                return {
+                    "AzureWebJobsStorage": connection,
+                    "HAYMAKER_LOCAL_STATE_DIR": str(state_dir),
+                    # Agents follow the host's virtual clock to their cleanup moment before
+                    # the run's deadline (as in `./dev run`, without a wall-time cap), so the
+                    # agent orchestration monitors for the whole run (32 polls of PT15M in
+                    # PT8H).
+                    "HAYMAKER_AGENT_CLOCK_URL": f"http://127.0.0.1:{port}/admin/host/clock",
+                    "HAYMAKER_AGENT_TIME_SCALE": "2000",
+                    **{f"AzureWebJobs.{name}.Disabled": "true" for name in TIMERS},
+                }
+
             with running_host(
                 ROOT,
                 clock="virtual",
                 hub=hub,
-                env=env,
+                env=settings,
                 extra_args=["--idle-settle", IDLE_SETTLE],
                 log_path=temp_dir / "host.log",
-                port=port,
             ) as host:
                 try:
                     run_id, sweep_id = run_and_sweep(host, state_dir, connection)
