@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import __version__, azurite_cli, watch
+from . import __version__, azurite_cli, watch, writer
 from .appconfig import AppConfigError
 from .cors import CorsError, CorsPolicy
 from .indexer import HTTP, IndexingError, format_indexing_error
@@ -233,6 +233,8 @@ def _main(argv: list[str] | None) -> int:
         print(f"Configuration error: {error}", file=sys.stderr)
         return 1
     assert host.config is not None
+    # Now: the app's modules are loaded, and there is no thread or event loop yet.
+    writer.fork_spare()
     settings = host.config.host_section
     # As `func start`: a flag wins over local.settings.json Host, which wins over the default.
     port = args.port or settings.local_http_port or DEFAULT_PORT
