@@ -63,6 +63,8 @@ def launch_agent(payload: dict[str, Any]) -> dict[str, Any]:
         payload["secret_ref"],
         events_queue_name(plan.run_id),
         naming.tags_for(plan.run_id, plan.agent_id, plan.scenario_id),
+        # Polls on the multiples of the interval (a plan from before: after each other).
+        report_every=plan.poll_seconds if plan.aligned_polls else None,
     )
     svc.records.enter_phase(plan.run_id, plan.agent_id, "monitoring", status="running")
     return {"handle": launch["handle"], "already_launched": launch["already_launched"]}

@@ -24,7 +24,8 @@ runs as a local process (local provider) or in a container job (agent/Dockerfile
   HAYMAKER_AGENT_REPORT_EVERY          optional seconds of the host's clock (with
                                        HAYMAKER_AGENT_CLOCK_URL): events are held and sent
                                        before each wait that passes a multiple of this (the
-                                       monitors' polls; `./dev run` sets the poll interval),
+                                       monitors' polls: the local provider sets the run's
+                                       poll interval),
                                        not after every operate round
 
 Local mode only (required):

@@ -25,7 +25,6 @@ from devhost import azurite
 from devhost.keys import mask_key
 from devhost.process import HostHandle, HostStartError, free_port, port_is_free, running_host
 from haymaker.api_client import ApiClient
-from haymaker.durations import parse_duration
 from haymaker.naming import parse_iso_utc
 from haymaker.progress import ProgressView, render_report
 
@@ -91,7 +90,7 @@ def local_port(app_dir: Path) -> int:
     return port
 
 
-def host_environment(state_dir: Path, port: int, poll_seconds: int | None = None) -> dict[str, str]:
+def host_environment(state_dir: Path, port: int) -> dict[str, str]:
     env = {
         # Agents follow the host's (virtual) clock to their deadline.
         "HAYMAKER_AGENT_CLOCK_URL": f"http://127.0.0.1:{port}/admin/host/clock",
@@ -100,23 +99,8 @@ def host_environment(state_dir: Path, port: int, poll_seconds: int | None = None
         "HAYMAKER_LOCAL_STATE_DIR": str(state_dir),
         "HAYMAKER_AGENT_TIME_SCALE": str(AGENT_TIME_SCALE),
     }
-    if poll_seconds:
-        # Agents send their events before the monitors' polls (the multiples of the poll
-        # interval), not after every round and step: 601 messages of a 5-agent run were 180.
-        env["HAYMAKER_AGENT_REPORT_EVERY"] = str(poll_seconds)
     env.update({f"AzureWebJobs.{name}.Disabled": "true" for name in SCHEDULED_FUNCTIONS})
     return env
-
-
-def _poll_seconds(request: dict[str, Any]) -> int | None:
-    """The request's poll interval in seconds (None: not given, or not valid)."""
-    text = request.get("poll_interval")
-    if not isinstance(text, str):
-        return None
-    try:
-        return int(parse_duration(text, "poll_interval").total_seconds()) or None
-    except ValueError:
-        return None
 
 
 def leftovers(run_id: str) -> list[dict[str, Any]]:
@@ -157,7 +141,7 @@ def run_locally(
 ) -> int:
     state_dir = APP_DIR / ".haymaker"
     port = local_port(APP_DIR)
-    env = host_environment(state_dir, port, _poll_seconds(request))
+    env = host_environment(state_dir, port)
     os.environ.update({k: v for k, v in env.items() if not k.startswith("AzureWebJobs.")})
     log_path = APP_DIR / ".devhost" / "host.log"
     print(f"Starting devhost on {APP_DIR} ({clock} clock; log: {log_path})", file=out, flush=True)

@@ -10,13 +10,15 @@ Azurite's. A test switches a service to
   500 InternalError, as Azurite answers when its disk is full.
 
 The proxy reads each request's head and body (Content-Length) to tell reads from writes
-and to hold whole requests; responses are copied back as they come. The SDKs send one
+and to hold whole requests; responses are copied back as they come. It counts the requests
+by method and path (`sent`), so a test can tell what a run cost storage. The SDKs send one
 request at a time per connection, which is all this needs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import json
@@ -57,6 +59,8 @@ class StorageProxy:
         self.upstream = dict(upstream or PORTS)
         self.ports: dict[str, int] = {}
         self.requests = dict.fromkeys(self.upstream, 0)
+        # (method, path without the query): how many such requests came.
+        self.sent: collections.Counter[tuple[str, str]] = collections.Counter()
         self._modes = dict.fromkeys(self.upstream, "pass")
         self._loop = asyncio.new_event_loop()
         self._released: dict[str, asyncio.Event] = {}
@@ -132,9 +136,10 @@ class StorageProxy:
                     head = await client.readuntil(b"\r\n\r\n")
                 except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
                     return
-                method, length = _parse_head(head)
+                method, path, length = _parse_head(head)
                 body = await client.readexactly(length)
                 self.requests[service] += 1
+                self.sent[method.decode(), path] += 1
                 if not await self._wait_released(service, client):
                     return  # the client gave up while the request was held
                 if self._modes[service] == "refuse_writes" and method in WRITES:
@@ -169,10 +174,11 @@ class StorageProxy:
         return released.is_set() and not hung_up.done()
 
 
-def _parse_head(head: bytes) -> tuple[bytes, int]:
-    """The method and body length of a request head; chunked bodies are not expected."""
+def _parse_head(head: bytes) -> tuple[bytes, str, int]:
+    """The method, path and body length of a request head; chunked bodies are not expected."""
     lines = head.split(b"\r\n")
-    method = lines[0].split(b" ", 1)[0]
+    method, target = lines[0].split(b" ")[:2]
+    path = target.decode().partition("?")[0]
     length = 0
     for line in lines[1:]:
         name, _, value = line.partition(b":")
@@ -180,7 +186,7 @@ def _parse_head(head: bytes) -> tuple[bytes, int]:
             length = int(value.strip())
         if name.strip().lower() == b"transfer-encoding":
             raise ValueError("the storage proxy does not handle chunked request bodies")
-    return method, length
+    return method, path, length
 
 
 async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

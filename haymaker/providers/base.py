@@ -143,9 +143,13 @@ class Provider(Protocol):
         secret_ref: str,
         events_queue: str,
         tags: Mapping[str, str],
+        report_every: int | None = None,
     ) -> Launch:
         """Start the agent unless it was started before, running or ended (a re-run activity
-        must not start a second one, nor run an ended agent's scenario again)."""
+        must not start a second one, nor run an ended agent's scenario again).
+
+        `report_every`: the monitors poll on the multiples of this many seconds; an agent on
+        the host's clock holds its events until the wait that passes one."""
         ...
 
     def agent_status(self, run_id: str, agent_id: str) -> AgentStatus:

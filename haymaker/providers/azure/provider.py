@@ -304,9 +304,11 @@ class AzureProvider:
         secret_ref: str,
         events_queue: str,
         tags: Mapping[str, str],
+        report_every: int | None = None,
     ) -> Launch:
         """Define the agent's job and start one execution, unless one already exists (running or
-        ended: an agent runs once)."""
+        ended: an agent runs once). `report_every` is not passed on: a job's agent follows
+        real time, not a host's clock, and sends its events as they happen."""
         check_launch_request(run_id, agent_id, scenario, tags)
         application = self._application(run_id, agent_id)
         if application is None:
