@@ -49,6 +49,7 @@ from haymaker.naming import (
     validate_agent_id,
     validate_run_id,
 )
+from haymaker.providers.agent_launcher import AgentLauncher
 from haymaker.providers.base import (
     AgentStatus,
     Identity,
@@ -77,6 +78,19 @@ _RECORD_KEY = re.compile(r"^[0-9a-f]{8}-a\d{2,}$")
 _SWEEP_ORDER = ("agent_process", *_STORAGE_KINDS, "role_assignment", "identity", "secret")
 
 
+_LAUNCHER: AgentLauncher | None = None
+
+
+def _launcher() -> AgentLauncher:
+    """This process's agent launcher (one, whatever the providers made): started at the
+    first launch, it forks each agent with that agent's environment."""
+    global _LAUNCHER
+    if _LAUNCHER is None:
+        env = {key: os.environ[key] for key in _ENV_PASSTHROUGH if key in os.environ}
+        _LAUNCHER = AgentLauncher(PROJECT_ROOT, {**env, "PYTHONPATH": str(PROJECT_ROOT)})
+    return _LAUNCHER
+
+
 class LocalProvider:
     """Agents as local processes; identities, roles and secrets as files under `state_dir`."""
 
@@ -101,7 +115,7 @@ class LocalProvider:
         self._agent_settings = dict(agent_settings or {})
         self._cloud = LocalCloud(connection_string)
         self._secrets = LocalSecretStore(self._state)
-        self._processes = AgentProcesses(self._state / "agents")
+        self._processes = AgentProcesses(self._state / "agents", launcher=_launcher())
 
     def _file(self, folder: str, run_id: str, agent_id: str) -> Path:
         directory = self._state / folder
@@ -219,7 +233,7 @@ class LocalProvider:
         try:
             pid, already_launched = self._processes.launch(
                 key, [sys.executable, "-m", "agent"], PROJECT_ROOT, env, run_id
-            )
+            )  # as `python -m agent` would, forked from the launcher
         except BaseException:
             if clock is not None:
                 _best_effort(clock.leave)

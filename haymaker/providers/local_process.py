@@ -24,6 +24,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from haymaker.providers.agent_launcher import AgentLauncher
 from haymaker.providers.base import AgentStatus
 
 # Processes this host started. Polling them reaps them (a zombie would look alive) and
@@ -49,10 +50,13 @@ def write_record(path: Path, data: Mapping[str, Any]) -> None:
 
 
 class AgentProcesses:
-    """The agent processes recorded in one folder, each under a key (`<run short>-<agent>`)."""
+    """The agent processes recorded in one folder, each under a key (`<run short>-<agent>`).
+    With a `launcher`, an agent is forked from it (see agent_launcher.py); else `command`
+    is started."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, launcher: AgentLauncher | None = None) -> None:
         self._folder = folder
+        self._launcher = launcher
 
     def _path(self, key: str, suffix: str) -> Path:
         self._folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -82,20 +86,29 @@ class AgentProcesses:
                 return int(record["pid"]), True
             exit_file = self._path(key, ".exit.json")
             exit_file.unlink(missing_ok=True)
-            with open(self.log_path(key), "ab") as log:
-                child = subprocess.Popen(
-                    command,
-                    cwd=cwd,
-                    env={**env, "HAYMAKER_EXIT_FILE": str(exit_file.resolve())},
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            _CHILDREN[child.pid] = child
-            started = _start_time(child.pid)
-            write_record(record_path, {"pid": child.pid, "started": started, "run_id": run_id})
-        return child.pid, False
+            env = {**env, "HAYMAKER_EXIT_FILE": str(exit_file.resolve())}
+            if self._launcher is not None:
+                pid = self._launcher.start(cwd, env, self.log_path(key))
+            else:
+                pid = self._start(command, cwd, env, self.log_path(key))
+            started = _start_time(pid)
+            write_record(record_path, {"pid": pid, "started": started, "run_id": run_id})
+        return pid, False
+
+    @staticmethod
+    def _start(command: list[str], cwd: Path, env: Mapping[str, str], log_path: Path) -> int:
+        with open(log_path, "ab") as log:
+            child = subprocess.Popen(
+                command,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _CHILDREN[child.pid] = child
+        return child.pid
 
     def running(self, key: str) -> bool:
         record = read_record(self._path(key, ".json"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -352,17 +353,17 @@ _RELAUNCH = textwrap.dedent(
 
 
 def _agent_processes(run_id: str) -> list[int]:
-    """Agent programs of the run. Their children (the SDKs' `uname -p`, for one) inherit
-    the environment too, so the command line must be the agent's."""
+    """Agent programs of the run: the processes whose output goes to a log of the run's
+    agents (`<state>/agents/<run short>-<agent>.log`), however they were started (a local
+    agent starts no process of its own; the launcher they are forked from writes no log)."""
     pids = []
-    for environ in Path("/proc").glob("[0-9]*/environ"):
+    for output in Path("/proc").glob("[0-9]*/fd/1"):
         try:
-            if f"HAYMAKER_RUN_ID={run_id}\0".encode() not in environ.read_bytes():
-                continue
-            if b"-m\0agent\0" in (environ.parent / "cmdline").read_bytes():
-                pids.append(int(environ.parent.name))
+            target = Path(os.readlink(output))
         except OSError:
-            continue
+            continue  # it ended meanwhile
+        if target.parent.name == "agents" and target.name.startswith(f"{run_short(run_id)}-"):
+            pids.append(int(output.parent.parent.name))
     return pids
 
 
