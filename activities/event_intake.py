@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import threading
 from collections import defaultdict
-from typing import Any
-
-from azure.storage.queue import QueueClient
+from typing import TYPE_CHECKING, Any
 
 from haymaker.events import EventReceiver, QueueStorage, events_queue_name
 from haymaker.service import services
+
+if TYPE_CHECKING:
+    from azure.storage.queue import QueueClient
 
 # How many message batches one poll drains at most, so a poll stays short.
 MAX_BATCHES_PER_POLL = 20
@@ -28,6 +29,10 @@ def _run_queue(storage: QueueStorage, name: str) -> QueueClient:
     """One client per run queue and process, reused by every poll (SDK clients are
     thread-safe): a new client per poll paid for its pipeline and a new connection."""
     if isinstance(storage, str):
+        # Imported at the first poll, not with the app: a sixth of the app's import, which
+        # every cold start (and the doctor's probe of the app) would pay.
+        from azure.storage.queue import QueueClient
+
         return QueueClient.from_connection_string(storage, name)
     return storage.queue(name)
 
