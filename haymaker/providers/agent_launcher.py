@@ -149,8 +149,8 @@ def _run_agent(request: Mapping[str, Any], log: int, pipes: tuple[IO[bytes], ...
         from agent.__main__ import main
 
         code = main(os.environ)
-    except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else 1
+    except SystemExit as stop:  # as the interpreter reads it: None is 0, a message is 1
+        code = 0 if stop.code is None else stop.code if isinstance(stop.code, int) else 1
     except BaseException:
         traceback.print_exc()
     finally:

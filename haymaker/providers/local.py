@@ -19,7 +19,6 @@ import os
 import re
 import secrets
 import signal
-import sys
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -191,7 +190,8 @@ class LocalProvider:
         tags: Mapping[str, str],
         report_every: int | None = None,
     ) -> Launch:
-        """Start `python -m agent` with the contract in its environment, unless it was started.
+        """Start the agent (as `python -m agent`, forked from the launcher) with the contract in
+        its environment, unless it was started.
 
         A re-run activity (the host crashed after launching) finds the launch recorded and
         gets its pid back with `already_launched`, whether the agent still runs or has
@@ -231,9 +231,7 @@ class LocalProvider:
             # Joined before it starts: the host's clock does not jump while it starts up.
             _best_effort(clock.join)
         try:
-            pid, already_launched = self._processes.launch(
-                key, [sys.executable, "-m", "agent"], PROJECT_ROOT, env, run_id
-            )  # as `python -m agent` would, forked from the launcher
+            pid, already_launched = self._processes.launch(key, PROJECT_ROOT, env, run_id)
         except BaseException:
             if clock is not None:
                 _best_effort(clock.leave)

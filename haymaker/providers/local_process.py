@@ -5,8 +5,9 @@ in a pid file (`<key>.json`: pid, start time, run id) under a per-agent lock, an
 later launch of the same key starts nothing: the agent runs once, whether it still runs
 or has ended by then. Whether it runs is not told by its pid alone (pids are reused), so
 the record also keeps the process's start time from /proc. The agent writes its exit code
-to `<key>.exit.json` itself, because after a restart the host is no longer its parent and
-cannot wait() for it. POSIX only (sessions, process groups, flock).
+to `<key>.exit.json` itself: it is the launcher's child, not the host's, so the host
+cannot wait() for it (nor could it after a restart). POSIX only (fork, sessions, process
+groups, flock).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import fcntl
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,10 +26,6 @@ from typing import Any
 
 from haymaker.providers.agent_launcher import AgentLauncher
 from haymaker.providers.base import AgentStatus
-
-# Processes this host started. Polling them reaps them (a zombie would look alive) and
-# gives their exit codes while the host lives.
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def read_record(path: Path) -> dict[str, Any] | None:
@@ -50,11 +46,10 @@ def write_record(path: Path, data: Mapping[str, Any]) -> None:
 
 
 class AgentProcesses:
-    """The agent processes recorded in one folder, each under a key (`<run short>-<agent>`).
-    With a `launcher`, an agent is forked from it (see agent_launcher.py); else `command`
-    is started."""
+    """The agent processes recorded in one folder, each under a key (`<run short>-<agent>`),
+    forked from `launcher` (see agent_launcher.py)."""
 
-    def __init__(self, folder: Path, launcher: AgentLauncher | None = None) -> None:
+    def __init__(self, folder: Path, launcher: AgentLauncher) -> None:
         self._folder = folder
         self._launcher = launcher
 
@@ -65,11 +60,9 @@ class AgentProcesses:
     def log_path(self, key: str) -> Path:
         return self._path(key, ".log")
 
-    def launch(
-        self, key: str, command: list[str], cwd: Path, env: Mapping[str, str], run_id: str
-    ) -> tuple[int, bool]:
-        """Start `command` in a new session unless `key` was started before:
-        (pid, already_launched).
+    def launch(self, key: str, cwd: Path, env: Mapping[str, str], run_id: str) -> tuple[int, bool]:
+        """Start an agent (`python -m agent`, forked from the launcher) in `cwd` with `env`,
+        in a new session, unless `key` was started before: (pid, already_launched).
 
         A key is started once. A re-run activity (the host crashed before it recorded the
         launch) gets the recorded pid back whether that process still runs or has ended:
@@ -87,28 +80,10 @@ class AgentProcesses:
             exit_file = self._path(key, ".exit.json")
             exit_file.unlink(missing_ok=True)
             env = {**env, "HAYMAKER_EXIT_FILE": str(exit_file.resolve())}
-            if self._launcher is not None:
-                pid = self._launcher.start(cwd, env, self.log_path(key))
-            else:
-                pid = self._start(command, cwd, env, self.log_path(key))
+            pid = self._launcher.start(cwd, env, self.log_path(key))
             started = _start_time(pid)
             write_record(record_path, {"pid": pid, "started": started, "run_id": run_id})
         return pid, False
-
-    @staticmethod
-    def _start(command: list[str], cwd: Path, env: Mapping[str, str], log_path: Path) -> int:
-        with open(log_path, "ab") as log:
-            child = subprocess.Popen(
-                command,
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        _CHILDREN[child.pid] = child
-        return child.pid
 
     def running(self, key: str) -> bool:
         record = read_record(self._path(key, ".json"))
@@ -124,13 +99,9 @@ class AgentProcesses:
         written = read_record(self._path(key, ".exit.json"))
         if written is None and _alive(record):
             return {"state": "running"}
-        child = _CHILDREN.get(int(record["pid"]))
-        if written is not None:
-            code: int | None = int(written["exit_code"])
-        else:
-            code = child.returncode if child is not None else None
-        if code is None:
+        if written is None:
             return {"state": "failed"}  # gone without saying how: killed or crashed
+        code = int(written["exit_code"])
         return {"state": "succeeded" if code == 0 else "failed", "exit_code": code}
 
     def stop(self, key: str) -> bool:
@@ -182,9 +153,6 @@ def _start_time(pid: int) -> str | None:
 def _alive(record: Mapping[str, Any]) -> bool:
     """Whether the recorded process still runs and is the one that was started."""
     pid = int(record["pid"])
-    child = _CHILDREN.get(pid)
-    if child is not None:
-        return child.poll() is None
     if record.get("started") is not None:
         return _start_time(pid) == record["started"]
     if sys.platform.startswith("linux"):
