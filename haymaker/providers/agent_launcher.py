@@ -14,11 +14,14 @@ line each on its stdout (`{"pid"}` or `{"error"}`). The launcher is single-threa
 fork copies nothing half-done; it ends when its stdin closes (its host stopped or died),
 and the agents it forked go on, as agents started any other way do: each is in a session
 of its own, and tells how it ended in its exit file (haymaker/providers/local_process.py).
-An agent is not the launcher's to wait for: it is reaped at once (SIGCHLD ignored).
+The launcher reaps each agent as it ends (so its CPU time counts in the launcher's, as
+`time ./dev run` reads it), and the host waits for the launcher when it exits.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib
 import io
 import json
@@ -80,6 +83,7 @@ class AgentLauncher:
                 # stop it first. It ends when the host closes its stdin (or dies).
                 start_new_session=True,
             )
+            atexit.register(self.close)
         return self._process
 
     def close(self) -> int | None:
@@ -89,7 +93,8 @@ class AgentLauncher:
             if self._process is None:
                 return None
             assert self._process.stdin is not None
-            self._process.stdin.close()
+            if not self._process.stdin.closed:
+                self._process.stdin.close()
             return self._process.wait(timeout=10)
 
 
@@ -102,7 +107,7 @@ def _serve() -> None:
     # The agent's modules, and what a local agent imports later on: once, for every child.
     for module in ("agent.__main__", "agent.local_actions"):
         importlib.import_module(module)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forked agents are reaped at once
+    signal.signal(signal.SIGCHLD, _reap)
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
     while line := requests.readline():
         try:
@@ -112,6 +117,13 @@ def _serve() -> None:
             reply = {"error": f"{type(error).__name__}: {error}"}
         replies.write(json.dumps(reply).encode() + b"\n")
         replies.flush()
+
+
+def _reap(signum: int, frame: object) -> None:
+    """Wait for every agent that has ended (its exit code is in its exit file)."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
 
 
 def _fork_agent(request: Mapping[str, Any], *pipes: IO[bytes]) -> int:
