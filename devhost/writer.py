@@ -68,8 +68,8 @@ def fork_spare() -> None:
     Call it only while the process has one thread and no event loop (a fork copies only the
     calling thread, and a lock another thread held would stay held in the child)."""
     global _spare
-    if _spare is not None:
-        return
+    if _spare is not None or not hasattr(os, "fork"):
+        return  # (no fork on Windows: the child is spawned there)
     requests_in, requests_out = os.pipe()
     replies_in, replies_out = os.pipe()
     pid = os.fork()

@@ -11,9 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from haymaker.catalog import Catalog
 from haymaker.durations import DurationRange, format_duration, parse_duration
 from haymaker.json_body import RequestError, parse_object, shown
 from haymaker.settings import (
@@ -28,6 +27,9 @@ from haymaker.settings import (
     Settings,
 )
 from haymaker.suggest import did_you_mean
+
+if TYPE_CHECKING:  # the CLI reads the run id rule here, and needs no catalog to
+    from haymaker.catalog import Catalog
 
 _FIELDS = (
     "size",
