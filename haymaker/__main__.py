@@ -1,6 +1,11 @@
 import sys
+from importlib.util import find_spec
 
 try:
+    # The CLI loads rich only when a command prints a table: look for it first, so that a
+    # Python without the project's packages says so before any command runs.
+    if find_spec("rich") is None:
+        raise ModuleNotFoundError("No module named 'rich'", name="rich")
     from haymaker.cli import main
 except ModuleNotFoundError as missing:
     # The system Python without the project's packages: say how to run it instead.

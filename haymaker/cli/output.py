@@ -12,13 +12,13 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from devhost.keys import mask_key
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -50,7 +50,10 @@ def writing() -> Iterator[None]:
 
 
 def console() -> Console:
-    # Built per call so tests that swap sys.stdout see the output.
+    # Built per call so tests that swap sys.stdout see the output. Imported here: a command
+    # that prints JSON (scripts, CI) never loads rich, a sixth of the CLI's start-up.
+    from rich.console import Console
+
     tty = sys.stdout.isatty()
     return Console(
         file=sys.stdout, highlight=False, soft_wrap=True, width=None if tty else PIPE_WIDTH
@@ -95,6 +98,8 @@ class Grid:
     rows: tuple[tuple[str, ...], ...]
 
     def boxed(self) -> Table:
+        from rich.table import Table
+
         grid = Table(title=self.title, title_justify="left", header_style="bold")
         for column in self.columns:
             grid.add_column(column)
@@ -123,6 +128,8 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
 
 def show(*renderables: Any) -> None:
     """Print tables and text; plain strings are never read as rich markup."""
+    from rich.text import Text
+
     out = console()
     tty = sys.stdout.isatty()
     with writing():
