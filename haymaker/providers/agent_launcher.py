@@ -141,8 +141,8 @@ def _run_agent(request: Mapping[str, Any], log: int, pipes: tuple[IO[bytes], ...
     code = 1
     try:
         os.setsid()
-        for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_DFL)
+        # As a new interpreter has them (the launcher's reaping is not the agent's).
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for pipe in pipes:
             pipe.close()  # the host's requests and replies are the launcher's, not ours

@@ -80,13 +80,19 @@ _SWEEP_ORDER = ("agent_process", *_STORAGE_KINDS, "role_assignment", "identity",
 _LAUNCHER: AgentLauncher | None = None
 
 
+def _passed_through() -> dict[str, str]:
+    """The host's settings an agent (and its launcher) keeps: paths, locale, time zone."""
+    return {key: os.environ[key] for key in _ENV_PASSTHROUGH if key in os.environ}
+
+
 def _launcher() -> AgentLauncher:
     """This process's agent launcher (one, whatever the providers made): started at the
     first launch, it forks each agent with that agent's environment."""
     global _LAUNCHER
     if _LAUNCHER is None:
-        env = {key: os.environ[key] for key in _ENV_PASSTHROUGH if key in os.environ}
-        _LAUNCHER = AgentLauncher(PROJECT_ROOT, {**env, "PYTHONPATH": str(PROJECT_ROOT)})
+        _LAUNCHER = AgentLauncher(
+            PROJECT_ROOT, {**_passed_through(), "PYTHONPATH": str(PROJECT_ROOT)}
+        )
     return _LAUNCHER
 
 
@@ -254,7 +260,7 @@ class LocalProvider:
         return ClockParticipant(url, participant_name(run_id, agent_id), timeout=5) if url else None
 
     def _base_env(self) -> dict[str, str]:
-        env = {key: os.environ[key] for key in _ENV_PASSTHROUGH if key in os.environ}
+        env = _passed_through()
         env.update(
             {k: v for k, v in self._agent_settings.items() if k.startswith("HAYMAKER_AGENT_")}
         )

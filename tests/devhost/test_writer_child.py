@@ -12,6 +12,7 @@ import requests
 
 from devhost.testing import HostHandle
 from tests.devhost.helpers import app_host, wait_for_status, wait_until
+from tests.processes import still_running
 
 
 def forked_children(pid: int) -> list[int]:
@@ -30,15 +31,6 @@ def forked_children(pid: int) -> list[int]:
             except OSError:
                 continue  # it ended meanwhile
     return found
-
-
-def alive(pid: int) -> bool:
-    """Running, not ended (a zombie has ended: it only waits for its parent to reap it)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def run_echo(host: HostHandle) -> None:
@@ -64,6 +56,8 @@ def test_the_writer_child_never_outlives_its_host(tmp_path: Path, unique_name: s
             assert standby.process is not None
             (idle,) = forked_children(standby.process.pid)  # forked, waiting for a hub
             os.kill(standby.process.pid, signal.SIGKILL)  # no clean stop: nothing closes it
-            wait_until(lambda: not alive(idle), timeout=10, message="the standby's writer to end")
+            wait_until(
+                lambda: not still_running(idle), timeout=10, message="the standby's writer to end"
+            )
         os.kill(running.process.pid, signal.SIGKILL)
-        wait_until(lambda: not alive(writer), timeout=10, message="the writer to end")
+        wait_until(lambda: not still_running(writer), timeout=10, message="the writer to end")

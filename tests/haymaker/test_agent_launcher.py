@@ -12,14 +12,7 @@ from pathlib import Path
 
 from haymaker.providers.agent_launcher import AgentLauncher
 from haymaker.providers.local import PROJECT_ROOT
-
-
-def ended(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return True
-    return state == "Z"
+from tests.processes import still_running
 
 
 def wait_for(what: str, condition: Callable[[], bool], timeout: float = 15.0) -> None:
@@ -49,18 +42,19 @@ def silent_contract(folder: Path) -> dict[str, str]:
 
 
 def test_each_agent_gets_its_own_environment_log_and_session(tmp_path: Path) -> None:
-    launcher = AgentLauncher(PROJECT_ROOT, {"PATH": os.environ["PATH"]})
+    # The launcher's own environment (here a whole contract) is none of its agents'.
+    launcher = AgentLauncher(PROJECT_ROOT, silent_contract(tmp_path))
     silent_log, broken_log = tmp_path / "a00.log", tmp_path / "a01.log"
     silent = launcher.start(tmp_path, silent_contract(tmp_path), silent_log)
     wait_for("the silent agent's first line", lambda: "silent test hook" in silent_log.read_text())
     # Its own session: the provider stops an agent by signalling its process group.
     assert os.getsid(silent) == silent
-    # The next agent has only its own environment, none of the first one's.
+    # The next agent has only its own environment: no contract, so it says so and exits.
     broken = launcher.start(tmp_path, {"PATH": os.environ["PATH"]}, broken_log)
     assert broken != silent
-    wait_for("the broken agent to end", lambda: ended(broken))
+    wait_for("the broken agent to end", lambda: not still_running(broken))
     assert broken_log.read_text().startswith("agent contract: "), broken_log.read_text()
     os.killpg(silent, signal.SIGTERM)
-    wait_for("the silent agent to stop", lambda: ended(silent))
+    wait_for("the silent agent to stop", lambda: not still_running(silent))
     # Closed by its host, the launcher ends.
     assert launcher.close() == 0
