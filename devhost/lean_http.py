@@ -56,6 +56,13 @@ class LeanHttp:
         """(status, body) of the answer. Raises ConnectFailed when no connection could be
         made, TimeoutError when the answer takes longer than the read timeout, and OSError
         (BadAnswer among them) when the connection fails on the way."""
+        status, _, answer = await self.exchange(method, target, headers, body)
+        return status, answer
+
+    async def exchange(
+        self, method: str, target: str, headers: dict[str, str], body: bytes = b""
+    ) -> tuple[int, dict[str, str], bytes]:
+        """As `request`, with the answer's headers (names in lower case)."""
         head = "".join(
             [
                 f"{method} {target} HTTP/1.1\r\nHost: {self._host_header}\r\n",
@@ -67,7 +74,9 @@ class LeanHttp:
         async with self._slots:
             return await self._send(head + body, method, target)
 
-    async def _send(self, request: bytes, method: str, target: str) -> tuple[int, bytes]:
+    async def _send(
+        self, request: bytes, method: str, target: str
+    ) -> tuple[int, dict[str, str], bytes]:
         # A kept connection that the server closed while idle fails before any answer (the
         # request was never taken): it goes again on the next kept one, or a new one.
         while True:
@@ -75,7 +84,7 @@ class LeanHttp:
             connection = self._idle.pop() if reused else await self._connect()
             try:
                 async with asyncio.timeout(self._read_timeout):
-                    status, answer, keep = await _exchange(connection, request, method)
+                    status, fields, answer, keep = await _exchange(connection, request, method)
             except _Stale:
                 connection[1].close()
                 if reused:
@@ -92,7 +101,7 @@ class LeanHttp:
                 self._idle.append(connection)
             else:
                 connection[1].close()
-            return status, answer
+            return status, fields, answer
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
@@ -119,8 +128,8 @@ class LeanHttp:
 
 async def _exchange(
     connection: tuple[asyncio.StreamReader, asyncio.StreamWriter], request: bytes, method: str
-) -> tuple[int, bytes, bool]:
-    """Send the request; (status, body, whether the connection may be reused)."""
+) -> tuple[int, dict[str, str], bytes, bool]:
+    """Send the request; (status, headers, body, whether the connection may be reused)."""
     reader, writer = connection
     try:
         writer.write(request)
@@ -136,11 +145,13 @@ async def _exchange(
     keep = fields[0] == b"HTTP/1.1"
     length: int | None = None
     chunked = False
+    headers: dict[str, str] = {}
     while (line := await reader.readline()) not in (b"\r\n", b"\n"):
         if not line:
             raise asyncio.IncompleteReadError(line, None)
         name, _, value = line.partition(b":")
         name = name.strip().lower()
+        headers[name.decode("latin-1")] = value.strip().decode("latin-1")
         if name == b"content-length":
             length = int(value)
         elif name == b"transfer-encoding":
@@ -148,7 +159,7 @@ async def _exchange(
         elif name == b"connection":
             keep = value.strip().lower() != b"close"
     if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-        return status, b"", keep
+        return status, headers, b"", keep
     if chunked:
         parts = []
         while size := int((await reader.readline()).split(b";", 1)[0], 16):
@@ -156,7 +167,7 @@ async def _exchange(
             await reader.readline()
         while (await reader.readline()) not in (b"\r\n", b"\n", b""):
             pass  # trailers
-        return status, b"".join(parts), keep
+        return status, headers, b"".join(parts), keep
     if length is not None:
-        return status, await reader.readexactly(length), keep
-    return status, await reader.read(), False  # to the end: the server closes
+        return status, headers, await reader.readexactly(length), keep
+    return status, headers, await reader.read(), False  # to the end: the server closes

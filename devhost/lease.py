@@ -28,15 +28,16 @@ import json
 import logging
 import os
 import socket
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob.aio import BlobClient, BlobLeaseClient, BlobServiceClient
+
+from .blob_rest import blobs_for
 
 log = logging.getLogger("devhost")
 
@@ -51,8 +52,9 @@ LOSS_MARGIN_SECONDS = 5
 # own retry would wait 15 s, past the moment the lease could lapse).
 RETRY_SECONDS = 2
 LEASE_BLOB = "devhost-owner"
-# A lease request must not hang longer than a renewal interval.
-_TIMEOUTS: dict[str, Any] = {"connection_timeout": 5, "read_timeout": 8, "retry_total": 1}
+# A lease request must not hang longer than a renewal interval; one that fails is tried
+# once more (but a renewal or release only once: see keep and release).
+_TIMEOUTS: dict[str, Any] = {"connect_timeout": 5, "read_timeout": 8, "retries": 1}
 
 
 @dataclass(frozen=True)
@@ -109,28 +111,27 @@ class HubLease:
     def __init__(self, connection_string: str, hub: str, me: Holder) -> None:
         self.me = me
         self.hub = hub
-        self._service = BlobServiceClient.from_connection_string(connection_string, **_TIMEOUTS)
-        self._container = self._service.get_container_client(f"{hub.lower()}-leases")
-        self._blob: BlobClient = self._container.get_blob_client(LEASE_BLOB)
-        self._lease = BlobLeaseClient(self._blob)
+        self._blobs = blobs_for(connection_string, **_TIMEOUTS)
+        self._container = f"{hub.lower()}-leases"
+        self._lease_id = str(uuid.uuid4())  # proposed when acquiring, as the SDK does
         self._renewed_at = 0.0
         self.held = False
 
     async def open(self) -> None:
         """Create the container and the lease blob if missing (idempotent)."""
         with contextlib.suppress(ResourceExistsError):
-            await self._container.create_container()
-        if not await self._blob.exists():
+            await self._blobs.create_container(self._container)
+        if not await self._blobs.exists(self._container, LEASE_BLOB):
             # Another host may create (and lease) it meanwhile: fine.
             with contextlib.suppress(ResourceExistsError, HttpResponseError):
-                await self._blob.upload_blob(b"{}", overwrite=False)
+                await self._blobs.upload(self._container, LEASE_BLOB, b"{}", overwrite=False)
 
     async def try_acquire(self) -> Holder | None:
         """Take the lease if free (or its holder is gone); else return who holds it."""
         # The lease runs from when storage took the request: between asking and the answer.
         asked = asyncio.get_running_loop().time()
         try:
-            await self._lease.acquire(lease_duration=LEASE_SECONDS)
+            await self._act("acquire", seconds=LEASE_SECONDS)
         except HttpResponseError as error:
             if error.status_code != 409:
                 raise
@@ -142,11 +143,11 @@ class HubLease:
             )
             if not await self._break(etag):
                 return holder
-            await self._lease.acquire(lease_duration=LEASE_SECONDS)
+            await self._act("acquire", seconds=LEASE_SECONDS)
         # The lease is ours only once the blob says so: a standby that breaks a holder it
         # saw gone does so only while the blob still names that holder (see _break).
         body = json.dumps(asdict(self.me)).encode()
-        await self._blob.upload_blob(body, overwrite=True, lease=self._lease)
+        await self._blobs.upload(self._container, LEASE_BLOB, body, lease_id=self._lease_id)
         self._renewed_at = asked
         self.held = True
         return None
@@ -164,7 +165,7 @@ class HubLease:
             deadline = self._renewed_at + LEASE_SECONDS - LOSS_MARGIN_SECONDS
             asked = loop.time()
             try:
-                await asyncio.wait_for(self._lease.renew(retry_total=0), max(deadline - asked, 0))
+                await asyncio.wait_for(self._act("renew"), max(deadline - asked, 0))
                 self._renewed_at = asked
                 pause = RENEW_SECONDS
                 continue
@@ -197,20 +198,22 @@ class HubLease:
         try:
             # Tried once: the storage SDK's retry waits 15 s first, and a stopping host
             # (Ctrl+C) would sit silent that long when storage is gone.
-            await self._lease.release(retry_total=0)
+            await self._act("release")
         except Exception as error:  # it lapses by itself within LEASE_SECONDS
             log.warning("Releasing the lease on task hub %s failed: %s", self.hub, error)
 
     async def close(self) -> None:
-        await self._blob.close()
-        await self._container.close()
-        await self._service.close()
+        await self._blobs.close()
+
+    async def _act(self, action: str, seconds: int | None = None) -> None:
+        await self._blobs.lease(
+            self._container, LEASE_BLOB, action, self._lease_id, seconds=seconds
+        )
 
     async def _holder(self) -> tuple[Holder | None, str | None]:
         try:
-            download = await self._blob.download_blob()
-            data = json.loads(await download.readall())
-            return Holder(**data), download.properties.etag
+            body, etag = await self._blobs.download(self._container, LEASE_BLOB)
+            return Holder(**json.loads(body)), etag
         except (ResourceNotFoundError, ValueError, TypeError):
             return None, None
 
@@ -219,8 +222,9 @@ class HubLease:
         if etag is None:
             return False
         try:
-            await BlobLeaseClient(self._blob).break_lease(
-                lease_break_period=0, etag=etag, match_condition=MatchConditions.IfNotModified
+            # Any lease id: a break names none.
+            await self._blobs.lease(
+                self._container, LEASE_BLOB, "break", self._lease_id, seconds=0, if_match=etag
             )
         except HttpResponseError as error:
             if error.status_code in (409, 412):  # someone else took it meanwhile

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -31,12 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
+from .blob_rest import Blobs, blobs_for
 from .replay import iso, parse_iso
+from .shared_key import proxy_configured
 from .table_rest import TableRest
 
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient, TableServiceClient
-    from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
 BATCH_LIMIT = 100
 # Up to this many rows, concurrent single requests cost less CPU than one batch when the
@@ -74,21 +74,15 @@ TIMESTAMP_COLUMN = "_Timestamp"
 # since an emulator on a loaded machine takes seconds to answer. The engine retries writes
 # on top, and the HTTP API answers 503 sooner (storage_deadline).
 TIMEOUTS: dict[str, Any] = {"connection_timeout": 10, "read_timeout": 30, "retry_total": 3}
-# With the SDK's default env settings, aiohttp reads the proxy variables and ~/.netrc on
-# every request (a fifth of the writer's CPU); storage never authenticates by netrc, so
-# they are read only when a proxy is configured.
-PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
 ACTIVE_STATUSES = ("Pending", "Running", "Suspended", "ContinuedAsNew")
+# Where the Functions host keeps its timer triggers' status (devhost also its clock's).
+TIMER_STATUS_CONTAINER = "azure-webjobs-hosts"
 STARTS_PARTITION = "starts"
 TERMINAL_STATUSES = ("Completed", "Failed", "Terminated", "Canceled")
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def proxy_configured() -> bool:
-    return any(name.lower() in PROXY_VARIABLES and value for name, value in os.environ.items())
 
 
 def new_message_id() -> str:
@@ -122,8 +116,7 @@ class Store:
 
     # The SDK's clients are made (and the SDK imported) on first use: the writer process
     # needs them only for queries, which its usual writes never make (with signed
-    # requests); the blob clients only for a value too large for a table (the blob SDK's
-    # import was two thirds of the writer's start-up).
+    # requests). Blobs go by signed requests too where the key allows (blob_rest.py).
     @cached_property
     def _tables(self) -> TableServiceClient:
         from azure.data.tables.aio import TableServiceClient
@@ -147,27 +140,26 @@ class Store:
         return self._tables.get_table_client(self.starts_table)
 
     @cached_property
-    def _blobs(self) -> BlobServiceClient:
-        from azure.storage.blob.aio import BlobServiceClient
+    def _blobs(self) -> Blobs:
+        return blobs_for(
+            self._connection_string,
+            connect_timeout=TIMEOUTS["connection_timeout"],
+            read_timeout=TIMEOUTS["read_timeout"],
+            retries=TIMEOUTS["retry_total"],
+        )
 
-        return BlobServiceClient.from_connection_string(self._connection_string, **self._settings)
-
-    @cached_property
-    def large(self) -> ContainerClient:
-        return self._blobs.get_container_client(f"{self.hub.lower()}-largemessages")
-
-    @cached_property
-    def timer_status(self) -> ContainerClient:
-        return self._blobs.get_container_client("azure-webjobs-hosts")
+    @property
+    def large_container(self) -> str:
+        return f"{self.hub.lower()}-largemessages"
 
     async def open(self) -> None:
         """Create the hub's tables and containers (idempotent)."""
         for client in (self.instances, self.history, self.messages, self.starts):
             with contextlib.suppress(ResourceExistsError):
                 await client.create_table()
-        for container in (self.large, self.timer_status):
+        for container in (self.large_container, TIMER_STATUS_CONTAINER):
             with contextlib.suppress(ResourceExistsError):
-                await container.create_container()
+                await self._blobs.create_container(container)
 
     async def close(self) -> None:
         await self._rows.close()
@@ -175,9 +167,8 @@ class Store:
         for name in ("instances", "history", "messages", "starts", "_tables"):
             if name in made:
                 await made[name].close()
-        for name in ("large", "timer_status", "_blobs"):
-            if name in made:
-                await made[name].close()
+        if "_blobs" in made:
+            await self._blobs.close()
 
     # -- large values -------------------------------------------------------------
 
@@ -188,7 +179,7 @@ class Store:
             value = out.get(name)
             if isinstance(value, str) and len(value) > MAX_INLINE_CHARS:
                 blob_name = f"{key}/{name}/{uuid.uuid4().hex}"
-                await self.large.upload_blob(blob_name, value.encode(), overwrite=True)
+                await self._blobs.upload(self.large_container, blob_name, value.encode())
                 out[name] = None
                 out[f"{name}BlobName"] = blob_name
         return {k: v for k, v in out.items() if v is not None}
@@ -198,8 +189,8 @@ class Store:
         for name in LARGE_FIELDS:
             blob_name = out.pop(f"{name}BlobName", None)
             if blob_name:
-                downloader = await self.large.download_blob(blob_name)
-                out[name] = (await downloader.readall()).decode()
+                content, _ = await self._blobs.download(self.large_container, blob_name)
+                out[name] = content.decode()
         return out
 
     # -- instances ----------------------------------------------------------------
@@ -234,7 +225,7 @@ class Store:
             for name in LARGE_FIELDS:
                 if blob_name := entity.get(f"{name}BlobName"):
                     with contextlib.suppress(ResourceNotFoundError):
-                        await self.large.delete_blob(blob_name)
+                        await self._blobs.delete(self.large_container, blob_name)
             return str(existing["RuntimeStatus"])
         # The new execution's first history is written before its row: it stays.
         await self.delete_history(instance_id, keep_execution=fields.get("ExecutionId"))
@@ -437,31 +428,30 @@ class Store:
     # -- timer trigger status (as the Functions host keeps it, in azure-webjobs-hosts) ----
 
     async def read_timer_status(self, host_id: str, function: str) -> dict[str, Any] | None:
-        blob = self.timer_status.get_blob_client(f"timers/{host_id}/{function}/status")
-        try:
-            downloader = await blob.download_blob()
-        except ResourceNotFoundError:
-            return None
-        result: dict[str, Any] = json.loads(await downloader.readall())
-        return result
+        content = await self._read_blob(f"timers/{host_id}/{function}/status")
+        return None if content is None else dict(json.loads(content))
 
     async def write_timer_status(self, host_id: str, function: str, status: dict[str, Any]) -> None:
-        blob = self.timer_status.get_blob_client(f"timers/{host_id}/{function}/status")
-        await blob.upload_blob(json.dumps(status).encode(), overwrite=True)
+        blob = f"timers/{host_id}/{function}/status"
+        await self._blobs.upload(TIMER_STATUS_CONTAINER, blob, json.dumps(status).encode())
 
     # -- the virtual clock's latest time, so a restart never runs behind it ------------
 
     async def read_clock(self, host_id: str) -> datetime | None:
-        blob = self.timer_status.get_blob_client(f"devhost/{host_id}/clock")
-        try:
-            downloader = await blob.download_blob()
-        except ResourceNotFoundError:
-            return None
-        return parse_iso((await downloader.readall()).decode())
+        content = await self._read_blob(f"devhost/{host_id}/clock")
+        return None if content is None else parse_iso(content.decode())
 
     async def write_clock(self, host_id: str, moment: datetime) -> None:
-        blob = self.timer_status.get_blob_client(f"devhost/{host_id}/clock")
-        await blob.upload_blob(iso(moment).encode(), overwrite=True)
+        await self._blobs.upload(
+            TIMER_STATUS_CONTAINER, f"devhost/{host_id}/clock", iso(moment).encode()
+        )
+
+    async def _read_blob(self, name: str) -> bytes | None:
+        try:
+            content, _ = await self._blobs.download(TIMER_STATUS_CONTAINER, name)
+        except ResourceNotFoundError:
+            return None
+        return content
 
     # -- helpers ------------------------------------------------------------------
 

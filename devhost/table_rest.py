@@ -17,28 +17,15 @@ handle both the same way; retries are the callers' (the engine retries every wri
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
-import time
 import uuid
-from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from azure.core.exceptions import (
-    HttpResponseError,
-    ResourceExistsError,
-    ResourceNotFoundError,
-    ServiceRequestError,
-    ServiceResponseError,
-)
 from azure.data.tables._deserialize import _convert_to_entity
 from azure.data.tables._serialize import _add_entity_properties
 
-from .azurite import connection_fields
-from .lean_http import ConnectFailed, LeanHttp
+from .shared_key import SignedRequests, account_endpoint, raise_storage_error
 
 API_VERSION = "2019-02-02"
 ACCEPT = "application/json;odata=minimalmetadata"
@@ -47,16 +34,7 @@ ACCEPT = "application/json;odata=minimalmetadata"
 def table_endpoint(connection_string: str) -> tuple[str, str, bytes] | None:
     """(table endpoint URL, account name, account key) of a Shared Key connection string,
     or None when it has no account key."""
-    fields = connection_fields(connection_string)
-    account, key = fields.get("accountname"), fields.get("accountkey")
-    if not account or not key:
-        return None
-    endpoint = fields.get("tableendpoint")
-    if not endpoint:
-        protocol = fields.get("defaultendpointsprotocol", "https")
-        suffix = fields.get("endpointsuffix", "core.windows.net")
-        endpoint = f"{protocol}://{account}.table.{suffix}"
-    return endpoint.rstrip("/"), account, base64.b64decode(key)
+    return account_endpoint(connection_string, "table")
 
 
 def _key(value: str) -> str:
@@ -66,15 +44,18 @@ def _key(value: str) -> str:
 class TableRest:
     """Signed table-service requests for one account, over kept-alive connections."""
 
-    def __init__(self, endpoint: str, account: str, key: bytes):
+    def __init__(
+        self,
+        endpoint: str,
+        account: str,
+        key: bytes,
+        connect_timeout: float = 10,
+        read_timeout: float = 30,
+    ):
         self.endpoint = endpoint
         self._origin = "{0.scheme}://{0.netloc}".format(urlsplit(endpoint))
         self._base_path = urlsplit(endpoint).path.rstrip("/")
-        self._account = account
-        self._key = key
-        self._http = LeanHttp(self._origin, connect_timeout=10, read_timeout=30)
-        self._date = ""
-        self._date_second = -1
+        self._signed = SignedRequests(self._origin, account, key, connect_timeout, read_timeout)
 
     @classmethod
     def for_connection(cls, connection_string: str) -> TableRest | None:
@@ -82,7 +63,7 @@ class TableRest:
         return None if found is None else cls(*found)
 
     async def close(self) -> None:
-        await self._http.close()
+        await self._signed.close()
 
     # -- operations -------------------------------------------------------------------
 
@@ -170,12 +151,6 @@ class TableRest:
             f"(PartitionKey='{_key(partition_key)}',RowKey='{_key(row_key)}')"
         )
 
-    def _now(self) -> str:
-        second = int(time.time())
-        if second != self._date_second:
-            self._date, self._date_second = formatdate(second, usegmt=True), second
-        return self._date
-
     async def _send(
         self,
         method: str,
@@ -185,27 +160,22 @@ class TableRest:
         extra: dict[str, str] | None = None,
         read: bool = False,
     ) -> str:
-        date = self._now()
-        signed = f"{method}\n\n{content_type or ''}\n{date}\n/{self._account}{path}"
-        digest = hmac.new(self._key, signed.encode(), hashlib.sha256).digest()
+        signed = self._signed
+        date = signed.date()
         headers = {
             "x-ms-date": date,
             "x-ms-version": API_VERSION,
             "DataServiceVersion": "3.0",
             "Accept": ACCEPT,
-            "Authorization": f"SharedKey {self._account}:{base64.b64encode(digest).decode()}",
+            "Authorization": signed.authorization(
+                f"{method}\n\n{content_type or ''}\n{date}\n/{signed.account}{path}"
+            ),
         }
         if content_type:
             headers["Content-Type"] = content_type
         if extra:
             headers.update(extra)
-        try:
-            status, answer = await self._http.request(method, path, headers, body or b"")
-        except ConnectFailed as error:
-            raise ServiceRequestError(f"{method} {path}: {error}", error=error) from error
-        except (OSError, TimeoutError) as error:
-            # As the SDK reports them: storage that failed or stopped answering.
-            raise ServiceResponseError(f"{method} {path}: {error!r}", error=error) from error
+        status, _, answer = await signed.send(method, path, headers, body or b"")
         text = answer.decode("utf-8", "replace") if read or status >= 300 else ""
         if status >= 300:
             _raise(status, method, path, text)
@@ -224,15 +194,7 @@ def _error_code(text: str) -> str | None:
 def _raise(status: int, method: str, path: str, text: str) -> None:
     code = _error_code(text)
     message = f"{method} {path}: {status} {code or ''} {text[:300]}".strip()
-    error_type: type[HttpResponseError] = HttpResponseError
-    if status == 409:
-        error_type = ResourceExistsError
-    elif status == 404:
-        error_type = ResourceNotFoundError
-    error = error_type(message=message)
-    error.status_code = status
-    error.error_code = code  # type: ignore[attr-defined]  # as the SDK's errors carry it
-    raise error
+    raise_storage_error(status, code, message)
 
 
 def _check_batch(text: str, operations: list[tuple[str, dict[str, Any]]]) -> None:

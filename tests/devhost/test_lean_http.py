@@ -121,8 +121,7 @@ def test_storage_that_stops_answering_or_closes_mid_answer_is_a_storage_error() 
             writer.close()
 
         server, origin = await listen(silent_or_cut)
-        rest = TableRest(f"{origin}/devstoreaccount1", "devstoreaccount1", b"key")
-        rest._http = LeanHttp(origin, read_timeout=0.3)
+        rest = TableRest(f"{origin}/devstoreaccount1", "devstoreaccount1", b"key", read_timeout=0.3)
         with pytest.raises(ServiceResponseError, match="TimeoutError"):
             await rest._send("GET", "/devstoreaccount1/silent", None, None, read=True)
         with pytest.raises(ServiceResponseError, match="cut-off"):
