@@ -112,7 +112,7 @@ def test_a_busy_answer_is_tried_again_but_a_renewal_is_not() -> None:
     """503 then 201: an upload goes through on its second try; a lease renewal is the
     hub lease's to time (lease.py), so its 503 comes back at once."""
 
-    async def scenario() -> tuple[list[str], int]:
+    async def scenario() -> tuple[list[str], int | None]:
         requests: list[str] = []
 
         def answer(request: bytes) -> bytes:
