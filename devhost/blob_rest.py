@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from azure.core.exceptions import (
     HttpResponseError,
@@ -106,11 +106,7 @@ class BlobRest:
         retries: int = 0,
     ):
         self._retries = retries
-        parts = urlsplit(endpoint)
-        self._base_path = parts.path.rstrip("/")  # Azurite's: /devstoreaccount1
-        self._signed = SignedRequests(
-            f"{parts.scheme}://{parts.netloc}", account, key, connect_timeout, read_timeout
-        )
+        self._signed = SignedRequests(endpoint, account, key, connect_timeout, read_timeout)
 
     async def close(self) -> None:
         await self._signed.close()
@@ -212,7 +208,7 @@ class BlobRest:
         body: bytes,
     ) -> tuple[dict[str, str], bytes]:
         # Encoded as the SDK encodes a name; signed as it is sent.
-        path = f"{self._base_path}/{quote(container, safe='')}"
+        path = f"{self._signed.base_path}/{quote(container, safe='')}"
         if blob is not None:
             path += "/" + quote(blob, safe="~/")
         signed = self._signed

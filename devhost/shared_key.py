@@ -12,6 +12,7 @@ import os
 import time
 from email.utils import formatdate
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 from azure.core.exceptions import (
     HttpResponseError,
@@ -53,11 +54,14 @@ class SignedRequests:
     """Requests to one storage service endpoint, signed with the account key."""
 
     def __init__(
-        self, origin: str, account: str, key: bytes, connect_timeout: float, read_timeout: float
+        self, endpoint: str, account: str, key: bytes, connect_timeout: float, read_timeout: float
     ):
+        parts = urlsplit(endpoint)
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+        self.base_path = parts.path.rstrip("/")  # Azurite's: /devstoreaccount1
         self.account = account
         self._key = key
-        self._http = LeanHttp(origin, connect_timeout=connect_timeout, read_timeout=read_timeout)
+        self._http = LeanHttp(self.origin, connect_timeout, read_timeout)
         self._date = ""
         self._date_second = -1
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from azure.data.tables._deserialize import _convert_to_entity
 from azure.data.tables._serialize import _add_entity_properties
@@ -53,9 +53,8 @@ class TableRest:
         read_timeout: float = 30,
     ):
         self.endpoint = endpoint
-        self._origin = "{0.scheme}://{0.netloc}".format(urlsplit(endpoint))
-        self._base_path = urlsplit(endpoint).path.rstrip("/")
-        self._signed = SignedRequests(self._origin, account, key, connect_timeout, read_timeout)
+        self._signed = SignedRequests(endpoint, account, key, connect_timeout, read_timeout)
+        self._origin, self._base_path = self._signed.origin, self._signed.base_path
 
     @classmethod
     def for_connection(cls, connection_string: str) -> TableRest | None:
