@@ -11,12 +11,12 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
+from devhost.azurite import DEV_KEY
 from devhost.blob_rest import BlobRest, Blobs, SdkBlobs, blobs_for
 from tests.devhost.test_lean_http import serve
 
 pytestmark = pytest.mark.slow
 
-KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFq8=="
 # A quote, a space, a slash (a virtual folder) and non-ASCII, as an instance id may carry.
 ODD_NAME = "it's a run-ü/output 1"
 BUSY = b"HTTP/1.1 503 Busy\r\nx-ms-error-code: ServerBusy\r\nContent-Length: 0\r\n\r\n"
@@ -25,7 +25,7 @@ BUSY = b"HTTP/1.1 503 Busy\r\nx-ms-error-code: ServerBusy\r\nContent-Length: 0\r
 def test_a_key_connection_string_gets_signed_requests_and_others_the_sdk(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    key = f"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={KEY}"
+    key = f"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={DEV_KEY}"
     sas = "BlobEndpoint=https://acct.blob.core.windows.net/;SharedAccessSignature=sv=x&sig=y"
 
     async def kinds() -> list[str]:
