@@ -222,7 +222,9 @@ class BlobRest:
         target = path
         if query:
             target += "?" + "&".join(f"{name}={quote(value)}" for name, value in query.items())
-        status, answer_headers, answer = await signed.send(method, target, headers, body)
+        status, answer_headers, answer = await signed.send(
+            method, target, headers, body, with_headers=True
+        )
         if status >= 300:
             code = answer_headers.get("x-ms-error-code")
             detail = answer.decode("utf-8", "replace")[:300]

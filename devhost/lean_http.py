@@ -56,13 +56,18 @@ class LeanHttp:
         """(status, body) of the answer. Raises ConnectFailed when no connection could be
         made, TimeoutError when the answer takes longer than the read timeout, and OSError
         (BadAnswer among them) when the connection fails on the way."""
-        status, _, answer = await self.exchange(method, target, headers, body)
+        status, _, answer = await self._request(method, target, headers, body, False)
         return status, answer
 
     async def exchange(
         self, method: str, target: str, headers: dict[str, str], body: bytes = b""
     ) -> tuple[int, dict[str, str], bytes]:
         """As `request`, with the answer's headers (names in lower case)."""
+        return await self._request(method, target, headers, body, True)
+
+    async def _request(
+        self, method: str, target: str, headers: dict[str, str], body: bytes, keep_fields: bool
+    ) -> tuple[int, dict[str, str], bytes]:
         head = "".join(
             [
                 f"{method} {target} HTTP/1.1\r\nHost: {self._host_header}\r\n",
@@ -72,10 +77,10 @@ class LeanHttp:
             ]
         ).encode("latin-1")
         async with self._slots:
-            return await self._send(head + body, method, target)
+            return await self._send(head + body, method, target, keep_fields)
 
     async def _send(
-        self, request: bytes, method: str, target: str
+        self, request: bytes, method: str, target: str, keep_fields: bool
     ) -> tuple[int, dict[str, str], bytes]:
         # A kept connection that the server closed while idle fails before any answer (the
         # request was never taken): it goes again on the next kept one, or a new one.
@@ -84,7 +89,9 @@ class LeanHttp:
             connection = self._idle.pop() if reused else await self._connect()
             try:
                 async with asyncio.timeout(self._read_timeout):
-                    status, fields, answer, keep = await _exchange(connection, request, method)
+                    status, fields, answer, keep = await _exchange(
+                        connection, request, method, keep_fields
+                    )
             except _Stale:
                 connection[1].close()
                 if reused:
@@ -127,9 +134,14 @@ class LeanHttp:
 
 
 async def _exchange(
-    connection: tuple[asyncio.StreamReader, asyncio.StreamWriter], request: bytes, method: str
+    connection: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+    request: bytes,
+    method: str,
+    keep_fields: bool,
 ) -> tuple[int, dict[str, str], bytes, bool]:
-    """Send the request; (status, headers, body, whether the connection may be reused)."""
+    """Send the request; (status, headers, body, whether the connection may be reused).
+    The headers are kept only when asked (`keep_fields`): table writes, most of all
+    requests, need none of them, and decoding each costs them a few microseconds."""
     reader, writer = connection
     try:
         writer.write(request)
@@ -151,7 +163,8 @@ async def _exchange(
             raise asyncio.IncompleteReadError(line, None)
         name, _, value = line.partition(b":")
         name = name.strip().lower()
-        headers[name.decode("latin-1")] = value.strip().decode("latin-1")
+        if keep_fields:
+            headers[name.decode("latin-1")] = value.strip().decode("latin-1")
         if name == b"content-length":
             length = int(value)
         elif name == b"transfer-encoding":

@@ -77,12 +77,20 @@ class SignedRequests:
         return f"SharedKey {self.account}:{base64.b64encode(digest).decode()}"
 
     async def send(
-        self, method: str, target: str, headers: dict[str, str], body: bytes = b""
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes = b"",
+        with_headers: bool = False,
     ) -> tuple[int, dict[str, str], bytes]:
-        """(status, lower-cased headers, body); no connection or no answer raise as the
-        SDK reports them."""
+        """(status, the answer's headers in lower case (only `with_headers`, else none),
+        body); no connection or no answer raise as the SDK reports them."""
         try:
-            return await self._http.exchange(method, target, headers, body)
+            if with_headers:
+                return await self._http.exchange(method, target, headers, body)
+            status, answer = await self._http.request(method, target, headers, body)
+            return status, {}, answer
         except ConnectFailed as error:
             raise ServiceRequestError(f"{method} {target}: {error}", error=error) from error
         except (OSError, TimeoutError) as error:

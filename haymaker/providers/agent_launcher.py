@@ -50,6 +50,7 @@ class AgentLauncher:
         self._env = dict(env)
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()  # activities launch from several threads
+        atexit.register(self.close)
 
     def start(self, cwd: Path, env: Mapping[str, str], log: Path) -> int:
         """Fork an agent running in `cwd` with exactly `env`, its output appended to `log`;
@@ -83,7 +84,6 @@ class AgentLauncher:
                 # stop it first. It ends when the host closes its stdin (or dies).
                 start_new_session=True,
             )
-            atexit.register(self.close)
         return self._process
 
     def close(self) -> int | None:
