@@ -43,7 +43,7 @@ from .replay import (
     event,
 )
 from .sessions import Sessions
-from .speedups import memoize_history_timestamps
+from .speedups import memoize_history_timestamps, reuse_namedtuple_classes
 from .start_burst import StartBurst
 from .start_log import StartLog
 from .store import Store
@@ -71,6 +71,7 @@ class Engine(Episodes, Recovery, Dispatch, WriteBehind):
         activity_threads: int = 16,
     ):
         memoize_history_timestamps()
+        reuse_namedtuple_classes()
         self.store = store
         # Where writes go: a HistoryWriter child process, or the store itself.
         self.writer = writer or store

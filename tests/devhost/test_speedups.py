@@ -69,6 +69,26 @@ def test_a_date_that_does_not_exist_fails_as_dateutil_fails() -> None:
         speedups.history_event_module.dt_parse("2026-02-30T06:00:00.000000Z")
 
 
+def test_the_sdk_executor_gets_the_same_payload_types_built_once() -> None:
+    """Its task-completion table is what the SDK builds, only no longer rebuilt per episode;
+    a caller with unhashable field names still gets a class of its own."""
+    from azure.durable_functions.models.TaskOrchestrationExecutor import (
+        TaskOrchestrationExecutor,
+    )
+
+    from devhost import speedups
+
+    before = TaskOrchestrationExecutor().event_to_SetTaskValuePayload
+    speedups.reuse_namedtuple_classes()
+    speedups.reuse_namedtuple_classes()  # a second host in the process: installed once
+    first, second = (TaskOrchestrationExecutor().event_to_SetTaskValuePayload for _ in "ab")
+    assert first == second == before
+    assert {type(p) for p in first.values()} == {type(p) for p in second.values()}
+    assert [p._fields for p in first.values()] == [p._fields for p in before.values()]
+    listed = speedups.executor_module.namedtuple("Pair", ["left", "right"])
+    assert listed(1, 2).right == 2
+
+
 GC_APP = """
 import gc
 import json
