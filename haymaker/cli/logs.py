@@ -2,11 +2,13 @@
 
 A line says what happened: the command with its exit code and duration, the resource
 created or deleted, the error. `--follow` keeps printing new events until the run ends.
+When there is nothing to print, stderr says so and why (stdout stays empty for a pipe).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -84,13 +86,35 @@ def _events(target: Target, args: argparse.Namespace, since: str | None) -> list
             return events
 
 
+def nothing_yet(args: argparse.Namespace, since: str | None, run: dict[str, Any]) -> str:
+    """What an empty answer means: filters that matched nothing, or events not recorded yet
+    (an agent's events reach the run at its monitor's polls)."""
+    chosen = [
+        f"agent {args.agent}" if args.agent else "",
+        f"phase {args.phase}" if args.phase else "",
+        f"since {since}" if since else "",
+    ]
+    matching = ", ".join(c for c in chosen if c)
+    text = f"No events of run {args.run_id}" + (f" ({matching})" if matching else "")
+    status = run.get("status")
+    if status in FINISHED:
+        return f"{text}; the run is {status}."
+    poll = (run.get("request") or {}).get("poll_interval")
+    every = f", every {poll}" if poll else ""
+    return (
+        f"{text} yet: the run is {status}, and its agents' events are recorded at each "
+        f"monitoring poll{every}."
+    )
+
+
 def logs(args: argparse.Namespace, target: Target) -> int:
     since = since_time(args.since) if args.since else None
+    asked_since = since
     seen: set[str] = set()
+    said_nothing_yet = False
     while True:
-        finished = (
-            not args.follow or target.api.get(f"runs/{args.run_id}").get("status") in FINISHED
-        )
+        run = target.api.get(f"runs/{args.run_id}") if args.follow else None
+        finished = run is None or run.get("status") in FINISHED
         for event in _events(target, args, since):
             key = str(event.get("id") or (event.get("ts"), event.get("agent_id"), event.get("seq")))
             if key in seen:
@@ -102,6 +126,10 @@ def logs(args: argparse.Namespace, target: Target) -> int:
                 line(event_line(event))
             # Ask only for what is new next time (same-time events are told apart by id).
             since = max(since or "", str(event.get("ts") or "")) or None
+        if not seen and not args.json and not said_nothing_yet:
+            run = run or target.api.get(f"runs/{args.run_id}")
+            sys.stderr.write(nothing_yet(args, asked_since, run) + "\n")
+            said_nothing_yet = True
         if finished:
             return EXIT_OK
         time.sleep(args.interval)

@@ -93,6 +93,29 @@ def test_logs_filter_by_agent_phase_and_time(
     assert len(events("--since", "PT1H")) == len(everything)
 
 
+def test_logs_with_nothing_to_show_say_so_on_stderr_only(
+    haymaker_cli: Cli, host: HostHandle, finished_run: str
+):
+    later = haymaker_cli(
+        "run", "logs", finished_run, "--since", "2999-01-01T00:00:00Z", "--url", host.base_url
+    )
+    assert later.returncode == 0 and later.stdout == "", later.stderr
+    assert later.stderr == (
+        f"No events of run {finished_run} (since 2999-01-01T00:00:00.000Z); the run is completed.\n"
+    )
+    as_json = haymaker_cli(
+        "run",
+        "logs",
+        finished_run,
+        "--json",
+        "--since",
+        "2999-01-01T00:00:00Z",
+        "--url",
+        host.base_url,
+    )
+    assert (as_json.returncode, as_json.stdout, as_json.stderr) == (0, "", "")
+
+
 def test_an_unknown_agent_is_an_error_naming_the_agents(
     haymaker_cli: Cli, host: HostHandle, finished_run: str
 ):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 
 from rich.console import Console
 
-from haymaker.cli.logs import event_line, since_time
+from haymaker.cli.logs import event_line, nothing_yet, since_time
 from haymaker.cli.orch import detail_text
 from haymaker.cli.output import show, table
 from haymaker.cli.watch import AgentBars, headline
@@ -68,6 +69,20 @@ def test_since_takes_a_time_or_a_duration_back():
     now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
     assert since_time("PT10M", now) == "2026-11-26T11:50:00.000Z"
     assert since_time("2026-11-26T10:00:00+01:00") == "2026-11-26T09:00:00.000Z"
+
+
+def test_no_logs_yet_says_when_events_arrive_and_filters_that_matched_nothing_say_so():
+    asked = argparse.Namespace(run_id="run-1", agent=None, phase=None)
+    running = {"status": "running", "request": {"poll_interval": "PT15M"}}
+    assert nothing_yet(asked, None, running) == (
+        "No events of run run-1 yet: the run is running, and its agents' events are "
+        "recorded at each monitoring poll, every PT15M."
+    )
+    filtered = argparse.Namespace(run_id="run-1", agent="a02", phase="deploy")
+    assert nothing_yet(filtered, "2026-12-03T18:00:00.000Z", {"status": "completed"}) == (
+        "No events of run run-1 (agent a02, phase deploy, since 2026-12-03T18:00:00.000Z); "
+        "the run is completed."
+    )
 
 
 def test_health_details_are_words_not_python():
