@@ -3,8 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import shutil
+import sys
+from pathlib import Path
 
 from . import azurite
+
+
+def devhost_command() -> str:
+    """How to type `devhost` so that it runs: the bare name when this installation's script
+    is on PATH, else its full path (a virtual environment not activated, as `./dev` uses
+    it), else through this interpreter."""
+    script = Path(sys.executable).with_name("devhost")
+    if not script.exists():
+        return f"{sys.executable} -m devhost"
+    found = shutil.which("devhost")
+    if found and Path(found).resolve() == script.resolve():
+        return "devhost"
+    return str(script)
+
+
+def stop_command(ports: dict[str, int]) -> str:
+    """The command that stops the shared Azurite on `ports`, to paste."""
+    named = ",".join(str(ports[service]) for service in azurite.PORTS)
+    flag = "" if ports == azurite.PORTS else f" --ports {named}"
+    return f"{devhost_command()} azurite stop{flag}"
 
 
 def _ports(text: str) -> dict[str, int]:

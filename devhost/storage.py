@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import azurite
+from .azurite_cli import stop_command
 
 
 @dataclass
@@ -38,7 +39,7 @@ class HostStorage:
             lines.append(
                 f"  started by this host (pid {shared.pid}), data in {shared.location}; "
                 f"it keeps running for other hosts after this one stops: "
-                f"`devhost azurite stop{_ports_flag(shared.ports)}` ends it"
+                f"`{stop_command(shared.ports)}` ends it"
             )
         elif shared.pid is not None:
             lines.append(
@@ -59,9 +60,3 @@ def open_storage(setting: str, value: str | None, search_from: Path) -> HostStor
     if value and value.strip().rstrip(";").lower() == "usedevelopmentstorage=true":
         connection = azurite.dev_connection_string()
     return HostStorage(setting, connection, shared)
-
-
-def _ports_flag(ports: dict[str, int]) -> str:
-    if ports == azurite.PORTS:
-        return ""
-    return " --ports " + ",".join(str(ports[service]) for service in azurite.PORTS)

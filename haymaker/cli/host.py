@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from devhost import azurite
+from devhost.azurite_cli import stop_command
 from haymaker.cli.output import EXIT_OK, CliError, print_json, show
 from haymaker.cli.target import UP_FILE
 from haymaker.local_run import (
@@ -199,5 +200,8 @@ def down(args: argparse.Namespace) -> int:
     (app_dir / UP_FILE).unlink(missing_ok=True)
     show(f"devhost at {record['url']} stopped (pid {pid})")
     if azurite.recorded_pid(azurite.shared_location(azurite.PORTS)) is not None:
-        show("the Azurite devhost started keeps running for other hosts: `devhost azurite stop`")
+        show(
+            "the Azurite devhost started keeps running for other hosts: "
+            f"`{stop_command(azurite.PORTS)}` stops it"
+        )
     return EXIT_OK
