@@ -14,8 +14,8 @@ changing a value the SDK sees:
   name and tzinfo type); any other text goes to dateutil.
 
 And the SDK's `TaskOrchestrationExecutor` builds a `namedtuple` class each time one is made
-(twice an episode that opens a session or replays in full: about 30 µs each, 5% of what a
-trivial orchestration's first episode costs the host). `reuse_namedtuple_classes` has that
+(twice an episode that opens a session or replays in full: about 30 µs each, some 7% of
+the host's CPU for a trivial orchestration's start). `reuse_namedtuple_classes` has that
 module's `namedtuple` hand back the class it built the first time for the same arguments.
 
 Nothing else in the SDK changes: the orchestrator code, the replay logic and its results
