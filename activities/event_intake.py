@@ -68,7 +68,7 @@ def _drain(run_id: str, max_batches: int) -> int:
         svc.records.append_events(run_id, events)
         for event in events:
             _record_resource_event(event)
-            _record_cut_short(event)
+            _record_last_word(event)
         receiver.acknowledge(events)
         recorded += len(events)
     return recorded
@@ -87,12 +87,21 @@ def _record_resource_event(event: dict[str, Any]) -> None:
     )
 
 
-def _record_cut_short(event: dict[str, Any]) -> None:
-    """An agent that finished early says why; its poll reads that to name the outcome."""
+def _record_last_word(event: dict[str, Any]) -> None:
+    """An agent's last event (`finished` or `failed`) says how many operate rounds and
+    commands it ran, for the run's report; one that finished early says why, and its poll
+    reads that to name the outcome."""
+    if event.get("type") not in ("finished", "failed"):
+        return
+    fields: dict[str, Any] = {
+        name: event[name]
+        for name in ("rounds", "commands")
+        if isinstance(event.get(name), int) and not isinstance(event.get(name), bool)
+    }
     if event.get("type") == "finished" and event.get("cut_short"):
-        services().records.upsert_agent(
-            event["run_id"], event["agent_id"], cut_short=str(event["cut_short"])
-        )
+        fields["cut_short"] = str(event["cut_short"])
+    if fields:
+        services().records.upsert_agent(event["run_id"], event["agent_id"], **fields)
 
 
 def cut_short_reason(run_id: str, agent_id: str) -> str | None:

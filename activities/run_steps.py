@@ -85,12 +85,13 @@ def finalize_run(payload: dict[str, Any]) -> dict[str, Any]:
         "resources_created": actions["created"] + actions["removed"] + actions["left"],
         "resources_removed": actions["removed"],
     }
+    agents = svc.records.list_agents(run_id)
     report = {
         **summary,
         "started_at": run.get("started_at"),
         "finished_at": finished_at,
         "deadline": run.get("deadline"),
-        "agent_results": results,
+        "agent_results": _with_activity(results, agents),
         "left": left,
     }
     svc.records.save_report(run_id, report)
@@ -109,10 +110,26 @@ def finalize_run(payload: dict[str, Any]) -> dict[str, Any]:
             status,
             finished_at,
             resource_actions(resources),
-            run_failures(svc.records, run_id, svc.records.list_agents(run_id)),
+            run_failures(svc.records, run_id, agents),
             run_cost_usd(svc.catalog, run),
         )
     return summary
+
+
+def _with_activity(
+    results: list[dict[str, Any]], agents: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each agent's result with the operate rounds and commands its last event told (None:
+    it told none, as an agent that never started or went silent)."""
+    told = {agent.get("agent_id"): agent for agent in agents}
+    return [
+        {
+            **result,
+            "rounds": told.get(result.get("agent_id"), {}).get("rounds"),
+            "commands": told.get(result.get("agent_id"), {}).get("commands"),
+        }
+        for result in results
+    ]
 
 
 def _reconcile_late_rows(run_id: str, results: list[dict[str, Any]]) -> None:

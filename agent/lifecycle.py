@@ -68,6 +68,10 @@ class Lifecycle:
         self._phase: str | None = None
         self._window = OperateWindow(contract)
         self._cut_short: str | None = None
+        # What the agent did, told with its last event (`finished` or `failed`), so the
+        # run's report can say it without reading every event.
+        self._rounds = 0
+        self._commands = 0
         self._placeholders = {
             "resource_group": contract.resource_group,
             "prefix": name_prefix(contract.run_id, contract.agent_id),
@@ -108,11 +112,12 @@ class Lifecycle:
 
     def _finish(self) -> None:
         """`finished`, saying so when the scenario was cut short (the outcome follows it)."""
+        done = {"rounds": self._rounds, "commands": self._commands}
         if self._cut_short is None:
-            self._report("finished")
+            self._report("finished", **done)
             return
         print(f"scenario cut short: {self._cut_short}", file=sys.stderr, flush=True)
-        self._report("finished", cut_short=self._cut_short)
+        self._report("finished", cut_short=self._cut_short, **done)
 
     def _fail(self, phase: str, error: Exception) -> int:
         message = self._scrub(f"{type(error).__name__}: {error}")
@@ -122,7 +127,13 @@ class Lifecycle:
                 problems = self._clean_up_after_failure()
                 if problems:
                     message += f" (cleanup afterwards: {len(problems)} problems)"
-            self._report("failed", error=message, phase=phase)
+            self._report(
+                "failed",
+                error=message,
+                phase=phase,
+                rounds=self._rounds,
+                commands=self._commands,
+            )
         except Exception as send_error:  # noqa: BLE001 - nothing more to tell anyone
             print(f"could not report the failure: {type(send_error).__name__}", file=sys.stderr)
         return 1
@@ -144,11 +155,11 @@ class Lifecycle:
         Where the sender can hold events, the rounds' events go out together: before each
         wait that passes a report moment (see OperateWindow.pause), else after each round.
         """
-        rounds = failed_in_a_row = 0
+        failed_in_a_row = 0
         while True:
             failed_in_a_row = failed_in_a_row + 1 if self._operate_round() else 0
-            rounds += 1
-            self._report("heartbeat", rounds=rounds)
+            self._rounds += 1
+            self._report("heartbeat", rounds=self._rounds)
             self._fail_if_asked("operate")
             if failed_in_a_row >= MAX_FAILED_ROUNDS:
                 raise StepFailed(f"{failed_in_a_row} operate rounds in a row failed entirely")
@@ -259,6 +270,7 @@ class Lifecycle:
         print(f"$ {self._scrub(step.command)}", flush=True)
         started = time.monotonic()
         outcome = self._actions.run(step, self._command_timeout())
+        self._commands += 1
         self._report(
             "command",
             phase=step.phase,

@@ -97,11 +97,16 @@ def render_report(
     # Columns as wide as their longest value, so a long scenario id never runs into the
     # outcome beside it.
     scenario_width = max([len("scenario"), *(len(r["scenario_id"]) for r in results)]) + 2
-    lines.append(f"  {'agent':<6}{'scenario':<{scenario_width}}{'outcome':<18}torn down")
+    lines.append(
+        f"  {'agent':<6}{'scenario':<{scenario_width}}{'outcome':<18}"
+        f"{'rounds':>6}{'commands':>10}  torn down"
+    )
     for result in results:
+        rounds, commands = (result.get(k) for k in ("rounds", "commands"))
         lines.append(
             f"  {result['agent_id']:<6}{result['scenario_id']:<{scenario_width}}"
-            f"{str(result['outcome']):<18}{'yes' if result['clean'] else 'NO'}"
+            f"{str(result['outcome']):<18}{'-' if rounds is None else rounds:>6}"
+            f"{'-' if commands is None else commands:>10}  {'yes' if result['clean'] else 'NO'}"
         )
     lines.append("")
     if left:

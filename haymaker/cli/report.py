@@ -6,15 +6,22 @@ from typing import Any
 
 from haymaker.cli.output import table
 
-COLUMNS = ("agent", "scenario", "outcome", "torn down")
+COLUMNS = ("agent", "scenario", "outcome", "rounds", "commands", "torn down")
 
 
-def _rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+def told(value: Any) -> str:
+    """A count the agent told with its last event; `-` when it told none."""
+    return "-" if value is None else str(value)
+
+
+def _rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
     return [
         (
             str(r.get("agent_id")),
             str(r.get("scenario_id")),
             str(r.get("outcome")),
+            told(r.get("rounds")),
+            told(r.get("commands")),
             "yes" if r.get("clean") else "NO",
         )
         for r in report.get("agent_results", [])

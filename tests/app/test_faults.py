@@ -78,6 +78,9 @@ def test_a_failing_agent_is_torn_down_and_reported_agent_failed(
     [failed] = [e for e in events if e["type"] == "failed"]
     assert failed["phase"] == "deploy" and "HAYMAKER_AGENT_FAIL_AT" in failed["error"]
     assert not [e for e in events if e["type"] == "finished"]
+    # The report says how far it got: the commands it ran, no operate round.
+    commands = sum(1 for e in events if e["type"] == "command")
+    assert commands >= 1 and (result["rounds"], result["commands"]) == (0, commands), result
     # It created something before failing, and teardown removed it.
     response = faults_app.get(f"runs/{run_id}/resources", agent="a01")
     resources = response.json()["resources"]
@@ -110,3 +113,4 @@ def test_a_launch_failure_after_provisioning_tears_the_identity_down(
     assert secret_name(run_id, "a02") not in faults_app.provider()._secrets.list()
     assert not faults_app.agent_log(run_id, "a02").exists()
     assert faults_app.events(run_id, agent="a02") == []
+    assert (result["rounds"], result["commands"]) == (None, None)  # it never ran: `-`

@@ -116,9 +116,13 @@ def test_small_run_completes_and_leaves_nothing(shared_app: App) -> None:
     assert report["outcomes"] == {"finished": 5}, report
     assert {a["phase"] for a in run["agents"]} == {"done"}, run["agents"]
     events = shared_app.events(run_id)
+    told = {r["agent_id"]: (r["rounds"], r["commands"]) for r in report["agent_results"]}
     for agent in [f"a{i:02d}" for i in range(5)]:
         kinds = [e["type"] for e in events if e["agent_id"] == agent]
         assert kinds.count("started") == 1 and kinds.count("finished") == 1, (agent, kinds)
+        # The report says what the agent did, as its events tell it one by one.
+        assert told[agent] == (kinds.count("heartbeat"), kinds.count("command")), agent
+        assert told[agent][0] >= 1, agent
 
 
 def assert_acted_out(app: App, run_id: str, run: dict[str, Any]) -> None:

@@ -88,7 +88,7 @@ def test_a_run_from_start_to_report(haymaker_cli: Cli, host: HostHandle):
     assert "Nothing tagged for this run is left." in table.stdout
     markdown = haymaker_cli("run", "report", run_id, "--format", "markdown", "--url", host.base_url)
     assert f"## Report for run {run_id}: completed" in markdown.stdout
-    assert "| agent | scenario | outcome | torn down |" in markdown.stdout
+    assert "| agent | scenario | outcome | rounds | commands | torn down |" in markdown.stdout
 
     listed = as_json(haymaker_cli("run", "list", "--json", "--url", host.base_url))
     assert run_id in [r["run_id"] for r in listed["runs"]]

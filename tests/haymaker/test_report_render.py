@@ -1,4 +1,5 @@
-"""The report `./dev run` prints: columns that stay apart whatever the scenario ids."""
+"""The report `./dev run` prints: columns that stay apart whatever the scenario ids, and
+what each agent did (operate rounds, commands) or `-` when it never said."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ def test_a_long_scenario_id_does_not_run_into_its_outcome() -> None:
         "torn_down": 2,
         "left_behind": 0,
         "agent_results": [
-            {"agent_id": "a00", "scenario_id": long_id, "outcome": "finished", "clean": True},
+            {
+                "agent_id": "a00",
+                "scenario_id": long_id,
+                "outcome": "finished",
+                "clean": True,
+                "rounds": 96,
+                "commands": 442,
+            },
             {
                 "agent_id": "a01",
                 "scenario_id": "web-apps-storefront",
@@ -27,9 +35,13 @@ def test_a_long_scenario_id_does_not_run_into_its_outcome() -> None:
     header = next(line for line in lines if line.split()[:2] == ["agent", "scenario"])
     rows = [line for line in lines if line.strip().startswith(("a00", "a01"))]
     assert [row.split() for row in rows] == [
-        ["a00", long_id, "finished", "yes"],
-        ["a01", "web-apps-storefront", "cut_short", "NO"],
+        ["a00", long_id, "finished", "96", "442", "yes"],
+        ["a01", "web-apps-storefront", "cut_short", "-", "-", "NO"],
     ]
     # The outcome column starts at the same place in the header and in every row.
     column = header.index("outcome")
     assert rows[0][column:].startswith("finished") and rows[1][column:].startswith("cut_short")
+    # The counts are right-aligned under their headers.
+    for name, value in (("rounds", "96"), ("commands", "442")):
+        end = header.index(name) + len(name)
+        assert rows[0][:end].endswith(value) and rows[1][:end].endswith("-")
