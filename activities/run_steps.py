@@ -122,12 +122,9 @@ def _with_activity(
     """Each agent's result with the operate rounds and commands its last event told (None:
     it told none, as an agent that never started or went silent)."""
     told = {agent.get("agent_id"): agent for agent in agents}
+    counts = ("rounds", "commands")
     return [
-        {
-            **result,
-            "rounds": told.get(result.get("agent_id"), {}).get("rounds"),
-            "commands": told.get(result.get("agent_id"), {}).get("commands"),
-        }
+        {**result, **{name: told.get(result.get("agent_id"), {}).get(name) for name in counts}}
         for result in results
     ]
 

@@ -77,6 +77,12 @@ class ProgressView:
         self.drawn = 0
 
 
+def told(value: Any) -> str:
+    """A count an agent told with its last event (operate rounds, commands); `-` when it
+    told none."""
+    return "-" if value is None else str(value)
+
+
 def render_report(
     report: dict[str, Any], left: list[dict[str, Any]], wall_seconds: float, resumed: bool = False
 ) -> str:
@@ -102,11 +108,10 @@ def render_report(
         f"{'rounds':>6}{'commands':>10}  torn down"
     )
     for result in results:
-        rounds, commands = (result.get(k) for k in ("rounds", "commands"))
         lines.append(
             f"  {result['agent_id']:<6}{result['scenario_id']:<{scenario_width}}"
-            f"{str(result['outcome']):<18}{'-' if rounds is None else rounds:>6}"
-            f"{'-' if commands is None else commands:>10}  {'yes' if result['clean'] else 'NO'}"
+            f"{str(result['outcome']):<18}{told(result.get('rounds')):>6}"
+            f"{told(result.get('commands')):>10}  {'yes' if result['clean'] else 'NO'}"
         )
     lines.append("")
     if left:

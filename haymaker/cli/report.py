@@ -5,13 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from haymaker.cli.output import table
+from haymaker.progress import told
 
 COLUMNS = ("agent", "scenario", "outcome", "rounds", "commands", "torn down")
-
-
-def told(value: Any) -> str:
-    """A count the agent told with its last event; `-` when it told none."""
-    return "-" if value is None else str(value)
 
 
 def _rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
