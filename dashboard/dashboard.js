@@ -177,7 +177,10 @@
     const to = Math.max(...spans.map((s) => s[1]));
     fill("agents-table", agents.map((agent) => {
       const done = agent.phase === "done" || agent.phase === "failed";
-      const tr = row([agent.agent_id, agent.scenario_id, agent.phase, done ? agent.status : "", timeline(agent, from, to)]);
+      // Rounds and commands come with the agent's last event: "-" until it tells them.
+      const told = (count) => (count === undefined || count === null ? "-" : String(count));
+      const tr = row([agent.agent_id, agent.scenario_id, agent.phase, done ? agent.status : "",
+        told(agent.rounds), told(agent.commands), timeline(agent, from, to)]);
       tr.className = "selectable" + (agent.agent_id === state.agent ? " selected" : "");
       tr.dataset.agentId = agent.agent_id;
       tr.addEventListener("click", () => { state.agent = agent.agent_id; renderAgentTimeline(run); renderAgents(run); });

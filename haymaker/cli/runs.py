@@ -8,6 +8,7 @@ from typing import Any
 from haymaker.cli.output import EXIT_FAILURE, EXIT_OK, print_json, show, status_url, table
 from haymaker.cli.report import render_report
 from haymaker.cli.target import Target
+from haymaker.progress import told
 from haymaker.cli.watch import FINISHED, phase_counts, watch_run
 
 
@@ -110,21 +111,28 @@ def status_view(run: dict[str, Any]) -> list[Any]:
         f"Run {run.get('run_id')}: {run.get('status')}  [{phase_counts(run)}]\n"
         f"created {run.get('created_at')}, deadline {run.get('deadline') or '-'}"
     )
-    agents = table(
-        None,
-        ("agent", "scenario", "phase", "status", "error"),
+    return [header, agents_table(None, run.get("agents", []))]
+
+
+AGENT_COLUMNS = ("agent", "scenario", "phase", "status", "rounds", "commands", "error")
+
+
+def agents_table(title: str | None, agents: list[dict[str, Any]]) -> Any:
+    """The agents' rows: rounds and commands are `-` until an agent tells them, with its
+    last event (`finished` or `failed`)."""
+    rows = (
         (
-            (
-                a.get("agent_id"),
-                a.get("scenario_id"),
-                a.get("phase"),
-                a.get("status"),
-                a.get("error"),
-            )
-            for a in run.get("agents", [])
-        ),
+            a.get("agent_id"),
+            a.get("scenario_id"),
+            a.get("phase"),
+            a.get("status"),
+            told(a.get("rounds")),
+            told(a.get("commands")),
+            a.get("error"),
+        )
+        for a in agents
     )
-    return [header, agents]
+    return table(title, AGENT_COLUMNS, rows)
 
 
 def list_runs(args: argparse.Namespace, target: Target) -> int:
@@ -145,11 +153,7 @@ def agents(args: argparse.Namespace, target: Target) -> int:
     if args.json:
         print_json(answer)
         return EXIT_OK
-    rows = (
-        (a.get("agent_id"), a.get("scenario_id"), a.get("phase"), a.get("status"), a.get("error"))
-        for a in answer["agents"]
-    )
-    show(table(f"Agents of {args.run_id}", ("agent", "scenario", "phase", "status", "error"), rows))
+    show(agents_table(f"Agents of {args.run_id}", answer["agents"]))
     return EXIT_OK
 
 

@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from devhost.process import HostHandle, free_port
+from haymaker.cli.runs import AGENT_COLUMNS
 from haymaker.cli.target import UP_FILE
 from haymaker.naming import resource_group_name, run_short
 from haymaker.providers.local import LocalProvider
@@ -94,6 +95,14 @@ def test_a_run_from_start_to_report(haymaker_cli: Cli, host: HostHandle):
     assert run_id in [r["run_id"] for r in listed["runs"]]
     agents = as_json(haymaker_cli("run", "agents", run_id, "--json", "--url", host.base_url))
     assert [a["agent_id"] for a in agents["agents"]] == ["a00", "a01"]
+    # The table shows what each agent did, as its last event told (the report's figures).
+    told = {r["agent_id"]: (r["rounds"], r["commands"]) for r in report["agent_results"]}
+    listing = haymaker_cli("run", "agents", run_id, "--url", host.base_url).stdout.splitlines()
+    assert listing[1].split() == list(AGENT_COLUMNS)
+    shown = {cells[0]: (int(cells[4]), int(cells[5])) for cells in map(str.split, listing[2:])}
+    assert shown == told and all(
+        rounds >= 1 and commands > rounds for rounds, commands in told.values()
+    )
     resources = as_json(haymaker_cli("run", "resources", run_id, "--json", "--url", host.base_url))
     assert resources["resources"] and {r["action"] for r in resources["resources"]} == {"removed"}
     logs = haymaker_cli("run", "logs", run_id, "--agent", "a01", "--url", host.base_url)

@@ -117,6 +117,14 @@ def test_the_dashboard_follows_a_live_run_and_renders_agent_text_as_text(
         timeout=300_000,
     )
     assert {row.text_content() for row in agents.locator("td:nth-child(3)").all()} == {"done"}
+    # What each agent did, as its last event told the run's report.
+    report = app.get(f"runs/{run_id}/report").json()
+    told = {r["agent_id"]: [str(r["rounds"]), str(r["commands"])] for r in report["agent_results"]}
+    shown = page.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('#agents-table tbody tr')]"
+        ".map(r => [r.dataset.agentId, [r.children[4].textContent, r.children[5].textContent]]))"
+    )
+    assert shown == told and "-" not in str(shown)
     phases = page.locator("#agent-phases").text_content()
     assert "monitoring: " in phases and "tearing_down: " in phases
     assert page.locator("#agents-table .segment.phase-monitoring").count() == 2
