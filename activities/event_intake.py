@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
 # How many message batches one poll drains at most, so a poll stays short.
 MAX_BATCHES_PER_POLL = 20
+# Events that tell an agent's counts so far (COUNTS), and the counts.
+PROGRESS_EVENTS = ("heartbeat", "finished", "failed")
+COUNTS = ("rounds", "commands")
 
 # One drain of a run's queue at a time in this process. The agents of a run share its
 # queue and their monitors poll together (under the virtual clock, in the same instant):
@@ -68,7 +71,7 @@ def _drain(run_id: str, max_batches: int) -> int:
         svc.records.append_events(run_id, events)
         for event in events:
             _record_resource_event(event)
-            _record_last_word(event)
+        _record_progress(run_id, events)
         receiver.acknowledge(events)
         recorded += len(events)
     return recorded
@@ -87,21 +90,38 @@ def _record_resource_event(event: dict[str, Any]) -> None:
     )
 
 
-def _record_last_word(event: dict[str, Any]) -> None:
-    """An agent's last event (`finished` or `failed`) says how many operate rounds and
-    commands it ran, for the run's report; one that finished early says why, and its poll
-    reads that to name the outcome."""
-    if event.get("type") not in ("finished", "failed"):
+def _record_progress(run_id: str, events: list[dict[str, Any]]) -> None:
+    """What each agent has done so far, on its row: its operate rounds and commands, as
+    its heartbeat after each round and its last event (`finished` or `failed`) count them.
+    The counts only grow, so the row keeps the highest told, whatever order the queue
+    delivers the messages in (a heartbeat delivered again after the agent's last word
+    changes nothing). An agent that finished early says why: its poll reads that to name
+    the outcome."""
+    told: dict[str, dict[str, Any]] = {}
+    for event in events:
+        if event.get("type") not in PROGRESS_EVENTS:
+            continue
+        fields = told.setdefault(str(event["agent_id"]), {})
+        for name in COUNTS:
+            value = event.get(name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                fields[name] = max(value, fields.get(name, value))
+        if event.get("type") == "finished" and event.get("cut_short"):
+            fields["cut_short"] = str(event["cut_short"])
+    told = {agent_id: fields for agent_id, fields in told.items() if fields}
+    if not told:
         return
-    fields: dict[str, Any] = {
-        name: event[name]
-        for name in ("rounds", "commands")
-        if isinstance(event.get(name), int) and not isinstance(event.get(name), bool)
-    }
-    if event.get("type") == "finished" and event.get("cut_short"):
-        fields["cut_short"] = str(event["cut_short"])
-    if fields:
-        services().records.upsert_agent(event["run_id"], event["agent_id"], **fields)
+    records = services().records
+    stored = {agent["agent_id"]: agent for agent in records.list_agents(run_id)}
+    for agent_id, fields in told.items():
+        row = stored.get(agent_id, {})
+        fresh = {
+            name: value
+            for name, value in fields.items()
+            if name not in COUNTS or not isinstance(row.get(name), int) or value > row[name]
+        }
+        if fresh:
+            records.upsert_agent(run_id, agent_id, **fresh)
 
 
 def cut_short_reason(run_id: str, agent_id: str) -> str | None:

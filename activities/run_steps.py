@@ -119,8 +119,8 @@ def finalize_run(payload: dict[str, Any]) -> dict[str, Any]:
 def _with_activity(
     results: list[dict[str, Any]], agents: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Each agent's result with the operate rounds and commands its last event told (None:
-    it told none, as an agent that never started or went silent)."""
+    """Each agent's result with the operate rounds and commands it last told (None: it told
+    none, as an agent that never started or went silent before its first round)."""
     told = {agent.get("agent_id"): agent for agent in agents}
     counts = ("rounds", "commands")
     return [

@@ -159,7 +159,7 @@ class Lifecycle:
         while True:
             failed_in_a_row = failed_in_a_row + 1 if self._operate_round() else 0
             self._rounds += 1
-            self._report("heartbeat", rounds=self._rounds)
+            self._report("heartbeat", rounds=self._rounds, commands=self._commands)
             self._fail_if_asked("operate")
             if failed_in_a_row >= MAX_FAILED_ROUNDS:
                 raise StepFailed(f"{failed_in_a_row} operate rounds in a row failed entirely")

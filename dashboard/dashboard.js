@@ -177,7 +177,7 @@
     const to = Math.max(...spans.map((s) => s[1]));
     fill("agents-table", agents.map((agent) => {
       const done = agent.phase === "done" || agent.phase === "failed";
-      // Rounds and commands come with the agent's last event: "-" until it tells them.
+      // Rounds and commands so far, as the agent's heartbeats and last event told them ("-": none yet).
       const told = (count) => (count === undefined || count === null ? "-" : String(count));
       const tr = row([agent.agent_id, agent.scenario_id, agent.phase, done ? agent.status : "",
         told(agent.rounds), told(agent.commands), timeline(agent, from, to)]);

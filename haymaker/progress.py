@@ -78,8 +78,8 @@ class ProgressView:
 
 
 def told(value: Any) -> str:
-    """A count an agent told with its last event (operate rounds, commands); `-` when it
-    told none."""
+    """A count an agent told (operate rounds, commands: with each heartbeat, then with its
+    last event); `-` when it told none."""
     return "-" if value is None else str(value)
 
 

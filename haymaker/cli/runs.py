@@ -8,8 +8,8 @@ from typing import Any
 from haymaker.cli.output import EXIT_FAILURE, EXIT_OK, print_json, show, status_url, table
 from haymaker.cli.report import render_report
 from haymaker.cli.target import Target
-from haymaker.progress import told
 from haymaker.cli.watch import FINISHED, phase_counts, watch_run
+from haymaker.progress import told
 
 
 def run_request(args: argparse.Namespace) -> dict[str, Any]:
@@ -118,8 +118,8 @@ AGENT_COLUMNS = ("agent", "scenario", "phase", "status", "rounds", "commands", "
 
 
 def agents_table(title: str | None, agents: list[dict[str, Any]]) -> Any:
-    """The agents' rows: rounds and commands are `-` until an agent tells them, with its
-    last event (`finished` or `failed`)."""
+    """The agents' rows: rounds and commands so far, as each agent's heartbeats and last
+    event told them (`-` until it tells any)."""
     rows = (
         (
             a.get("agent_id"),

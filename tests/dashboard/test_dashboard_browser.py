@@ -117,7 +117,7 @@ def test_the_dashboard_follows_a_live_run_and_renders_agent_text_as_text(
         timeout=300_000,
     )
     assert {row.text_content() for row in agents.locator("td:nth-child(3)").all()} == {"done"}
-    # What each agent did, as its last event told the run's report.
+    # What each agent did, as the run's report has it (its last event told it).
     report = app.get(f"runs/{run_id}/report").json()
     told = {r["agent_id"]: [str(r["rounds"]), str(r["commands"])] for r in report["agent_results"]}
     shown = page.evaluate(

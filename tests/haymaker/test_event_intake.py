@@ -64,3 +64,37 @@ def test_monitors_polling_together_record_every_event_once(
     recorded = services().records.list_events(run_id, limit=1000)[0]
     assert sorted(e["id"] for e in recorded) == sorted(e["id"] for e in sent)
     assert record_new_events(run_id, wait=True) == 0
+
+
+def test_an_agents_row_shows_its_rounds_and_commands_as_they_grow(
+    run_id: str, storage_connection_string: str
+) -> None:
+    """`run agents` shows what an agent has done while it works (its heartbeats count its
+    rounds and commands), then what its last event told; a heartbeat the queue delivers
+    again after that last word takes nothing back."""
+    records = services().records
+    for agent in ("a00", "a01"):
+        records.upsert_agent(run_id, agent, phase="monitoring")
+    sender = EventSender(storage_connection_string, events_queue_name(run_id))
+
+    def deliver(agent: str, kind: str, rounds: int, commands: int, **more: str) -> None:
+        event = {"type": kind, "run_id": run_id, "agent_id": agent, **more}
+        assert sender.deliver_many(
+            [sender.stamp({**event, "rounds": rounds, "commands": commands})]
+        )
+        record_new_events(run_id, wait=True)
+
+    def counts() -> dict[str, tuple[int | None, int | None]]:
+        return {
+            a["agent_id"]: (a.get("rounds"), a.get("commands")) for a in records.list_agents(run_id)
+        }
+
+    assert counts() == {"a00": (None, None), "a01": (None, None)}
+    deliver("a00", "heartbeat", 1, 5)
+    deliver("a00", "heartbeat", 2, 9)
+    assert counts() == {"a00": (2, 9), "a01": (None, None)}
+    deliver("a00", "finished", 2, 14, cut_short="the scenario's resource quota ran out")
+    deliver("a01", "failed", 0, 3, error="deploy failed")
+    deliver("a00", "heartbeat", 1, 5)  # late, delivered again
+    assert counts() == {"a00": (2, 14), "a01": (0, 3)}
+    assert records.list_agents(run_id)[0]["cut_short"] == "the scenario's resource quota ran out"
