@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from devhost import azurite
+from devhost.azurite_cli import stop_command
 from devhost.keys import mask_key
 from devhost.process import HostHandle, HostStartError, free_port, port_is_free, running_host
 from haymaker.api_client import ApiClient
@@ -145,16 +146,18 @@ def run_locally(
     os.environ.update({k: v for k, v in env.items() if not k.startswith("AzureWebJobs.")})
     log_path = APP_DIR / ".devhost" / "host.log"
     print(f"Starting devhost on {APP_DIR} ({clock} clock; log: {log_path})", file=out, flush=True)
-    # devhost would leave an Azurite it starts running for other hosts; a local run owns
-    # the one it needs, so it leaves nothing behind.
-    emulator_dir = APP_DIR / ".devhost" / "azurite"
-    emulator = (
-        azurite.ensure_running(emulator_dir, search_from=APP_DIR)
-        if azurite.emulator_ports(env["AzureWebJobsStorage"]) == azurite.PORTS
-        else None
-    )
-    if emulator is not None and emulator.process is not None:  # its data is in that folder
-        note = azurite_data_note(emulator_dir)
+    # The Azurite devhost shares, with its data where devhost keeps it, so the hosts that
+    # come after (`haymaker up`) find this run's records. devhost would leave an Azurite it
+    # starts running for other hosts; a local run stops the one it started, so it leaves
+    # nothing behind (unless the run is left unfinished: its agents still use it).
+    ports = azurite.emulator_ports(env["AzureWebJobsStorage"])
+    try:
+        emulator = None if ports is None else azurite.ensure_shared(ports, search_from=APP_DIR)
+    except RuntimeError as error:  # no Azurite installed, its ports half taken, ...
+        print(f"Azurite did not start: {error}", file=out)
+        return 2
+    if emulator is not None and emulator.started and emulator.location is not None:
+        note = azurite_data_note(emulator.location)
         if note:
             print(note, file=out, flush=True)
     try:
@@ -179,11 +182,11 @@ def run_locally(
         print("\nInterrupted.", file=out)
         return 130
     finally:
-        if emulator is not None:
-            emulator.stop()
+        if emulator is not None and emulator.started:
+            azurite.stop_shared(emulator.ports)
 
 
-def _say_interrupted(run_id: str, emulator: azurite.AzuriteProcess | None, out: TextIO) -> None:
+def _say_interrupted(run_id: str, emulator: azurite.SharedAzurite | None, out: TextIO) -> None:
     lines = [
         "",
         f"Interrupted: run {run_id} is unfinished, and devhost stops.",
@@ -193,10 +196,10 @@ def _say_interrupted(run_id: str, emulator: azurite.AzuriteProcess | None, out: 
         "  before starting a new run. To end it instead: `.venv/bin/haymaker up`, then",
         f"  `.venv/bin/haymaker run cancel {run_id}`.",
     ]
-    if emulator is not None and emulator.process is not None:
+    if emulator is not None and emulator.started:
         lines.append(
-            f"  Azurite keeps running for them (pid {emulator.process.pid}); stop it with"
-            f" `kill {emulator.process.pid}` once the run is over."
+            f"  Azurite keeps running for them (pid {emulator.pid}); stop it with"
+            f" `{stop_command(emulator.ports)}` once the run is over."
         )
     print("\n".join(lines), file=out, flush=True)
 

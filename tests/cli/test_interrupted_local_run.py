@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 import requests
 
-from devhost.process import free_port
+from devhost import azurite
+from devhost.process import free_port, free_ports
 from haymaker.naming import run_short
 from haymaker.providers.local import LocalProvider
 
@@ -174,3 +175,50 @@ def test_the_next_local_run_finishes_an_interrupted_run_with_its_agents(
     assert outcomes == {"a00": "finished", "a01": "finished"}, printed
     assert "wall time" in resumed and "since resumed" in resumed, printed
     assert again.returncode == 0, printed + again.stderr
+
+
+def test_a_finished_local_runs_records_are_there_for_the_next_host(
+    app_copy: Path, tmp_path: Path
+) -> None:
+    """`./dev run` starts the Azurite it needs where devhost keeps that Azurite's data, and
+    stops it at the end; `haymaker up` afterwards starts it again on the same data, so the
+    run's report and logs are there. (The local run kept a folder of its own, and after
+    it `haymaker up` answered 404 for every run it had made.)"""
+    ports = dict(zip(azurite.PORTS, free_ports(3), strict=True))
+    checkout_azurite = Path(azurite.__file__).parents[1] / "node_modules" / ".bin"
+    env = {
+        **environment(app_copy, azurite.dev_connection_string(ports=ports)),
+        azurite.HOME_SETTING: str(tmp_path / "azurite-home"),
+        # The app copy has no node_modules of its own: the checkout's Azurite.
+        "PATH": f"{checkout_azurite}:{os.environ['PATH']}",
+    }
+
+    def cli(*args: str, module: str = "haymaker") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", module, *args],
+            capture_output=True,
+            text=True,
+            cwd=app_copy,
+            env=env,
+            timeout=600,
+            check=False,
+        )
+
+    try:
+        done = cli("local-run", "--count", "1", "--duration", "PT30M")
+        assert done.returncode == 0, done.stdout + done.stderr
+        finished = re.search(r"^Report for run (\S+): completed$", done.stdout, re.MULTILINE)
+        assert finished, done.stdout
+        run_id = finished[1]
+        assert not azurite.is_running(ports)  # it stopped the Azurite it started
+        up = cli("up", "--app-dir", str(app_copy), "--port", str(free_port()))
+        assert up.returncode == 0, up.stderr
+        report = cli("run", "report", run_id, "--json")
+        assert report.returncode == 0, report.stderr
+        assert json.loads(report.stdout)["status"] == "completed"
+        logs = cli("run", "logs", run_id, "--agent", "a00")
+        assert " a00  cleanup  finished" in logs.stdout, logs.stdout + logs.stderr
+    finally:
+        cli("down", "--app-dir", str(app_copy))
+        ports_option = ",".join(str(port) for port in ports.values())
+        cli("azurite", "stop", "--ports", ports_option, module="devhost")
