@@ -28,8 +28,10 @@ def agent_line(agent: dict[str, Any]) -> str:
 
 def run_timing(run: dict[str, Any], now: datetime) -> str:
     """`  elapsed 0h15m, remaining 7h44m` on the run's clock; a finished run's elapsed time
-    ends when it finished, with nothing remaining (not the minutes its deadline was away)."""
-    began = run.get("started_at") or run.get("created_at")
+    ends when it finished, with nothing remaining (not the minutes its deadline was away).
+    Nothing for a run not started yet: its creation time is the wall clock's, which a
+    virtual clock may be hours ahead of (a pending run said `elapsed 7h57m`)."""
+    began = run.get("started_at")
     if not began:
         return ""
     if run.get("finished_at"):

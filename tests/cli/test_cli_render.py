@@ -142,6 +142,15 @@ def test_a_finished_run_says_how_long_it_took_and_nothing_remaining():
     assert headline(finished, parse_iso_utc(later)).endswith("elapsed 2h10m")
 
 
+def test_a_run_not_started_yet_says_no_time_elapsed():
+    """Created on the wall clock, looked at on a virtual clock hours ahead (a folder's host
+    keeps its clock from run to run): no `elapsed 7h57m` for a run that has not begun."""
+    pending = {"run_id": "run-1", "status": "pending", "phases": {}}
+    pending["created_at"] = "2026-12-02T01:00:00Z"
+    assert summary_line(pending, "2026-12-02T08:57:00Z") == "Run run-1: pending  []"
+    assert headline(pending, parse_iso_utc("2026-12-02T08:57:00Z")).endswith("[no agents yet]")
+
+
 def test_every_command_the_parser_offers_has_a_handler_that_loads():
     """Handlers are named as text and imported when their command runs, so a misspelt one
     would only fail when a user typed that command."""
