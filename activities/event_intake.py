@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 MAX_BATCHES_PER_POLL = 20
 # Events that tell an agent's counts so far (COUNTS), and the counts.
 PROGRESS_EVENTS = ("heartbeat", "finished", "failed")
-COUNTS = ("rounds", "commands")
+COUNTS = ("rounds", "commands", "commands_failed")
 
 # One drain of a run's queue at a time in this process. The agents of a run share its
 # queue and their monitors poll together (under the virtual clock, in the same instant):
@@ -91,8 +91,9 @@ def _record_resource_event(event: dict[str, Any]) -> None:
 
 
 def _record_progress(run_id: str, events: list[dict[str, Any]]) -> None:
-    """What each agent has done so far, on its row: its operate rounds and commands, as
-    its heartbeat after each round and its last event (`finished` or `failed`) count them.
+    """What each agent has done so far, on its row: its operate rounds, commands and failed
+    commands, as its heartbeat after each round and its last event (`finished` or
+    `failed`) count them.
     The counts only grow, so the row keeps the highest told, whatever order the queue
     delivers the messages in (a heartbeat delivered again after the agent's last word
     changes nothing). An agent that finished early says why: its poll reads that to name

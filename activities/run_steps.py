@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from activities.event_intake import record_new_events
+from activities.event_intake import COUNTS, record_new_events
 from activities.tracing import traced
 from haymaker import naming, telemetry
 from haymaker.costs import run_cost_usd
@@ -119,10 +119,11 @@ def finalize_run(payload: dict[str, Any]) -> dict[str, Any]:
 def _with_activity(
     results: list[dict[str, Any]], agents: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Each agent's result with the operate rounds and commands it last told (None: it told
-    none, as an agent that never started or went silent before its first round)."""
+    """Each agent's result with the operate rounds, commands and failed commands it last
+    told (None: it told none, as an agent that never started or went silent before its
+    first round)."""
     told = {agent.get("agent_id"): agent for agent in agents}
-    counts = ("rounds", "commands")
+    counts = COUNTS
     return [
         {**result, **{name: told.get(result.get("agent_id"), {}).get(name) for name in counts}}
         for result in results

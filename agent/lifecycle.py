@@ -68,10 +68,11 @@ class Lifecycle:
         self._phase: str | None = None
         self._window = OperateWindow(contract)
         self._cut_short: str | None = None
-        # What the agent did, told with its last event (`finished` or `failed`), so the
-        # run's report can say it without reading every event.
+        # What the agent did, told with each heartbeat and its last event (`finished` or
+        # `failed`), so the run's records can say it without reading every event.
         self._rounds = 0
         self._commands = 0
+        self._commands_failed = 0
         self._placeholders = {
             "resource_group": contract.resource_group,
             "prefix": name_prefix(contract.run_id, contract.agent_id),
@@ -112,7 +113,7 @@ class Lifecycle:
 
     def _finish(self) -> None:
         """`finished`, saying so when the scenario was cut short (the outcome follows it)."""
-        done = {"rounds": self._rounds, "commands": self._commands}
+        done = self._counts()
         if self._cut_short is None:
             self._report("finished", **done)
             return
@@ -131,8 +132,7 @@ class Lifecycle:
                 "failed",
                 error=message,
                 phase=phase,
-                rounds=self._rounds,
-                commands=self._commands,
+                **self._counts(),
             )
         except Exception as send_error:  # noqa: BLE001 - nothing more to tell anyone
             print(f"could not report the failure: {type(send_error).__name__}", file=sys.stderr)
@@ -159,7 +159,7 @@ class Lifecycle:
         while True:
             failed_in_a_row = failed_in_a_row + 1 if self._operate_round() else 0
             self._rounds += 1
-            self._report("heartbeat", rounds=self._rounds, commands=self._commands)
+            self._report("heartbeat", **self._counts())
             self._fail_if_asked("operate")
             if failed_in_a_row >= MAX_FAILED_ROUNDS:
                 raise StepFailed(f"{failed_in_a_row} operate rounds in a row failed entirely")
@@ -271,6 +271,7 @@ class Lifecycle:
         started = time.monotonic()
         outcome = self._actions.run(step, self._command_timeout())
         self._commands += 1
+        self._commands_failed += 0 if outcome.ok else 1
         self._report(
             "command",
             phase=step.phase,
@@ -280,6 +281,14 @@ class Lifecycle:
             duration_s=round(time.monotonic() - started, 3),
         )
         return outcome
+
+    def _counts(self) -> dict[str, int]:
+        """Operate rounds so far, commands run and how many of them failed."""
+        return {
+            "rounds": self._rounds,
+            "commands": self._commands,
+            "commands_failed": self._commands_failed,
+        }
 
     def _command_timeout(self) -> float:
         left = self._window.deadline_left()

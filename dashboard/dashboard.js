@@ -177,10 +177,10 @@
     const to = Math.max(...spans.map((s) => s[1]));
     fill("agents-table", agents.map((agent) => {
       const done = agent.phase === "done" || agent.phase === "failed";
-      // Rounds and commands so far, as the agent's heartbeats and last event told them ("-": none yet).
+      // Rounds, commands and failed commands so far, as the agent's heartbeats and last event told them ("-": none yet).
       const told = (count) => (count === undefined || count === null ? "-" : String(count));
       const tr = row([agent.agent_id, agent.scenario_id, agent.phase, done ? agent.status : "",
-        told(agent.rounds), told(agent.commands), timeline(agent, from, to)]);
+        told(agent.rounds), told(agent.commands), told(agent.commands_failed), timeline(agent, from, to)]);
       tr.className = "selectable" + (agent.agent_id === state.agent ? " selected" : "");
       tr.dataset.agentId = agent.agent_id;
       tr.addEventListener("click", () => { state.agent = agent.agent_id; renderAgentTimeline(run); renderAgents(run); });

@@ -80,8 +80,8 @@ class ProgressView:
 
 
 def told(value: Any) -> str:
-    """A count an agent told (operate rounds, commands: with each heartbeat, then with its
-    last event); `-` when it told none."""
+    """A count an agent told (operate rounds, commands, failed commands: with each
+    heartbeat, then with its last event); `-` when it told none."""
     return "-" if value is None else str(value)
 
 
@@ -107,13 +107,14 @@ def render_report(
     scenario_width = max([len("scenario"), *(len(r["scenario_id"]) for r in results)]) + 2
     lines.append(
         f"  {'agent':<6}{'scenario':<{scenario_width}}{'outcome':<18}"
-        f"{'rounds':>6}{'commands':>10}  torn down"
+        f"{'rounds':>6}{'commands':>10}{'failed':>8}  torn down"
     )
     for result in results:
         lines.append(
             f"  {result['agent_id']:<6}{result['scenario_id']:<{scenario_width}}"
             f"{str(result['outcome']):<18}{told(result.get('rounds')):>6}"
-            f"{told(result.get('commands')):>10}  {'yes' if result['clean'] else 'NO'}"
+            f"{told(result.get('commands')):>10}{told(result.get('commands_failed')):>8}"
+            f"  {'yes' if result['clean'] else 'NO'}"
         )
     lines.append("")
     if left:

@@ -7,7 +7,7 @@ from typing import Any
 from haymaker.cli.output import table
 from haymaker.progress import told
 
-COLUMNS = ("agent", "scenario", "outcome", "rounds", "commands", "torn down")
+COLUMNS = ("agent", "scenario", "outcome", "rounds", "commands", "failed", "torn down")
 
 
 def _rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -18,6 +18,7 @@ def _rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
             str(r.get("outcome")),
             told(r.get("rounds")),
             told(r.get("commands")),
+            told(r.get("commands_failed")),
             "yes" if r.get("clean") else "NO",
         )
         for r in report.get("agent_results", [])

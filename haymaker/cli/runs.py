@@ -114,12 +114,12 @@ def status_view(run: dict[str, Any]) -> list[Any]:
     return [header, agents_table(None, run.get("agents", []))]
 
 
-AGENT_COLUMNS = ("agent", "scenario", "phase", "status", "rounds", "commands", "error")
+AGENT_COLUMNS = ("agent", "scenario", "phase", "status", "rounds", "commands", "failed", "error")
 
 
 def agents_table(title: str | None, agents: list[dict[str, Any]]) -> Any:
-    """The agents' rows: rounds and commands so far, as each agent's heartbeats and last
-    event told them (`-` until it tells any)."""
+    """The agents' rows: rounds, commands and failed commands so far, as each agent's
+    heartbeats and last event told them (`-` until it tells any)."""
     rows = (
         (
             a.get("agent_id"),
@@ -128,6 +128,7 @@ def agents_table(title: str | None, agents: list[dict[str, Any]]) -> Any:
             a.get("status"),
             told(a.get("rounds")),
             told(a.get("commands")),
+            told(a.get("commands_failed")),
             a.get("error"),
         )
         for a in agents

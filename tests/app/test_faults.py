@@ -81,6 +81,7 @@ def test_a_failing_agent_is_torn_down_and_reported_agent_failed(
     # The report says how far it got: the commands it ran, no operate round.
     commands = sum(1 for e in events if e["type"] == "command")
     assert commands >= 1 and (result["rounds"], result["commands"]) == (0, commands), result
+    assert result["commands_failed"] == 0  # its commands went well: the agent failed after
     # It created something before failing, and teardown removed it.
     response = faults_app.get(f"runs/{run_id}/resources", agent="a01")
     resources = response.json()["resources"]
@@ -113,4 +114,5 @@ def test_a_launch_failure_after_provisioning_tears_the_identity_down(
     assert secret_name(run_id, "a02") not in faults_app.provider()._secrets.list()
     assert not faults_app.agent_log(run_id, "a02").exists()
     assert faults_app.events(run_id, agent="a02") == []
-    assert (result["rounds"], result["commands"]) == (None, None)  # it never ran: `-`
+    # It never ran: `-` for each count.
+    assert (result["rounds"], result["commands"], result["commands_failed"]) == (None, None, None)

@@ -43,8 +43,10 @@ def test_a_local_run_ends_with_every_agent_finishing_on_its_own(
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert re.search(r"^Report for run \S+: completed$", output, re.MULTILINE), output
-    # agent, scenario, outcome, operate rounds, commands, torn down
-    rows = re.findall(r"^\s+a\d\d\s+\S+\s+(\S+)\s+(\d+)\s+(\d+)\s+yes\s*$", output, re.M)
-    assert [outcome for outcome, _, _ in rows] == ["finished"] * 3, output
-    assert all(int(rounds) >= 1 and int(commands) > int(rounds) for _, rounds, commands in rows)
+    # agent, scenario, outcome, operate rounds, commands, failed commands, torn down
+    row = r"^\s+a\d\d\s+\S+\s+(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+yes\s*$"
+    rows = re.findall(row, output, re.M)
+    assert [outcome for outcome, *_ in rows] == ["finished"] * 3, output
+    assert all(int(rounds) >= 1 and int(commands) > int(rounds) for _, rounds, commands, _ in rows)
+    assert [failed for *_, failed in rows] == ["0"] * 3, output
     assert "OK: every agent torn down, nothing left." in output

@@ -116,12 +116,17 @@ def test_small_run_completes_and_leaves_nothing(shared_app: App) -> None:
     assert report["outcomes"] == {"finished": 5}, report
     assert {a["phase"] for a in run["agents"]} == {"done"}, run["agents"]
     events = shared_app.events(run_id)
-    told = {r["agent_id"]: (r["rounds"], r["commands"]) for r in report["agent_results"]}
+    told = {
+        r["agent_id"]: (r["rounds"], r["commands"], r["commands_failed"])
+        for r in report["agent_results"]
+    }
     for agent in [f"a{i:02d}" for i in range(5)]:
-        kinds = [e["type"] for e in events if e["agent_id"] == agent]
+        mine = [e for e in events if e["agent_id"] == agent]
+        kinds = [e["type"] for e in mine]
         assert kinds.count("started") == 1 and kinds.count("finished") == 1, (agent, kinds)
         # The report says what the agent did, as its events tell it one by one.
-        assert told[agent] == (kinds.count("heartbeat"), kinds.count("command")), agent
+        failed = sum(1 for e in mine if e["type"] == "command" and e["exit_code"])
+        assert told[agent] == (kinds.count("heartbeat"), kinds.count("command"), failed), agent
         assert told[agent][0] >= 1, agent
 
 

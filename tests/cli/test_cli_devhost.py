@@ -89,19 +89,24 @@ def test_a_run_from_start_to_report(haymaker_cli: Cli, host: HostHandle):
     assert "Nothing tagged for this run is left." in table.stdout
     markdown = haymaker_cli("run", "report", run_id, "--format", "markdown", "--url", host.base_url)
     assert f"## Report for run {run_id}: completed" in markdown.stdout
-    assert "| agent | scenario | outcome | rounds | commands | torn down |" in markdown.stdout
+    header = "| agent | scenario | outcome | rounds | commands | failed | torn down |"
+    assert header in markdown.stdout
 
     listed = as_json(haymaker_cli("run", "list", "--json", "--url", host.base_url))
     assert run_id in [r["run_id"] for r in listed["runs"]]
     agents = as_json(haymaker_cli("run", "agents", run_id, "--json", "--url", host.base_url))
     assert [a["agent_id"] for a in agents["agents"]] == ["a00", "a01"]
     # The table shows what each agent did, as its last event told (the report's figures).
-    told = {r["agent_id"]: (r["rounds"], r["commands"]) for r in report["agent_results"]}
+    told = {
+        r["agent_id"]: (r["rounds"], r["commands"], r["commands_failed"])
+        for r in report["agent_results"]
+    }
     listing = haymaker_cli("run", "agents", run_id, "--url", host.base_url).stdout.splitlines()
     assert listing[1].split() == list(AGENT_COLUMNS)
-    shown = {cells[0]: (int(cells[4]), int(cells[5])) for cells in map(str.split, listing[2:])}
+    shown = {c[0]: (int(c[4]), int(c[5]), int(c[6])) for c in map(str.split, listing[2:])}
     assert shown == told and all(
-        rounds >= 1 and commands > rounds for rounds, commands in told.values()
+        rounds >= 1 and commands > rounds and failed == 0
+        for rounds, commands, failed in told.values()
     )
     resources = as_json(haymaker_cli("run", "resources", run_id, "--json", "--url", host.base_url))
     assert resources["resources"] and {r["action"] for r in resources["resources"]} == {"removed"}

@@ -169,8 +169,8 @@ def test_the_next_local_run_finishes_an_interrupted_run_with_its_agents(
     assert f"Resuming run {run_id}" in printed, printed + again.stderr
     resumed = printed.split(f"Report for run {run_id}: ", 1)[1].split("OK:", 1)[0]
     assert resumed.startswith("completed"), printed
-    # agent, scenario, outcome, operate rounds, commands, torn down
-    row = r"^\s+(a\d\d)\s+\S+\s+(\S+)\s+\d+\s+\d+\s+yes$"
+    # agent, scenario, outcome, operate rounds, commands, failed commands, torn down
+    row = r"^\s+(a\d\d)\s+\S+\s+(\S+)\s+\d+\s+\d+\s+\d+\s+yes$"
     outcomes = dict(re.findall(row, resumed, re.MULTILINE))
     assert outcomes == {"a00": "finished", "a01": "finished"}, printed
     assert "wall time" in resumed and "since resumed" in resumed, printed

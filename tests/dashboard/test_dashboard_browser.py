@@ -119,10 +119,11 @@ def test_the_dashboard_follows_a_live_run_and_renders_agent_text_as_text(
     assert {row.text_content() for row in agents.locator("td:nth-child(3)").all()} == {"done"}
     # What each agent did, as the run's report has it (its last event told it).
     report = app.get(f"runs/{run_id}/report").json()
-    told = {r["agent_id"]: [str(r["rounds"]), str(r["commands"])] for r in report["agent_results"]}
+    counts = ("rounds", "commands", "commands_failed")
+    told = {r["agent_id"]: [str(r[name]) for name in counts] for r in report["agent_results"]}
     shown = page.evaluate(
         "() => Object.fromEntries([...document.querySelectorAll('#agents-table tbody tr')]"
-        ".map(r => [r.dataset.agentId, [r.children[4].textContent, r.children[5].textContent]]))"
+        ".map(r => [r.dataset.agentId, [4, 5, 6].map(i => r.children[i].textContent)]))"
     )
     assert shown == told and "-" not in str(shown)
     phases = page.locator("#agent-phases").text_content()

@@ -1,5 +1,5 @@
 """The report `./dev run` prints: columns that stay apart whatever the scenario ids, and
-what each agent did (operate rounds, commands) or `-` when it never said."""
+what each agent did (operate rounds, commands, failed commands) or `-` when it never said."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def test_a_long_scenario_id_does_not_run_into_its_outcome() -> None:
                 "clean": True,
                 "rounds": 96,
                 "commands": 442,
+                "commands_failed": 3,
             },
             {
                 "agent_id": "a01",
@@ -35,13 +36,13 @@ def test_a_long_scenario_id_does_not_run_into_its_outcome() -> None:
     header = next(line for line in lines if line.split()[:2] == ["agent", "scenario"])
     rows = [line for line in lines if line.strip().startswith(("a00", "a01"))]
     assert [row.split() for row in rows] == [
-        ["a00", long_id, "finished", "96", "442", "yes"],
-        ["a01", "web-apps-storefront", "cut_short", "-", "-", "NO"],
+        ["a00", long_id, "finished", "96", "442", "3", "yes"],
+        ["a01", "web-apps-storefront", "cut_short", "-", "-", "-", "NO"],
     ]
     # The outcome column starts at the same place in the header and in every row.
     column = header.index("outcome")
     assert rows[0][column:].startswith("finished") and rows[1][column:].startswith("cut_short")
     # The counts are right-aligned under their headers.
-    for name, value in (("rounds", "96"), ("commands", "442")):
+    for name, value in (("rounds", "96"), ("commands", "442"), ("failed", "3")):
         end = header.index(name) + len(name)
         assert rows[0][:end].endswith(value) and rows[1][:end].endswith("-")
