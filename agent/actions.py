@@ -53,6 +53,9 @@ class Actions(Protocol):
     # After a failure in deploy or operate, clean up before reporting `failed` (live), or
     # leave that to the provider's teardown (local).
     cleans_up_after_failure: bool
+    # Local mode runs no command: each is acted out on the storage account. Its command
+    # events and log lines say so, so no record reads as if Azure had run it.
+    acts_out_locally: bool
 
     def prepare(self) -> None:
         """Get ready to act (credentials, sign-in); raises when the agent cannot start."""

@@ -279,6 +279,7 @@ class Lifecycle:
             command=step.command,
             exit_code=outcome.exit_code,
             duration_s=round(time.monotonic() - started, 3),
+            **({"acted_out": True} if self._actions.acts_out_locally else {}),
         )
         return outcome
 

@@ -101,6 +101,7 @@ def resource_type(resource_id: str) -> str:
 
 class LiveActions:
     cleans_up_after_failure = True
+    acts_out_locally = False
 
     def __init__(self, contract: Contract, cli: AzureCli) -> None:
         if contract.principal is None:  # the contract requires it in live mode

@@ -41,6 +41,7 @@ def signed_queue(connection_string: str, queue: str) -> SignedQueue | None:
 
 class LocalActions:
     cleans_up_after_failure = False
+    acts_out_locally = True
 
     def __init__(self, contract: Contract, scrubber: Scrubber) -> None:
         self._contract = contract
@@ -57,6 +58,10 @@ class LocalActions:
             raise RuntimeError(f"no credential under secret reference {contract.secret_ref}")
         self._scrubber.hide(secret)
         print(f"loaded credential {contract.secret_ref}", flush=True)
+        print(
+            "local mode: each command is acted out on the storage account, not run against Azure",
+            flush=True,
+        )
 
     def resolve(self, ref: Mapping[str, Any], name: str) -> dict[str, str]:
         """Kind and name in Azure terms and in the local cloud's."""

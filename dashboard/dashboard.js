@@ -207,7 +207,8 @@
 
   function describe(event) {
     switch (event.type) {
-      case "command": return event.step + ": " + event.command + " -> exit " + event.exit_code + " in " + event.duration_s + "s";
+      case "command": return event.step + ": " + event.command + " -> " + (event.acted_out ? "acted out locally, exit " : "exit ") +
+        event.exit_code + " in " + event.duration_s + "s";
       case "resource_created": case "resource_deleted": return event.kind + " " + event.name;
       case "error": return (event.step ? event.step + ": " : "") + event.message;
       case "failed": return event.error;

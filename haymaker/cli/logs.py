@@ -44,7 +44,11 @@ def describe(event: dict[str, Any]) -> str:
     if kind == "command":
         duration = event.get("duration_s")
         took = f" in {float(duration):.2f}s" if isinstance(duration, int | float) else ""
-        return f"{event.get('step')}: {event.get('command')} -> exit {event.get('exit_code')}{took}"
+        # A local agent's commands stand for themselves: acted out on storage, never run.
+        how = "acted out locally, exit" if event.get("acted_out") else "exit"
+        return (
+            f"{event.get('step')}: {event.get('command')} -> {how} {event.get('exit_code')}{took}"
+        )
     if kind in ("resource_created", "resource_deleted"):
         return f"{event.get('kind')} {event.get('name')}"
     if kind == "error":

@@ -53,6 +53,10 @@ def test_a_log_line_names_the_command_its_exit_code_and_duration():
         "2026-11-26T12:00:00.000Z  a01  deploy   command          "
         "create-vnet: az network vnet create -n v -> exit 3 in 1.50s"
     )
+    acted_out = {**command, "exit_code": 0, "acted_out": True}
+    assert event_line(acted_out).endswith(
+        "create-vnet: az network vnet create -n v -> acted out locally, exit 0 in 1.50s"
+    )
     created = {
         "ts": "t",
         "agent_id": "a01",
