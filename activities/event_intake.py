@@ -93,11 +93,10 @@ def _record_resource_event(event: dict[str, Any]) -> None:
 def _record_progress(run_id: str, events: list[dict[str, Any]]) -> None:
     """What each agent has done so far, on its row: its operate rounds, commands and failed
     commands, as its heartbeat after each round and its last event (`finished` or
-    `failed`) count them.
-    The counts only grow, so the row keeps the highest told, whatever order the queue
-    delivers the messages in (a heartbeat delivered again after the agent's last word
-    changes nothing). An agent that finished early says why: its poll reads that to name
-    the outcome."""
+    `failed`) count them. The counts only grow, so the row keeps the highest told,
+    whatever order the queue delivers the messages in (a heartbeat delivered again after
+    the agent's last word changes nothing). An agent that finished early says why: its
+    poll reads that to name the outcome."""
     told: dict[str, dict[str, Any]] = {}
     for event in events:
         if event.get("type") not in PROGRESS_EVENTS:
