@@ -47,21 +47,26 @@ def wait_for(probe: Callable[[], Any], what: str, timeout: float = 240.0) -> Any
     return value
 
 
-@pytest.fixture
-def haymaker(app_copy: Path, private_storage_connection_string: str) -> Iterator[Cli]:
-    env = environment(app_copy, private_storage_connection_string)
+def commands(app_copy: Path, env: dict[str, str], timeout: float = 240) -> Cli:
+    """`python -m haymaker ...` (or another module's command line) in the app copy."""
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, module: str = "haymaker") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "haymaker", *args],
+            [sys.executable, "-m", module, *args],
             capture_output=True,
             text=True,
             cwd=app_copy,
             env=env,
-            timeout=240,
+            timeout=timeout,
             check=False,
         )
 
+    return run
+
+
+@pytest.fixture
+def haymaker(app_copy: Path, private_storage_connection_string: str) -> Iterator[Cli]:
+    run = commands(app_copy, environment(app_copy, private_storage_connection_string))
     yield run
     run("down", "--app-dir", str(app_copy))
 
@@ -192,18 +197,7 @@ def test_a_finished_local_runs_records_are_there_for_the_next_host(
         # The app copy has no node_modules of its own: the checkout's Azurite.
         "PATH": f"{checkout_azurite}:{os.environ['PATH']}",
     }
-
-    def cli(*args: str, module: str = "haymaker") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", module, *args],
-            capture_output=True,
-            text=True,
-            cwd=app_copy,
-            env=env,
-            timeout=600,
-            check=False,
-        )
-
+    cli = commands(app_copy, env, timeout=600)
     try:
         done = cli("local-run", "--count", "1", "--duration", "PT30M")
         assert done.returncode == 0, done.stdout + done.stderr
