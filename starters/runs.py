@@ -101,15 +101,19 @@ class Plan:
         }
 
 
-def plan_run(request: RunRequest, check: bool = True) -> Plan:
+def plan_run(
+    request: RunRequest, check: bool = True, scenario_ids: list[str] | None = None
+) -> Plan:
     """The plan of a request; with ``check``, a ``RequestError`` when it is over budget.
+    ``scenario_ids``: the scenarios already drawn for it (a run that exists), else drawn.
 
     Both ways a run starts (``POST /api/runs`` and the regional timers) pass here first,
     so ``HAYMAKER_MAX_RUN_COST_USD`` holds for every run.
     """
     svc = services()
     assert request.run_id is not None
-    scenario_ids = request.scenario_ids(svc.catalog)
+    if scenario_ids is None:
+        scenario_ids = request.scenario_ids(svc.catalog)
     estimate = estimate_run_cost(svc.catalog, scenario_ids, request.duration)
     if check:
         check_budget(estimate, svc.settings.max_run_cost_usd)
@@ -125,11 +129,12 @@ class Launch(NamedTuple):
 async def launch_run(client: df.DurableOrchestrationClient, request: RunRequest) -> Launch:
     """Check the budget, record the run, then start its orchestration.
 
-    ``created`` is False if the run id exists already. Over budget, a ``RequestError``
-    is raised before anything is recorded or started. The record comes first and is
-    created only once, so two starts with one id never start two orchestrations. A start
-    that died between the two (a host crash) is finished by the next start with that id,
-    from what the record holds.
+    ``created`` is False if the run id exists already: the same request again gets that
+    run's plan (a retry), another request a 409 (the id names a run it did not ask for).
+    Over budget, a ``RequestError`` is raised before anything is recorded or started. The
+    record comes first and is created only once, so two starts with one id never start
+    two orchestrations. A start that died between the two (a host crash) is finished by
+    the next start with that id, from what the record holds.
     """
     svc = services()
     plan = plan_run(request)
@@ -138,12 +143,15 @@ async def launch_run(client: df.DurableOrchestrationClient, request: RunRequest)
         svc.records.create_run, plan.run_id, request.to_dict(), scenario_ids, datetime.now(UTC)
     )
     if not created:
-        if not await _orchestration_missing(client, plan.run_id):
-            return Launch(False, plan)
         record = await storage_call(svc.records.get_run, plan.run_id)
         assert record is not None, "create_run found the record, and records are never deleted"
+        if record["request"] != request.to_dict():
+            raise ApiError(409, "run_exists", _exists_message(record), "run_id")
         request = RunRequest.from_dict(record["request"])
         scenario_ids = list(record["scenario_ids"])
+        plan = plan_run(request, check=False, scenario_ids=scenario_ids)
+        if not await _orchestration_missing(client, plan.run_id):
+            return Launch(False, plan)
     run_plan = RunPlan.for_request(request, scenario_ids, svc.settings.max_parallel_agents)
     try:
         await within_deadline(
@@ -154,6 +162,17 @@ async def launch_run(client: df.DurableOrchestrationClient, request: RunRequest)
         if await _orchestration_missing(client, run_plan.run_id):
             raise
     return Launch(bool(created), plan)
+
+
+def _exists_message(record: dict[str, Any]) -> str:
+    asked = record["request"]
+    agents = len(record.get("scenario_ids") or [])
+    return (
+        f"run {record['run_id']!r} exists already ({record.get('status')}: "
+        f"{agents} agent{'' if agents == 1 else 's'} for {asked.get('duration')}), "
+        "started by another request: leave run_id out to start a new run, or send the "
+        "same request to get this one"
+    )
 
 
 async def _orchestration_missing(client: df.DurableOrchestrationClient, run_id: str) -> bool:

@@ -10,6 +10,7 @@ import azure.functions as func
 
 from haymaker.run_request import RequestError, RunRequest
 from haymaker.service import services
+from starters.responses import ApiError
 from starters.runs import launch_run
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,13 @@ async def start_window_run(
     except RequestError as error:
         # Over budget (HAYMAKER_MAX_RUN_COST_USD): this window starts nothing.
         log.warning("Skipping the %s window's run %s: %s", region, run_id, error.message)
+        return run_id
+    except ApiError as error:
+        if error.status != 409:
+            raise
+        # The occurrence's run exists, started under other settings (changed between two
+        # firings of one occurrence): that run stands, nothing more starts.
+        log.warning("The %s window's run %s: %s", region, run_id, error.message)
         return run_id
     if launch.created:
         log.info("Started the %s window's run %s (past due: %s)", region, run_id, timer.past_due)

@@ -304,6 +304,13 @@ def test_same_run_id_twice_is_one_run(shared_app: App) -> None:
     for answer in [*answers, again]:
         assert answer.json()["run_id"] == run_id
         assert answer.json()["statusQueryGetUri"] == answers[0].json()["statusQueryGetUri"]
+    # Every answer shows the one run's plan, not a fresh draw for a run that never starts.
+    assert len({tuple(a.json()["plan"]["scenario_ids"]) for a in [*answers, again]}) == 1
+    # Another request with this id starts nothing and says whose id it is.
+    other = app.post("runs", {**body, "count": 3})
+    error = error_of(other, 409)
+    assert error["field"] == "run_id" and f"run {run_id!r} exists already" in error["message"]
+    assert "1 agent for PT1H" in error["message"], error
     run = app.wait_for_run(run_id)
     assert run["status"] == "completed" and len(run["agents"]) == 1
     ids = [i["instanceId"] for i in app.instances(instanceIdPrefix=run_id)]
@@ -316,7 +323,8 @@ def test_same_run_id_twice_is_one_run(shared_app: App) -> None:
 
 def test_a_start_that_died_after_its_record_is_finished_by_the_next(shared_app: App) -> None:
     """A host that crashed between writing the run record and starting the orchestration
-    leaves a pending record; POSTing the same run id again starts it, as recorded."""
+    leaves a pending record; POSTing the same request again starts it, as recorded (with
+    the scenario drawn then)."""
     app = shared_app
     run_id = "heal-" + uuid.uuid4().hex[:10]
     recorded = {"count": 1, "duration": "PT30M", "poll_interval": "PT15M", "run_id": run_id}
@@ -329,8 +337,9 @@ def test_a_start_that_died_after_its_record_is_finished_by_the_next(shared_app: 
         run_id, request.to_dict(), ["security-key-rotation"], datetime.now(UTC)
     )
     app.runs.append(run_id)
-    answer = app.post("runs", {"count": 3, "run_id": run_id})
+    answer = app.post("runs", recorded)
     assert answer.status_code == 200, answer.text
+    assert answer.json()["plan"]["scenario_ids"] == ["security-key-rotation"]
     run = app.wait_for_run(run_id)
     assert run["status"] == "completed"
     assert [a["scenario_id"] for a in run["agents"]] == ["security-key-rotation"]
