@@ -23,6 +23,8 @@ JITTER = (0.5, 1.5)
 # this fraction of them.
 MIN_ACTIONS = 3
 MAX_SHARE = 0.6
+# The values an action's `{n}` takes.
+N_RANGE = (1, 9)
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,9 @@ class PlannedAction:
     step: Mapping[str, Any]
     # Scenario seconds to think after this action.
     think_seconds: float
+    # The action's `{n}` (haymaker.scenario.PLACEHOLDERS): drawn with the plan, so a
+    # replayed agent writes the same values.
+    n: int = 1
 
 
 def seed_for(run_id: str, agent_id: str) -> int:
@@ -57,7 +62,10 @@ class OperatePlan:
         # u ** (1 / weight); the largest keys win, in key order.
         keys = [(rng.random() ** (1.0 / _weight(step)), index) for index, step in enumerate(steps)]
         chosen = [index for _, index in sorted(keys, reverse=True)[:count]]
-        return [PlannedAction(steps[i], THINK_SECONDS * rng.uniform(*JITTER)) for i in chosen]
+        return [
+            PlannedAction(steps[i], THINK_SECONDS * rng.uniform(*JITTER), rng.randint(*N_RANGE))
+            for i in chosen
+        ]
 
     def rounds(self) -> Iterator[list[PlannedAction]]:
         while True:

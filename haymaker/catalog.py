@@ -17,7 +17,9 @@ A scenario file ``scenarios/<id>.yaml`` holds one mapping:
                        weight?, untagged?}``
 
 ``command`` is the Azure CLI command the step stands for. The agent fills the
-placeholders with ``str.format`` and splits the result with ``shlex.split`` (no shell), so
+placeholders (``PLACEHOLDERS``; ``{round}``, ``{stamp}`` and ``{n}`` change with every
+operate action, so only operate commands may use them, never a resource's name) with
+``str.format`` and splits the result with ``shlex.split`` (no shell), so
 write literal braces as ``{{`` and ``}}`` and quote arguments with spaces. Every command
 must be one the core Azure CLI (the version pinned in requirements-azure-cli.txt) parses;
 ``haymaker scenarios validate`` and the tests check that with the CLI's own parser.

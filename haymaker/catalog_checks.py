@@ -12,7 +12,14 @@ from string import Formatter
 from haymaker.catalog_rules import command_problems, fill_sample, is_create, is_read, passes_tags
 from haymaker.catalog_yaml import EFFECTS, FieldPath
 from haymaker.resource_kinds import RESOURCE_KINDS
-from haymaker.scenario import AREAS, PLACEHOLDERS, ResourceRef, Scenario, Step
+from haymaker.scenario import (
+    AREAS,
+    PER_ACTION_PLACEHOLDERS,
+    PLACEHOLDERS,
+    ResourceRef,
+    Scenario,
+    Step,
+)
 
 MIN_RESOURCES = 4
 MIN_DEPLOY_STEPS = 4
@@ -103,7 +110,7 @@ def _ref_problems(ref: ResourceRef) -> list[tuple[FieldPath, str]]:
         known = ", ".join(sorted(RESOURCE_KINDS))
         return [(("kind",), f"unknown resource kind {ref.kind!r}; known: {known}")]
     problems: list[tuple[FieldPath, str]] = [
-        (("name",), reason) for reason in _template_problems(ref.name)
+        (("name",), reason) for reason in _template_problems(ref.name, "a resource's name")
     ]
     # Private endpoint DNS zones must carry Azure's exact name; each agent has a group
     # of its own, so the name cannot collide.
@@ -114,7 +121,8 @@ def _ref_problems(ref: ResourceRef) -> list[tuple[FieldPath, str]]:
 
 
 def _step_problems(phase: str, step: Step) -> list[tuple[FieldPath, str]]:
-    template = _template_problems(step.command)
+    where = None if phase == "operate" else f"{phase} steps"
+    template = _template_problems(step.command, where)
     problems: list[tuple[FieldPath, str]] = [(("command",), reason) for reason in template]
     effects = [effect for effect in EFFECTS if getattr(step, effect) is not None]
     if len(effects) > 1:
@@ -148,7 +156,10 @@ def _step_problems(phase: str, step: Step) -> list[tuple[FieldPath, str]]:
     return problems
 
 
-def _template_problems(template: str) -> list[str]:
+def _template_problems(template: str, fixed: str | None = None) -> list[str]:
+    """Unknown or malformed placeholders; `fixed` names where the template must come out the
+    same every time (a resource's name, which cleanup must find again; deploy and cleanup
+    steps, which run once), so the per-action placeholders are refused there."""
     try:
         fields = [(name, spec, conv) for _, name, spec, conv in Formatter().parse(template)]
     except ValueError as error:
@@ -162,6 +173,11 @@ def _template_problems(template: str) -> list[str]:
             problems.append(f"unknown placeholder {{{name}}}; known: {known}")
         elif spec or conversion:
             problems.append(f"placeholder {{{name}}} takes no format spec or conversion")
+        elif fixed is not None and name in PER_ACTION_PLACEHOLDERS:
+            problems.append(
+                f"{{{name}}} changes with every operate action: {fixed} cannot use it "
+                "(only operate commands can)"
+            )
     return problems
 
 

@@ -181,6 +181,13 @@ ROTATE = "    command: az keyvault key rotate --vault-name {prefix}kv --name sig
             "unknown placeholder",
         ),
         ("--size 2048", "--size {2048", "--size {2048", "malformed braces"),
+        (
+            "--kty RSA",
+            "--kty RSA-{stamp}",
+            "--kty RSA-{stamp}",
+            "deploy[1].command: {stamp} changes with every operate action: deploy steps "
+            "cannot use it (only operate commands can)",
+        ),
         ("duration_hint: PT2H", "duration_hint: 2 hours", "duration_hint", "PT8H"),
         ("cost_per_hour_usd: 0.01", "cost_per_hour_usd: cheap", "cost_per_hour_usd", "a number"),
         ("cost_per_hour_usd: 0.01", "cost_per_hour_usd: 0", "cost_per_hour_usd", "more than 0"),
@@ -275,6 +282,21 @@ def test_a_broken_scenario_reports_file_line_and_reason(
     expected_line = line_of(text, marker) + marker.count("\n") - marker.startswith("\n")
     assert problems[0].startswith(f"{path}:{expected_line}: "), problems
     assert reason in problems[0]
+
+
+def test_a_resource_name_cannot_change_from_round_to_round(tmp_path: Path) -> None:
+    """Cleanup must find a resource by the name deploy gave it."""
+    text = (SCENARIOS / f"{SAMPLE}.yaml").read_text()
+    for effect in ("creates", "uses", "deletes"):
+        text = text.replace(f"{effect}: signing-key\n", f'{effect}: "signing-key-{{round}}"\n')
+    old = "- {kind: key_vault_key, name: signing-key}"
+    text = text.replace(old, '- {kind: key_vault_key, name: "signing-key-{round}"}')
+    path = tmp_path / f"{SAMPLE}.yaml"
+    path.write_text(text)
+    assert (
+        f"{path}:{line_of(text, 'signing-key-{round}')}: resources[1].name: {{round}} changes "
+        "with every operate action: a resource's name cannot use it (only operate commands can)"
+    ) in validate_path(path)
 
 
 def test_directory_and_subscription_commands_are_refused(tmp_path: Path) -> None:
