@@ -45,7 +45,9 @@ directory, role, subscription or policy commands, ``--resource-group`` is always
 passes ``--tags {tags}``; where the CLI takes no tags for it, the step says why with
 ``untagged`` (the resource still lives in the tagged group). A resource that sits
 directly in the resource group (``top_level`` in its kind) must have ``{prefix}`` in its
-name, so sweeps find it and overlapping runs never collide.
+name, so sweeps find it and overlapping runs never collide. Names keep to Azure's rule
+for their kind and a few numeric options to Azure's range (haymaker.azure_limits): the
+CLI's parser takes what the service refuses.
 
 **Depth.** Each scenario has at least 4 resources, 4 deploy steps and 8 distinct operate
 actions, and its cleanup deletes every resource it declares.

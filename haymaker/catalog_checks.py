@@ -9,7 +9,16 @@ from __future__ import annotations
 import re
 from string import Formatter
 
-from haymaker.catalog_rules import command_problems, fill_sample, is_create, is_read, passes_tags
+from haymaker.azure_limits import name_problems, value_problems
+from haymaker.catalog_rules import (
+    command_problems,
+    command_words,
+    fill_sample,
+    is_create,
+    is_read,
+    option_values,
+    passes_tags,
+)
 from haymaker.catalog_yaml import EFFECTS, FieldPath
 from haymaker.resource_kinds import RESOURCE_KINDS
 from haymaker.scenario import (
@@ -65,12 +74,36 @@ def scenario_problems(scenario: Scenario) -> list[tuple[FieldPath, str]]:
                 created.add(step.creates)
             if step.deletes is not None:
                 deleted.add(step.deletes)
+    problems += _name_problems(scenario, declared)
     for ref, index in declared.items():
         if ref not in created:
             problems.append((("resources", index), f"{_describe(ref)} is never created in deploy"))
         elif ref not in deleted:
             problems.append((("resources", index), f"{_describe(ref)} is never deleted in cleanup"))
     return problems + _depth_problems(scenario)
+
+
+def _name_problems(
+    scenario: Scenario, declared: dict[ResourceRef, int]
+) -> list[tuple[FieldPath, str]]:
+    """Names Azure would refuse, told at the step that creates the resource (else at the
+    resource): the parser does not check them, the service does when deploy runs."""
+    creators = {
+        step.creates: (index, step.name)
+        for index, step in enumerate(scenario.deploy)
+        if step.creates is not None
+    }
+    problems: list[tuple[FieldPath, str]] = []
+    for ref, ref_index in declared.items():
+        if _template_problems(ref.name):
+            continue
+        for reason in name_problems(ref.kind, ref.name):
+            if ref in creators:
+                index, name = creators[ref]
+                problems.append((("deploy", index, "creates"), f"step {name!r}: {reason}"))
+            else:
+                problems.append((("resources", ref_index, "name"), reason))
+    return problems
 
 
 def _depth_problems(scenario: Scenario) -> list[tuple[FieldPath, str]]:
@@ -147,6 +180,8 @@ def _step_problems(phase: str, step: Step) -> list[tuple[FieldPath, str]]:
     except ValueError as error:
         return [*problems, (("command",), f"cannot be split into words: {error}")]
     problems += [(("command",), reason) for reason in command_problems(argv)]
+    limits = value_problems(command_words(argv), option_values(argv))
+    problems += [(("command",), f"step {step.name!r}: {reason}") for reason in limits]
     creating = step.creates is not None or is_create(argv)
     if creating and "{tags}" not in step.command and step.untagged is None:
         reason = "must pass --tags {tags}, or say why it cannot with 'untagged'"
