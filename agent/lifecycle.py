@@ -158,7 +158,9 @@ class Lifecycle:
         """
         failed_in_a_row = 0
         while True:
-            failed_in_a_row = failed_in_a_row + 1 if self._operate_round() else 0
+            outcome = self._operate_round()
+            if outcome is not None:  # an idle round neither breaks nor adds to a failing run
+                failed_in_a_row = failed_in_a_row + 1 if outcome else 0
             self._rounds += 1
             self._report("heartbeat", rounds=self._rounds, commands=self._commands)
             self._fail_if_asked("operate")
@@ -184,8 +186,9 @@ class Lifecycle:
         if flush is not None:
             flush()
 
-    def _operate_round(self) -> bool:
-        """One round of the operate plan; True when it had actions and every one failed.
+    def _operate_round(self) -> bool | None:
+        """One round of the operate plan: True when every action failed, None when the plan
+        drew an idle round (no actions).
 
         Each action's `{round}`, `{stamp}` and `{n}` are filled here: the round's number,
         the run clock's time at the action (the round's start plus the thinking before it)
@@ -193,7 +196,7 @@ class Lifecycle:
         """
         actions = self._plan.next_round()
         if not actions:
-            return False
+            return None
         round_number = self._rounds + 1
         at = self._window.round_began()
         failures = 0

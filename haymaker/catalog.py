@@ -33,7 +33,8 @@ entity upsert to a ``table``, a message to a ``queue``.
 **Operate weights.** The operate phase is a list of actions, each with a ``weight`` (a
 whole number, 1-100). The agent runs rounds until its deadline; each round it draws a
 weighted random subset of the actions, without repeats, in the order drawn, with a
-jittered think time between them (agent.operate_plan). An action of weight 6 comes up
+jittered think time between them; now and then a round is idle or busier than usual
+(agent.operate_plan). An action of weight 6 comes up
 about three times as often as one of weight 2. Reads (``show``, ``list``, ``query``, ...)
 must outweigh writes in total, as in real use. The draw is seeded with the run id and the
 agent id: an agent replays the same sequence, two agents of one scenario differ.
