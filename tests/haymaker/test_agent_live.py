@@ -130,8 +130,14 @@ class LiveRun:
     def ran(self, command: str) -> bool:
         return any(command in " ".join(argv) for argv in self.argvs())
 
-    def fill(self, template: str, scenario: Mapping[str, Any] = SCENARIO) -> str:
-        return template.format(**placeholders(self.run_id, str(scenario["id"])))
+    def fill(
+        self,
+        template: str,
+        scenario: Mapping[str, Any] = SCENARIO,
+        values: Mapping[str, str] | None = None,
+    ) -> str:
+        filled = placeholders(self.run_id, str(scenario["id"]))
+        return template.format(**{**filled, **(values or {})})
 
 
 def placeholders(run_id: str, scenario_id: str) -> dict[str, str]:
@@ -625,14 +631,18 @@ def test_a_catalog_scenario_of_each_area_runs_live(
     def commands(steps: list[Mapping[str, Any]]) -> list[str]:
         return [with_tags(run.fill(step["command"], scenario), tags) for step in steps]
 
-    # Operate replays the agent's own plan: the same draw for the same run and agent.
+    # Operate replays the agent's own plan: the same draw for the same run and agent, each
+    # action with its round, its n, and a stamp (the clock's time: any, to the second).
     plan = OperatePlan(scenario["operate"], run.run_id, "a00")
-    rounds = len(run.of_type("heartbeat"))
-    operate = [action.step for _ in range(rounds) for action in plan.next_round()]
+    operate = [
+        with_tags(run.fill(action.step["command"], scenario, values), tags)
+        for number in range(1, len(run.of_type("heartbeat")) + 1)
+        for action in plan.next_round()
+        for values in [{"round": str(number), "stamp": "STAMP", "n": str(action.n)}]
+    ]
     ran = [event["command"] for event in run.of_type("command")]
-    assert ran[:-1] == commands(scenario["deploy"]) + commands(operate) + commands(
-        scenario["cleanup"]
-    )
+    stamped = [re.sub(r"\b\d{8}t\d{6}\b", "STAMP", command) for command in ran]
+    assert stamped[:-1] == commands(scenario["deploy"]) + operate + commands(scenario["cleanup"])
     assert ran[-1].startswith("az resource list")
     assert [shlex.split(command) for command in ran] == run.argvs()[2:-1]
     assert_secret_never_left(run)

@@ -148,7 +148,7 @@ def test_a_name_that_fits_the_sample_agent_but_not_the_last_one_is_refused(
         ),
         (
             "analytics-log-workbench",
-            "--retention-time 45",
+            "--retention-time 3{n}",
             "--retention-time 3",
             "--retention-time 3\n",
             "--retention-time 3 is outside 30-730 (days of retention (pay-as-you-go)) that az "

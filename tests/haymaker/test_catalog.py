@@ -24,6 +24,7 @@ from haymaker.catalog import (
 )
 from haymaker.catalog_checks import scenario_problems
 from haymaker.catalog_rules import SAMPLE_PLACEHOLDERS
+from haymaker.scenario import PER_ACTION_PLACEHOLDERS
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 SAMPLE = "security-key-rotation"
@@ -87,6 +88,24 @@ def test_every_shipped_command_renders_into_an_az_invocation(catalog: Catalog) -
                 argv = shlex.split(step.command.format(**SAMPLE_PLACEHOLDERS))
                 assert argv[0] == "az", (scenario.id, step.name)
                 assert "{" not in " ".join(argv[:3]), (scenario.id, step.name)
+
+
+def test_operate_writes_change_from_round_to_round(catalog: Catalog) -> None:
+    """A tenant where every round writes the same values to the same names looks like a
+    replayed script: operate commands take {round}, {stamp} or {n}, never a run-long
+    constant such as {run_id} for what they write."""
+    varying = {
+        scenario.id: sum(
+            any(f"{{{name}}}" in step.command for name in PER_ACTION_PLACEHOLDERS)
+            for step in scenario.operate
+        )
+        for scenario in catalog.scenarios()
+    }
+    assert sum(count >= 1 for count in varying.values()) >= 0.8 * len(varying), varying
+    assert sum(count >= 2 for count in varying.values()) >= 0.45 * len(varying), varying
+    for scenario in catalog.scenarios():
+        for step in scenario.operate:
+            assert "{run_id}" not in step.command, (scenario.id, step.name)
 
 
 def test_every_resource_has_a_local_stand_in(catalog: Catalog) -> None:
