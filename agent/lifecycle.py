@@ -20,6 +20,7 @@ import shlex
 import sys
 import time
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any, Protocol
 
 from agent.actions import EFFECTS, Actions, Created, Outcome, Step
@@ -27,7 +28,7 @@ from agent.contract import Contract
 from agent.operate_plan import OperatePlan
 from agent.operate_window import OperateWindow
 from agent.scrub import Scrubber
-from haymaker.naming import name_prefix
+from haymaker.naming import name_prefix, name_stamp
 
 # Real seconds a command may run: at most this, and no longer than the time left before
 # the deadline, but never less than the floor (cleanup runs close to the deadline).
@@ -157,7 +158,9 @@ class Lifecycle:
         """
         failed_in_a_row = 0
         while True:
-            failed_in_a_row = failed_in_a_row + 1 if self._operate_round() else 0
+            outcome = self._operate_round()
+            if outcome is not None:  # an idle round neither breaks nor adds to a failing run
+                failed_in_a_row = failed_in_a_row + 1 if outcome else 0
             self._rounds += 1
             self._report("heartbeat", **self._counts())
             self._fail_if_asked("operate")
@@ -183,21 +186,33 @@ class Lifecycle:
         if flush is not None:
             flush()
 
-    def _operate_round(self) -> bool:
-        """One round of the operate plan; True when it had actions and every one failed."""
+    def _operate_round(self) -> bool | None:
+        """One round of the operate plan: True when every action failed, None when the plan
+        drew an idle round (no actions).
+
+        Each action's `{round}`, `{stamp}` and `{n}` are filled here: the round's number,
+        the run clock's time at the action (the round's start plus the thinking before it)
+        and the plan's draw, so what a round writes differs from the rounds before.
+        """
         actions = self._plan.next_round()
+        if not actions:
+            return None
+        round_number = self._rounds + 1
+        at = self._window.round_began()
         failures = 0
         for index, action in enumerate(actions):
             name = _step_name(action.step)
-            outcome = self._run_step("operate", action.step)
+            values = {"round": str(round_number), "stamp": name_stamp(at), "n": str(action.n)}
+            outcome = self._run_step("operate", action.step, values)
             if not outcome.ok:
                 failures += 1
                 self._report_error("operate", name, _failure(name, outcome))
             if index == 0:
                 self._fail_if_asked("operate")
+            at += timedelta(seconds=action.think_seconds)
             if index < len(actions) - 1:
                 self._think(action.think_seconds)
-        return bool(actions) and failures == len(actions)
+        return failures == len(actions)
 
     def _think(self, seconds: float) -> None:
         """A person's pause between two actions, never past the end of operating."""
@@ -244,14 +259,17 @@ class Lifecycle:
 
     # --- steps --------------------------------------------------------------------------
 
-    def _run_step(self, phase: str, raw: Mapping[str, Any]) -> Outcome:
-        """A scenario step: placeholders filled, acted out, its resource effect reported."""
+    def _run_step(
+        self, phase: str, raw: Mapping[str, Any], values: Mapping[str, str] | None = None
+    ) -> Outcome:
+        """A scenario step: placeholders filled (`values`: an operate action's own), acted
+        out, its resource effect reported."""
         effect = next((name for name in EFFECTS if raw.get(name) is not None), None)
         resource = None
         if effect is not None:
             ref = raw[effect]
             resource = self._actions.resolve(ref, self._fill(str(ref["name"])))
-        command = self._actions.command(self._fill(str(raw["command"])))
+        command = self._actions.command(self._fill(str(raw["command"]), values))
         step = Step(phase, _step_name(raw), command, effect, resource)
         outcome = self._execute(step)
         if outcome.ok and resource is not None:
@@ -306,9 +324,9 @@ class Lifecycle:
         if self._contract.fail_at == phase:
             raise AgentTestFailure(f"HAYMAKER_AGENT_FAIL_AT={phase}: failing on purpose")
 
-    def _fill(self, template: str) -> str:
+    def _fill(self, template: str, values: Mapping[str, str] | None = None) -> str:
         """Fill placeholders the way the catalog documents: str.format, `{{` for a brace."""
-        return template.format(**self._placeholders)
+        return template.format(**self._placeholders, **(values or {}))
 
     def _scrub(self, text: str) -> str:
         return self._scrubber.scrub(text)

@@ -62,6 +62,9 @@ class OperateWindow:
         # Without a host clock: the monotonic times to stop operating and of the deadline.
         self._operate_end = self._deadline_end = self._full_end = float("inf")
         self._capped = False
+        # The host's time when the last wait for a round ended: the next round's clock
+        # time, known without asking the host again.
+        self._woke_at: datetime | None = None
 
     def begin(self) -> str:
         """Start the window; returns what it is, to print."""
@@ -131,6 +134,7 @@ class OperateWindow:
             try:
                 reached = self._wait_on_host(until) if until is not None else None
                 if reached is not None:
+                    self._woke_at = reached
                     return self._stop_at(reached)
             except NoParticipants:
                 # A host without participants: follow its clock by sleeping, as before.
@@ -142,6 +146,20 @@ class OperateWindow:
             retry = min(retry * 2, AWAY_RETRY_SECONDS[1])
             now = self._host_clock.now()
         return stop
+
+    def round_began(self) -> datetime:
+        """The run clock's time as a round begins (what its actions' `{stamp}` counts from).
+
+        On the host's clock: when the wait before it ended, or one reading for the first
+        round; on the agent's own time: the deadline less the scenario time left.
+        """
+        if self._host_clock is not None:
+            woke, self._woke_at = self._woke_at, None
+            return woke or self._host_clock.now() or datetime.now(UTC)
+        if self._full_end == float("inf"):
+            return datetime.now(UTC)
+        left = (self._full_end - time.monotonic()) * self._contract.time_scale
+        return self._contract.deadline - timedelta(seconds=left)
 
     def _next_round(self, now: datetime) -> datetime:
         """The next round's time on the host's clock (or the cleanup moment, if earlier)."""

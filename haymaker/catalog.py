@@ -17,7 +17,9 @@ A scenario file ``scenarios/<id>.yaml`` holds one mapping:
                        weight?, untagged?}``
 
 ``command`` is the Azure CLI command the step stands for. The agent fills the
-placeholders with ``str.format`` and splits the result with ``shlex.split`` (no shell), so
+placeholders (``PLACEHOLDERS``; ``{round}``, ``{stamp}`` and ``{n}`` change with every
+operate action, so only operate commands may use them, never a resource's name) with
+``str.format`` and splits the result with ``shlex.split`` (no shell), so
 write literal braces as ``{{`` and ``}}`` and quote arguments with spaces. Every command
 must be one the core Azure CLI (the version pinned in requirements-azure-cli.txt) parses;
 ``haymaker scenarios validate`` and the tests check that with the CLI's own parser.
@@ -31,7 +33,8 @@ entity upsert to a ``table``, a message to a ``queue``.
 **Operate weights.** The operate phase is a list of actions, each with a ``weight`` (a
 whole number, 1-100). The agent runs rounds until its deadline; each round it draws a
 weighted random subset of the actions, without repeats, in the order drawn, with a
-jittered think time between them (agent.operate_plan). An action of weight 6 comes up
+jittered think time between them; now and then a round is idle or busier than usual
+(agent.operate_plan). An action of weight 6 comes up
 about three times as often as one of weight 2. Reads (``show``, ``list``, ``query``, ...)
 must outweigh writes in total, as in real use. The draw is seeded with the run id and the
 agent id: an agent replays the same sequence, two agents of one scenario differ.
@@ -43,7 +46,9 @@ directory, role, subscription or policy commands, ``--resource-group`` is always
 passes ``--tags {tags}``; where the CLI takes no tags for it, the step says why with
 ``untagged`` (the resource still lives in the tagged group). A resource that sits
 directly in the resource group (``top_level`` in its kind) must have ``{prefix}`` in its
-name, so sweeps find it and overlapping runs never collide.
+name, so sweeps find it and overlapping runs never collide. Names keep to Azure's rule
+for their kind and a few numeric options to Azure's range (haymaker.azure_limits): the
+CLI's parser takes what the service refuses.
 
 **Depth.** Each scenario has at least 4 resources, 4 deploy steps and 8 distinct operate
 actions, and its cleanup deletes every resource it declares.

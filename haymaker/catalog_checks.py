@@ -9,10 +9,26 @@ from __future__ import annotations
 import re
 from string import Formatter
 
-from haymaker.catalog_rules import command_problems, fill_sample, is_create, is_read, passes_tags
+from haymaker.azure_limits import name_problems, value_problems
+from haymaker.catalog_rules import (
+    command_problems,
+    command_words,
+    fill_sample,
+    is_create,
+    is_read,
+    option_values,
+    passes_tags,
+)
 from haymaker.catalog_yaml import EFFECTS, FieldPath
 from haymaker.resource_kinds import RESOURCE_KINDS
-from haymaker.scenario import AREAS, PLACEHOLDERS, ResourceRef, Scenario, Step
+from haymaker.scenario import (
+    AREAS,
+    PER_ACTION_PLACEHOLDERS,
+    PLACEHOLDERS,
+    ResourceRef,
+    Scenario,
+    Step,
+)
 
 MIN_RESOURCES = 4
 MIN_DEPLOY_STEPS = 4
@@ -58,12 +74,36 @@ def scenario_problems(scenario: Scenario) -> list[tuple[FieldPath, str]]:
                 created.add(step.creates)
             if step.deletes is not None:
                 deleted.add(step.deletes)
+    problems += _name_problems(scenario, declared)
     for ref, index in declared.items():
         if ref not in created:
             problems.append((("resources", index), f"{_describe(ref)} is never created in deploy"))
         elif ref not in deleted:
             problems.append((("resources", index), f"{_describe(ref)} is never deleted in cleanup"))
     return problems + _depth_problems(scenario)
+
+
+def _name_problems(
+    scenario: Scenario, declared: dict[ResourceRef, int]
+) -> list[tuple[FieldPath, str]]:
+    """Names Azure would refuse, told at the step that creates the resource (else at the
+    resource): the parser does not check them, the service does when deploy runs."""
+    creators = {
+        step.creates: (index, step.name)
+        for index, step in enumerate(scenario.deploy)
+        if step.creates is not None
+    }
+    problems: list[tuple[FieldPath, str]] = []
+    for ref, ref_index in declared.items():
+        if _template_problems(ref.name):
+            continue
+        for reason in name_problems(ref.kind, ref.name):
+            if ref in creators:
+                index, name = creators[ref]
+                problems.append((("deploy", index, "creates"), f"step {name!r}: {reason}"))
+            else:
+                problems.append((("resources", ref_index, "name"), reason))
+    return problems
 
 
 def _depth_problems(scenario: Scenario) -> list[tuple[FieldPath, str]]:
@@ -103,7 +143,7 @@ def _ref_problems(ref: ResourceRef) -> list[tuple[FieldPath, str]]:
         known = ", ".join(sorted(RESOURCE_KINDS))
         return [(("kind",), f"unknown resource kind {ref.kind!r}; known: {known}")]
     problems: list[tuple[FieldPath, str]] = [
-        (("name",), reason) for reason in _template_problems(ref.name)
+        (("name",), reason) for reason in _template_problems(ref.name, "a resource's name")
     ]
     # Private endpoint DNS zones must carry Azure's exact name; each agent has a group
     # of its own, so the name cannot collide.
@@ -114,7 +154,8 @@ def _ref_problems(ref: ResourceRef) -> list[tuple[FieldPath, str]]:
 
 
 def _step_problems(phase: str, step: Step) -> list[tuple[FieldPath, str]]:
-    template = _template_problems(step.command)
+    where = None if phase == "operate" else f"{phase} steps"
+    template = _template_problems(step.command, where)
     problems: list[tuple[FieldPath, str]] = [(("command",), reason) for reason in template]
     effects = [effect for effect in EFFECTS if getattr(step, effect) is not None]
     if len(effects) > 1:
@@ -139,6 +180,8 @@ def _step_problems(phase: str, step: Step) -> list[tuple[FieldPath, str]]:
     except ValueError as error:
         return [*problems, (("command",), f"cannot be split into words: {error}")]
     problems += [(("command",), reason) for reason in command_problems(argv)]
+    limits = value_problems(command_words(argv), option_values(argv))
+    problems += [(("command",), f"step {step.name!r}: {reason}") for reason in limits]
     creating = step.creates is not None or is_create(argv)
     if creating and "{tags}" not in step.command and step.untagged is None:
         reason = "must pass --tags {tags}, or say why it cannot with 'untagged'"
@@ -148,7 +191,10 @@ def _step_problems(phase: str, step: Step) -> list[tuple[FieldPath, str]]:
     return problems
 
 
-def _template_problems(template: str) -> list[str]:
+def _template_problems(template: str, fixed: str | None = None) -> list[str]:
+    """Unknown or malformed placeholders; `fixed` names where the template must come out the
+    same every time (a resource's name, which cleanup must find again; deploy and cleanup
+    steps, which run once), so the per-action placeholders are refused there."""
     try:
         fields = [(name, spec, conv) for _, name, spec, conv in Formatter().parse(template)]
     except ValueError as error:
@@ -162,6 +208,11 @@ def _template_problems(template: str) -> list[str]:
             problems.append(f"unknown placeholder {{{name}}}; known: {known}")
         elif spec or conversion:
             problems.append(f"placeholder {{{name}}} takes no format spec or conversion")
+        elif fixed is not None and name in PER_ACTION_PLACEHOLDERS:
+            problems.append(
+                f"{{{name}}} changes with every operate action: {fixed} cannot use it "
+                "(only operate commands can)"
+            )
     return problems
 
 

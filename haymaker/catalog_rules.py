@@ -8,9 +8,11 @@ Azure CLI's own parser adds what only it knows (see ``haymaker.azcli_check``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from types import MappingProxyType
 
 from haymaker import shell_words
+from haymaker.naming import name_stamp
 
 # Sample values for the placeholders, as the agent fills them (naming.name_prefix and
 # resource_group_name give names of exactly this shape).
@@ -24,6 +26,9 @@ SAMPLE_PLACEHOLDERS: Mapping[str, str] = MappingProxyType(
         "run_id": "run-20261126-113000-ab12cd",
         "agent_id": "a00",
         "subscription_id": "00000000-0000-0000-0000-000000000000",
+        "round": "7",
+        "stamp": name_stamp(datetime(2026, 11, 26, 11, 35, tzinfo=UTC)),
+        "n": "3",
     }
 )
 

@@ -49,6 +49,15 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def name_stamp(moment: datetime) -> str:
+    """A time to the second as it can stand in any name or value: `20261203t221500`
+    (lowercase letters and digits only: blob, table, queue and tag values all take it).
+    The `{stamp}` of an operate action."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y%m%dt%H%M%S")
+
+
 def parse_iso_utc(text: str) -> datetime:
     """Parse an ISO 8601 time (with `Z`, an offset, or naive meaning UTC) to an aware UTC time.
 

@@ -38,8 +38,16 @@ PLACEHOLDERS: Mapping[str, str] = MappingProxyType(
         "run_id": "the run id, e.g. run-20261126-113000-ab12cd",
         "agent_id": "the agent id within the run",
         "subscription_id": "the subscription the agent works in, for resource ids",
+        "round": "operate actions only: the operate round's number, 1 for the first",
+        "stamp": "operate actions only: the run clock's time at the action, to the second, "
+        "as lowercase letters and digits valid in any name or value, e.g. 20261203t221500",
+        "n": "operate actions only: a small number (1-9) drawn per action from the agent's "
+        "seeded plan, for a count or a setting that changes",
     }
 )
+# Filled per operate action (agent.lifecycle): they change from round to round, so a
+# resource's name (which cleanup must find again) and deploy and cleanup never use them.
+PER_ACTION_PLACEHOLDERS = ("round", "stamp", "n")
 
 
 @dataclass(frozen=True)

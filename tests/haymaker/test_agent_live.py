@@ -130,8 +130,14 @@ class LiveRun:
     def ran(self, command: str) -> bool:
         return any(command in " ".join(argv) for argv in self.argvs())
 
-    def fill(self, template: str, scenario: Mapping[str, Any] = SCENARIO) -> str:
-        return template.format(**placeholders(self.run_id, str(scenario["id"])))
+    def fill(
+        self,
+        template: str,
+        scenario: Mapping[str, Any] = SCENARIO,
+        values: Mapping[str, str] | None = None,
+    ) -> str:
+        filled = placeholders(self.run_id, str(scenario["id"]))
+        return template.format(**{**filled, **(values or {})})
 
 
 def placeholders(run_id: str, scenario_id: str) -> dict[str, str]:
@@ -144,6 +150,10 @@ def placeholders(run_id: str, scenario_id: str) -> dict[str, str]:
         "run_id": run_id,
         "agent_id": "a00",
         "subscription_id": SUBSCRIPTION,
+        # An operate action's own (agent.lifecycle fills them per action).
+        "round": "1",
+        "stamp": "20261126t113000",
+        "n": "1",
     }
 
 
@@ -491,7 +501,10 @@ def test_failing_operate_step_is_reported_and_the_agent_carries_on(
     assert run.code == 0, run.stderr
     assert run.types()[-1] == "finished"
     errors = run.of_type("error")
-    rounds = len(run.of_type("heartbeat"))
+    # Every round with actions (an idle round has none) uploads and fails once.
+    plan = OperatePlan(SCENARIO["operate"], run.run_id, "a00")
+    heartbeats = len(run.of_type("heartbeat"))
+    rounds = sum(bool(plan.next_round()) for _ in range(heartbeats))
     assert rounds >= 2 and len(errors) == rounds
     assert all(e["phase"] == "operate" and e["step"] == "Upload a document" for e in errors)
     assert "exited with 1: ERROR: The specified container does not exist." in errors[0]["message"]
@@ -525,7 +538,11 @@ def test_operate_rounds_that_fail_entirely_fail_the_agent(
     failed = run.events[-1]
     assert failed["type"] == "failed" and failed["phase"] == "operate"
     assert "3 operate rounds in a row failed entirely" in failed["error"]
-    assert len(run.of_type("heartbeat")) == 3 and len(run.of_type("error")) == 6
+    # Idle rounds the plan draws between them neither break nor add to the failing run.
+    plan, rounds, with_actions = OperatePlan(SCENARIO["operate"], run.run_id, "a00"), 0, 0
+    while with_actions < 3:
+        rounds, with_actions = rounds + 1, with_actions + bool(plan.next_round())
+    assert len(run.of_type("heartbeat")) == rounds and len(run.of_type("error")) == 6
     assert run.ran("az webapp delete") and run.ran("az resource list")
     assert_signed_in_privately_and_out(run)
 
@@ -619,14 +636,18 @@ def test_a_catalog_scenario_of_each_area_runs_live(
     def commands(steps: list[Mapping[str, Any]]) -> list[str]:
         return [with_tags(run.fill(step["command"], scenario), tags) for step in steps]
 
-    # Operate replays the agent's own plan: the same draw for the same run and agent.
+    # Operate replays the agent's own plan: the same draw for the same run and agent, each
+    # action with its round, its n, and a stamp (the clock's time: any, to the second).
     plan = OperatePlan(scenario["operate"], run.run_id, "a00")
-    rounds = len(run.of_type("heartbeat"))
-    operate = [action.step for _ in range(rounds) for action in plan.next_round()]
+    operate = [
+        with_tags(run.fill(action.step["command"], scenario, values), tags)
+        for number in range(1, len(run.of_type("heartbeat")) + 1)
+        for action in plan.next_round()
+        for values in [{"round": str(number), "stamp": "STAMP", "n": str(action.n)}]
+    ]
     ran = [event["command"] for event in run.of_type("command")]
-    assert ran[:-1] == commands(scenario["deploy"]) + commands(operate) + commands(
-        scenario["cleanup"]
-    )
+    stamped = [re.sub(r"\b\d{8}t\d{6}\b", "STAMP", command) for command in ran]
+    assert stamped[:-1] == commands(scenario["deploy"]) + operate + commands(scenario["cleanup"])
     assert ran[-1].startswith("az resource list")
     assert [shlex.split(command) for command in ran] == run.argvs()[2:-1]
     assert_secret_never_left(run)

@@ -24,6 +24,7 @@ from haymaker.catalog import (
 )
 from haymaker.catalog_checks import scenario_problems
 from haymaker.catalog_rules import SAMPLE_PLACEHOLDERS
+from haymaker.scenario import PER_ACTION_PLACEHOLDERS
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 SAMPLE = "security-key-rotation"
@@ -87,6 +88,24 @@ def test_every_shipped_command_renders_into_an_az_invocation(catalog: Catalog) -
                 argv = shlex.split(step.command.format(**SAMPLE_PLACEHOLDERS))
                 assert argv[0] == "az", (scenario.id, step.name)
                 assert "{" not in " ".join(argv[:3]), (scenario.id, step.name)
+
+
+def test_operate_writes_change_from_round_to_round(catalog: Catalog) -> None:
+    """A tenant where every round writes the same values to the same names looks like a
+    replayed script: operate commands take {round}, {stamp} or {n}, never a run-long
+    constant such as {run_id} for what they write."""
+    varying = {
+        scenario.id: sum(
+            any(f"{{{name}}}" in step.command for name in PER_ACTION_PLACEHOLDERS)
+            for step in scenario.operate
+        )
+        for scenario in catalog.scenarios()
+    }
+    assert sum(count >= 1 for count in varying.values()) >= 0.8 * len(varying), varying
+    assert sum(count >= 2 for count in varying.values()) >= 0.45 * len(varying), varying
+    for scenario in catalog.scenarios():
+        for step in scenario.operate:
+            assert "{run_id}" not in step.command, (scenario.id, step.name)
 
 
 def test_every_resource_has_a_local_stand_in(catalog: Catalog) -> None:
@@ -181,6 +200,13 @@ ROTATE = "    command: az keyvault key rotate --vault-name {prefix}kv --name sig
             "unknown placeholder",
         ),
         ("--size 2048", "--size {2048", "--size {2048", "malformed braces"),
+        (
+            "--kty RSA",
+            "--kty RSA-{stamp}",
+            "--kty RSA-{stamp}",
+            "deploy[1].command: {stamp} changes with every operate action: deploy steps "
+            "cannot use it (only operate commands can)",
+        ),
         ("duration_hint: PT2H", "duration_hint: 2 hours", "duration_hint", "PT8H"),
         ("cost_per_hour_usd: 0.01", "cost_per_hour_usd: cheap", "cost_per_hour_usd", "a number"),
         ("cost_per_hour_usd: 0.01", "cost_per_hour_usd: 0", "cost_per_hour_usd", "more than 0"),
@@ -275,6 +301,21 @@ def test_a_broken_scenario_reports_file_line_and_reason(
     expected_line = line_of(text, marker) + marker.count("\n") - marker.startswith("\n")
     assert problems[0].startswith(f"{path}:{expected_line}: "), problems
     assert reason in problems[0]
+
+
+def test_a_resource_name_cannot_change_from_round_to_round(tmp_path: Path) -> None:
+    """Cleanup must find a resource by the name deploy gave it."""
+    text = (SCENARIOS / f"{SAMPLE}.yaml").read_text()
+    for effect in ("creates", "uses", "deletes"):
+        text = text.replace(f"{effect}: signing-key\n", f'{effect}: "signing-key-{{round}}"\n')
+    old = "- {kind: key_vault_key, name: signing-key}"
+    text = text.replace(old, '- {kind: key_vault_key, name: "signing-key-{round}"}')
+    path = tmp_path / f"{SAMPLE}.yaml"
+    path.write_text(text)
+    assert (
+        f"{path}:{line_of(text, 'signing-key-{round}')}: resources[1].name: {{round}} changes "
+        "with every operate action: a resource's name cannot use it (only operate commands can)"
+    ) in validate_path(path)
 
 
 def test_directory_and_subscription_commands_are_refused(tmp_path: Path) -> None:

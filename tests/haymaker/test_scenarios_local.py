@@ -12,6 +12,7 @@ agents acts out a different one, through the host.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,9 +58,16 @@ def storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def act_out(
-    storage: str, state_dir: Path, run_id: str, queue: str, scenario_id: str, agent_id: str
+    storage: str,
+    state_dir: Path,
+    run_id: str,
+    queue: str,
+    scenario_id: str,
+    agent_id: str,
+    **settings: str,
 ) -> list[dict[str, Any]]:
-    """Run one agent's whole lifecycle; its events, oldest first."""
+    """Run one agent's whole lifecycle (`settings` add to or replace its environment's);
+    its events, oldest first."""
     secret_ref = f"secret-{agent_id}"
     LocalSecretStore(state_dir).put(secret_ref, "not-a-real-secret")
     env = {
@@ -74,6 +82,7 @@ def act_out(
         "HAYMAKER_SECRET_REF": secret_ref,
         "HAYMAKER_STATE_DIR": str(state_dir),
         "AzureWebJobsStorage": storage,
+        **settings,
     }
     contract = Contract.from_env(env)
     scrubber = Scrubber.for_contract(contract)
@@ -115,6 +124,50 @@ def test_an_agent_replays_its_sequence_and_two_agents_differ(storage: str, tmp_p
     assert common >= 3  # at least a round each
     assert first[:common] == again[:common]
     assert first[:common] != other[:common]
+
+
+def test_evidence_is_filed_under_a_new_name_each_time_and_cleanup_can_delete_it(
+    storage: str, tmp_path: Path
+) -> None:
+    """The evidence container has a time-based retention policy: Azure refuses to overwrite
+    a blob under it, and to delete the container while the policy protects one. Each upload
+    is a new blob named for its round's time, and cleanup aborts the (unlocked) policy
+    before it deletes the container."""
+    run_id = "run-20261126-113000-evidence"
+    queue = create_events_queue(storage, run_id)
+    scenario_id = "security-storage-hardening"
+    filing = "File a piece of evidence"
+    steps = CATALOG.get(scenario_id).to_dict()["operate"]
+
+    def files_early(agent_id: str) -> bool:
+        plan = OperatePlan(steps, run_id, agent_id)
+        rounds = [[a.step["name"] for a in plan.next_round()] for _ in range(3)]
+        return sum(filing in names for names in rounds) >= 2
+
+    # An agent whose seeded plan files evidence in two of its first three rounds; an hour
+    # of scenario time in 3 real seconds gives it those (and more).
+    agent_id = next(f"a{index:02d}" for index in range(100) if files_early(f"a{index:02d}"))
+    deadline = iso_utc(datetime.now(UTC) + timedelta(hours=1))
+    events = act_out(
+        storage,
+        tmp_path,
+        run_id,
+        queue,
+        scenario_id,
+        agent_id,
+        HAYMAKER_DEADLINE=deadline,
+        HAYMAKER_AGENT_TIME_SCALE="1200",
+    )
+    commands = [e for e in events if e["type"] == "command"]
+    filed = [e["command"] for e in commands if e["step"] == filing]
+    assert len(filed) >= 2
+    assert len(set(filed)) == len(filed)
+    assert not any("--overwrite" in command for command in filed)
+    name = re.compile(rf"--name cases/\d{{8}}t\d{{6}}-{agent_id}\.txt ")
+    assert all(name.search(command) for command in filed), filed
+    cleanup = [e["command"].split(" --")[0] for e in commands if e["phase"] == "cleanup"]
+    policy = cleanup.index("az storage container immutability-policy delete")
+    assert policy < cleanup.index("az storage container-rm delete")
 
 
 @pytest.mark.parametrize("access", ["account key", "SAS"])
