@@ -70,6 +70,9 @@ CHEAP_SKUS = frozenset(
         "Consumption",
         # Managed disks.
         "Standard_SSD_LRS",
+        # Application Gateway v2 (v1 is retired; WAF_v2 costs more): about $0.25 an hour
+        # fixed plus capacity units, the only catalog SKU over a few cents an hour.
+        "Standard_v2",
     }
 )
 # Options that name a SKU, size or tier. A numeric value (a key size, a disk size in GB)
@@ -84,6 +87,8 @@ SKU_OPTIONS = frozenset(
         "--edition",
         "--storage-sku",
         "--compute-model",
+        # AKS node pools (az aks create, az aks nodepool add).
+        "--node-vm-size",
     }
 )
 # Command groups outside an agent's resource group: the directory, role assignments, the

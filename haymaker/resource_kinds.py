@@ -148,6 +148,27 @@ _KINDS: tuple[tuple[str, str, LocalKind, bool], ...] = (
     ("api_management", "Microsoft.ApiManagement/service", _Q, True),
     ("apim_api", "Microsoft.ApiManagement/service/apis", _T, False),
     ("apim_product", "Microsoft.ApiManagement/service/products", _T, False),
+    # Relational databases
+    ("sql_server", "Microsoft.Sql/servers", _T, True),
+    ("sql_database", "Microsoft.Sql/servers/databases", _T, False),
+    ("sql_firewall_rule", "Microsoft.Sql/servers/firewallRules", _T, False),
+    ("postgres_flexible_server", "Microsoft.DBforPostgreSQL/flexibleServers", _T, True),
+    ("postgres_database", "DBforPostgreSQL/flexibleServers/databases", _T, False),
+    ("postgres_firewall_rule", "DBforPostgreSQL/flexibleServers/firewallRules", _T, False),
+    ("mysql_flexible_server", "Microsoft.DBforMySQL/flexibleServers", _T, True),
+    ("mysql_database", "DBforMySQL/flexibleServers/databases", _T, False),
+    ("mysql_firewall_rule", "DBforMySQL/flexibleServers/firewallRules", _T, False),
+    # Kubernetes
+    ("aks_cluster", "Microsoft.ContainerService/managedClusters", _Q, True),
+    ("aks_node_pool", "managedClusters/agentPools", _Q, False),
+    ("aks_maintenance_configuration", "managedClusters/maintenanceConfigurations", _T, False),
+    # Load balancing
+    ("lb_backend_address", "loadBalancers/backendAddressPools (address)", _T, False),
+    ("lb_probe", "loadBalancers/probes", _T, False),
+    ("lb_rule", "loadBalancers/loadBalancingRules", _T, False),
+    ("application_gateway", "Microsoft.Network/applicationGateways", _Q, True),
+    ("app_gateway_backend_pool", "applicationGateways/backendAddressPools", _T, False),
+    ("app_gateway_probe", "applicationGateways/probes", _T, False),
 )
 RESOURCE_KINDS: Mapping[str, ResourceKind] = MappingProxyType(
     {kind: ResourceKind(azure_type, local, top) for kind, azure_type, local, top in _KINDS}
