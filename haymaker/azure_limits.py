@@ -58,12 +58,12 @@ class NameRule:
     no_double_hyphen: bool = False
     # DNS names: dot-separated labels of 1-63 characters each.
     labels: bool = False
-    # The one name Azure allows, where it allows one.
-    only: str | None = None
+    # The names Azure allows, where it allows only a few.
+    only: tuple[str, ...] | None = None
 
     def describe(self) -> str:
         if self.only is not None:
-            return f"exactly {self.only!r}"
+            return "one of " + ", ".join(repr(name) for name in self.only)
         parts = [f"{self.least}-{self.most} characters, {self.what}"]
         if self.first:
             parts.append(f"starting with [{self.first}]")
@@ -78,7 +78,7 @@ class NameRule:
     def breaks(self, name: str) -> list[str]:
         """How `name` breaks the rule (empty when it keeps to it)."""
         if self.only is not None:
-            return [] if name == self.only else [f"is not {self.only!r}"]
+            return [] if name in self.only else ["is not " + self.describe()]
         found = []
         if not self.least <= len(name) <= self.most:
             found.append(f"has {len(name)} characters")
@@ -142,6 +142,25 @@ def _dns(least: int = 1, most: int = 253) -> NameRule:
     return NameRule(least, most, _ALNUM + "_.-", what, _ALNUM + "_", _ALNUM, labels=True)
 
 
+def _lower_hyphenated(least: int, most: int) -> NameRule:
+    """Database servers: lowercase, digits and hyphens, a letter or digit at each end."""
+    what = "lowercase letters, digits and hyphens"
+    return NameRule(least, most, _LOWER + "-", what, _LOWER, _LOWER)
+
+
+def _database(least: int = 1, most: int = 63) -> NameRule:
+    """A PostgreSQL or MySQL database on a flexible server."""
+    what = "letters, digits, underscores and hyphens"
+    return NameRule(least, most, _ALNUM + "_-", what, _ALNUM + "_")
+
+
+def _firewall_rule() -> NameRule:
+    """A flexible server's firewall rule."""
+    return NameRule(1, 128, _ALNUM + "_-", "letters, digits, underscores and hyphens")
+
+
+# The maintenance configurations AKS knows by name, besides `default`.
+AKS_MANAGED_SCHEDULES = ("aksManagedAutoUpgradeSchedule", "aksManagedNodeOSUpgradeSchedule")
 _WEB_SITE = NameRule(2, 60, _ALNUM + "-", "letters, digits and hyphens", _ALNUM, _ALNUM)
 _CONTAINER_APP = NameRule(
     2, 32, _LOWER + "-", "lowercase letters, digits and hyphens", "a-z", _LOWER, True
@@ -158,7 +177,7 @@ NAME_RULES: Mapping[str, NameRule] = MappingProxyType(
         "data_lake_filesystem": _storage_child(),
         "storage_table": NameRule(3, 63, _ALNUM, "letters and digits", "a-zA-Z"),
         "storage_queue": _storage_child(),
-        "storage_lifecycle_policy": NameRule(7, 7, _LOWER, "", only="default"),
+        "storage_lifecycle_policy": NameRule(7, 7, _LOWER, "", only=("default",)),
         "cognitive_account": _hyphenated(2, 64),
         "search_service": NameRule(
             2, 60, _LOWER + "-", "lowercase letters, digits and hyphens", _LOWER, _LOWER, True
@@ -206,6 +225,29 @@ NAME_RULES: Mapping[str, NameRule] = MappingProxyType(
         "waf_policy": _network(1, 128),
         "waf_custom_rule": _alnum(1, 128),
         "load_balancer": _network(),
+        "lb_rule": _network(),
+        "lb_probe": _network(),
+        "lb_backend_address": _network(),
+        "application_gateway": _network(),
+        "app_gateway_backend_pool": _network(),
+        "app_gateway_probe": _network(),
+        "sql_server": _lower_hyphenated(1, 63),
+        "sql_database": _free_text(128, r"<>*%&:\\/?"),
+        "sql_firewall_rule": _free_text(128, r"<>*%&:;\\/?"),
+        "postgres_flexible_server": _lower_hyphenated(3, 63),
+        "postgres_database": _database(),
+        "postgres_firewall_rule": _firewall_rule(),
+        "mysql_flexible_server": _lower_hyphenated(3, 63),
+        "mysql_database": _database(),
+        "mysql_firewall_rule": _firewall_rule(),
+        "aks_cluster": NameRule(
+            1, 63, _ALNUM + "_-", "letters, digits, underscores and hyphens", _ALNUM, _ALNUM
+        ),
+        # A Linux node pool.
+        "aks_node_pool": NameRule(1, 12, _LOWER, "lowercase letters and digits", "a-z"),
+        "aks_maintenance_configuration": NameRule(
+            7, 31, _ALNUM, "", only=("default", *AKS_MANAGED_SCHEDULES)
+        ),
         # Linux machines: a Windows one's computer name would be 15 at most.
         "virtual_machine": NameRule(
             1,
