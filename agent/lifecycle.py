@@ -27,6 +27,7 @@ from agent.actions import EFFECTS, Actions, Created, Outcome, Step
 from agent.contract import Contract
 from agent.operate_plan import OperatePlan
 from agent.operate_window import OperateWindow
+from agent.passwords import new_password
 from agent.scrub import Scrubber
 from haymaker.naming import name_prefix, name_stamp
 
@@ -74,6 +75,9 @@ class Lifecycle:
         self._rounds = 0
         self._commands = 0
         self._commands_failed = 0
+        # A server's admin password, when a scenario needs one: made here, never told.
+        password = new_password()
+        scrubber.hide(password)
         self._placeholders = {
             "resource_group": contract.resource_group,
             "prefix": name_prefix(contract.run_id, contract.agent_id),
@@ -81,6 +85,7 @@ class Lifecycle:
             "tags": " ".join(f"{key}={value}" for key, value in contract.tags.items()),
             "run_id": contract.run_id,
             "agent_id": contract.agent_id,
+            "password": password,
             "subscription_id": (
                 contract.principal.subscription_id if contract.principal else LOCAL_SUBSCRIPTION_ID
             ),

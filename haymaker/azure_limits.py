@@ -36,6 +36,7 @@ LONGEST_PLACEHOLDERS: Mapping[str, str] = MappingProxyType(
         "run_id": _LONGEST_RUN,
         "agent_id": _LAST_AGENT,
         "subscription_id": "00000000-0000-0000-0000-000000000000",
+        "password": "Hm7!" + "x" * 24,
         # Rounds come every 5 minutes of the longest run.
         "round": str(int(RUN_DURATION_RANGE.high.total_seconds()) // 300),
         "stamp": name_stamp(datetime(2026, 11, 26, 11, 35, tzinfo=UTC)),

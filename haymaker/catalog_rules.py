@@ -26,6 +26,7 @@ SAMPLE_PLACEHOLDERS: Mapping[str, str] = MappingProxyType(
         "run_id": "run-20261126-113000-ab12cd",
         "agent_id": "a00",
         "subscription_id": "00000000-0000-0000-0000-000000000000",
+        "password": "Hm7!" + "x" * 24,
         "round": "7",
         "stamp": name_stamp(datetime(2026, 11, 26, 11, 35, tzinfo=UTC)),
         "n": "3",

@@ -38,6 +38,9 @@ PLACEHOLDERS: Mapping[str, str] = MappingProxyType(
         "run_id": "the run id, e.g. run-20261126-113000-ab12cd",
         "agent_id": "the agent id within the run",
         "subscription_id": "the subscription the agent works in, for resource ids",
+        "password": "a strong password the agent makes at its start (28 characters: "
+        "upper and lower case, digits, symbols), for a server's admin login; never shown: "
+        "events and logs carry *** in its place",
         "round": "operate actions only: the operate round's number, 1 for the first",
         "stamp": "operate actions only: the run clock's time at the action, to the second, "
         "as lowercase letters and digits valid in any name or value, e.g. 20261203t221500",

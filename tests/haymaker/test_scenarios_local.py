@@ -276,3 +276,20 @@ def _sas_connection_string(storage: str) -> str:
     )
     endpoints = ";".join(f"{k}={v}" for k, v in fields.items() if k.endswith("Endpoint"))
     return f"{endpoints};SharedAccessSignature={sas}"
+
+
+def test_a_servers_admin_password_is_made_by_the_agent_and_never_told(
+    storage: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """{password}: the SQL server's admin login gets a password the agent made (the
+    catalog holds none), and neither its events nor its log show it: *** in its place."""
+    run_id = "run-20261126-113000-passwd"
+    queue = create_events_queue(storage, run_id)
+    events = act_out(storage, tmp_path, run_id, queue, "databases-sql-orders-reporting", "a00")
+    commands = [e["command"] for e in events if e["type"] == "command"]
+    [create] = [command for command in commands if "sql server create" in command]
+    assert '--admin-password "***"' in create, create
+    printed = capsys.readouterr().out
+    assert '--admin-password "***"' in printed
+    # Every draw starts so (agent/passwords.py): neither place shows one.
+    assert "Hm7!" not in printed and "Hm7!" not in json.dumps(events)
