@@ -78,6 +78,8 @@ class _PortTaken(Exception):
 
 # How many picked ports a host (or an Azurite) is started on before its start fails.
 PORT_ATTEMPTS = 3
+# How much of its log a failed start shows.
+LOG_TAIL_LINES = 40
 
 
 @dataclass
@@ -98,6 +100,8 @@ class HostHandle:
     port_picked: bool = False
     # The host's settings when they name its port (`env` is made from it at each start).
     env_for_port: Callable[[int], Mapping[str, str]] | None = None
+    # Where the latest start's lines begin in the log (another host may share the file).
+    log_start: int = 0
 
     @property
     def base_url(self) -> str:
@@ -157,6 +161,8 @@ class HostHandle:
         if self.env_for_port is not None:
             self.env = dict(self.env_for_port(self.port))
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed when the process ends
+        # Where this start's lines begin: another host may share the log (two on one app).
+        self.log_start = log.tell()
         self.process = subprocess.Popen(
             command,
             stdout=log,
@@ -178,24 +184,37 @@ class HostHandle:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                message = f"devhost exited with code {self.process.returncode}:\n{self.log()}"
+                message = f"devhost exited with code {self.process.returncode}:\n{self.log_tail()}"
                 if not port_is_free(self.port):
                     raise _PortTaken(message)
                 raise HostStartError(message)
-            if self._answers_ready():
+            status = self._own_status()
+            if status.get("state") in self.ready:
                 return
+            if status.get("state") == "Standby":
+                # Another host runs this task hub: this one would wait until it stops.
+                holder = status.get("standbyFor") or "another devhost"
+                raise HostStartError(
+                    f"this task hub ({self.hub or 'the app default'}) is run by {holder}: "
+                    "stop that host (`haymaker down`, if `haymaker up` started it) or use "
+                    "another task hub"
+                )
             time.sleep(0.1)
-        raise HostStartError(f"devhost did not become ready in {timeout:.0f}s:\n{self.log()}")
+        tail = self.log_tail()
+        raise HostStartError(f"devhost did not become ready in {timeout:.0f}s:\n{tail}")
 
-    def _answers_ready(self) -> bool:
-        """Whether this host (not another process that holds the port) says it is ready."""
+    def _own_status(self) -> dict[str, Any]:
+        """/admin/host/status of this host (not of another process that holds the port);
+        empty while it does not answer."""
         assert self.process is not None
         try:
             with urllib.request.urlopen(f"{self.base_url}/admin/host/status", timeout=1) as r:
                 status = json.load(r)
         except (OSError, ValueError):
-            return False
-        return status.get("state") in self.ready and status.get("processId") == self.process.pid
+            return {}
+        if not isinstance(status, dict) or status.get("processId") != self.process.pid:
+            return {}
+        return status
 
     def stop(self, timeout: float = 20.0) -> int | None:
         """SIGTERM and wait: the clean shutdown path."""
@@ -219,6 +238,17 @@ class HostHandle:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        """The last `lines` lines this start wrote to the log (not a shared log's whole
+        history: a failed start once printed 6 MB of it)."""
+        if not self.log_path.exists():
+            return ""
+        with open(self.log_path, "rb") as log:
+            log.seek(self.log_start)
+            written = log.read().decode(errors="replace").splitlines()
+        cut = f"... ({len(written) - lines} earlier lines in {self.log_path})\n"
+        return (cut if len(written) > lines else "") + "\n".join(written[-lines:])
 
 
 @contextmanager

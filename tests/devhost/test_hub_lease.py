@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from devhost.lease import LEASE_SECONDS, Holder, HubLease
-from devhost.testing import HostHandle
+from devhost.testing import HostHandle, HostStartError
 from tests.devhost.helpers import app_host, wait_for_status, wait_until
 from tests.storage_proxy import StorageProxy, running_proxy
 
@@ -112,3 +112,35 @@ def test_a_host_that_cannot_renew_stops_the_hub_and_takes_it_again(
 
 def host_state(host: HostHandle) -> str:
     return str(requests.get(f"{host.base_url}/admin/host/status", timeout=10).json()["state"])
+
+
+def test_a_start_on_a_hub_another_host_runs_fails_at_once_naming_it(
+    storage_connection_string: str, tmp_path: Path, unique_name: str
+) -> None:
+    """`./dev run` beside a `haymaker up` on one app: its host stood by, and the start
+    waited its whole minute, then printed the log the two hosts share (6 MB). Now a start
+    that was not asked to stand by fails as soon as the host stands by, naming who runs
+    the hub."""
+    env = {"AzureWebJobsStorage": storage_connection_string}
+    with app_host("durable_app", tmp_path / "first", hub=unique_name, env=env) as first:
+        assert first.process is not None
+        asked = time.monotonic()
+        with (
+            pytest.raises(HostStartError) as refused,
+            app_host("durable_app", tmp_path / "second", hub=unique_name, env=env),
+        ):
+            pass
+        assert time.monotonic() - asked < 30, "it waited out the start's timeout"
+        message = str(refused.value)
+        assert f"this task hub ({unique_name}) is run by devhost pid {first.process.pid}" in message
+
+
+def test_a_failed_start_shows_the_end_of_its_own_log_lines(tmp_path: Path) -> None:
+    log = tmp_path / "host.log"
+    log.write_text("".join(f"an earlier host's line {i}\n" for i in range(1000)))
+    handle = HostHandle(tmp_path, 7071, None, "real", {}, [], log, log_start=log.stat().st_size)
+    with open(log, "a") as more:
+        more.writelines(f"this start's line {i}\n" for i in range(100))
+    tail = handle.log_tail(lines=40).splitlines()
+    assert tail[0] == f"... (60 earlier lines in {log})"
+    assert tail[1:] == [f"this start's line {i}" for i in range(60, 100)]
