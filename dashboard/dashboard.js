@@ -3,7 +3,7 @@
 // as text (textContent), never parsed as HTML: agent output is untrusted.
 (function () {
   const KEY = "haymaker.key";
-  const LIVE = ["pending", "running"];
+  const LIVE = ["pending", "running", "canceling"];
   const PHASES = ["provisioning", "monitoring", "tearing_down"];
   const LIVE_REFRESH_MS = 2000;
   const IDLE_REFRESH_MS = 30000;

@@ -201,6 +201,7 @@ async def list_runs(req: func.HttpRequest) -> func.HttpResponse:
         **bounds,
     )
     for run in runs:
+        run["status"] = shown_status(run)
         run["estimated_cost_usd"] = run_cost_usd(svc.catalog, run)
     return json_response({"runs": runs, "continuation": token})
 
@@ -225,11 +226,20 @@ async def _run_or_404(run_id: str) -> dict[str, Any]:
     return dict(run)
 
 
+def shown_status(run: dict[str, Any]) -> str | None:
+    """The run's status as the API shows it: `canceling` for a running run whose cancel
+    was asked for (its agents are tearing down; the record says `running` until the run
+    closes as `canceled`)."""
+    status = run.get("status")
+    return "canceling" if status == "running" and run.get("cancel_requested_at") else status
+
+
 async def get_run(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     run_id = req.route_params["run_id"]
     run = await _run_or_404(run_id)
+    run["status"] = shown_status(run)
     agents = await storage_call(services().records.list_agents, run_id)
     status = await host_call(client.get_status(run_id))
     run["phases"] = dict(Counter(str(a.get("phase")) for a in agents))

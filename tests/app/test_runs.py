@@ -321,6 +321,25 @@ def test_same_run_id_twice_is_one_run(shared_app: App) -> None:
     assert app.leftovers(run_id) == []
 
 
+def test_a_running_run_whose_cancel_was_asked_for_shows_canceling(shared_app: App) -> None:
+    """Between a cancel and the run's end its agents tear down; the run said `running`
+    all that while (its record does until it closes), as if nobody had asked."""
+    app = shared_app
+    run_id = "cncl-" + uuid.uuid4().hex[:10]
+    records = RunRecords(app.connection)
+    records.create_run(run_id, {"count": 1}, ["security-key-rotation"], datetime.now(UTC))
+    try:
+        records.update_run(run_id, status="running")
+        assert app.run(run_id)["status"] == "running"
+        records.update_run(run_id, cancel_requested_at=datetime.now(UTC))
+        assert app.run(run_id)["status"] == "canceling"
+        listed = app.get("runs", status="running", limit=200).json()["runs"]
+        assert {r["run_id"]: r["status"] for r in listed}[run_id] == "canceling"
+    finally:  # no orchestration runs it: close it, as the run would
+        records.update_run(run_id, status="canceled")
+    assert app.run(run_id)["status"] == "canceled"
+
+
 def test_a_start_that_died_after_its_record_is_finished_by_the_next(shared_app: App) -> None:
     """A host that crashed between writing the run record and starting the orchestration
     leaves a pending record; POSTing the same request again starts it, as recorded (with
