@@ -326,6 +326,10 @@ async def cancel_run(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     run_id = req.route_params["run_id"]
+    try:  # nothing to say but the route: an empty body or {} (anything else is a mistake)
+        parse_object(req.get_body(), (), "{}")
+    except RequestError as error:
+        return json_response(error.to_dict(), 400)
     run = await _run_or_404(run_id)
     if run.get("status") in FINISHED:
         raise ApiError(409, "finished", f"run {run_id!r} is already {run['status']}", "run_id")

@@ -331,6 +331,9 @@ def test_a_running_run_whose_cancel_was_asked_for_shows_canceling(shared_app: Ap
     try:
         records.update_run(run_id, status="running")
         assert app.run(run_id)["status"] == "running"
+        # A cancel takes no body: a malformed one is a mistake, refused before anything.
+        assert error_of(app.post(f"runs/{run_id}/cancel", data="{bad"), 400)["field"] == "body"
+        assert "cancel_requested_at" not in app.run(run_id)
         records.update_run(run_id, cancel_requested_at=datetime.now(UTC))
         assert app.run(run_id)["status"] == "canceling"
         listed = app.get("runs", status="running", limit=200).json()["runs"]
