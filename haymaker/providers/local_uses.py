@@ -337,7 +337,14 @@ class SignedUses:
                 sent = True
                 response = connection.getresponse()
                 text = response.read().decode("utf-8", "replace")
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as error:
+            except (
+                http.client.RemoteDisconnected,
+                ConnectionResetError,
+                BrokenPipeError,
+                # Left mid-request: a SIGTERM's SystemExit unwound through a send, and the
+                # agent's `finally` sends its held events on the same thread's connection.
+                http.client.ImproperConnectionState,
+            ) as error:
                 self._drop(service)
                 if attempt == 0:
                     continue

@@ -138,6 +138,24 @@ def test_events_sent_as_signed_requests_arrive_as_sent(storage_connection_string
     assert received == sent
 
 
+def test_a_connection_left_mid_request_is_replaced_not_an_error(
+    storage_connection_string: str,
+) -> None:
+    """A stopped agent (SIGTERM raises SystemExit wherever it is) can be interrupted
+    between a request and its answer; its `finally` then sends its held events on the
+    same connection, which refused (CannotSendRequest) and made a spurious `error` event."""
+    queue = "events" + uuid.uuid4().hex[:12]
+    QueueServiceClient.from_connection_string(storage_connection_string).create_queue(queue)
+    uses = _signed(storage_connection_string)
+    sender = EventSender(SignedQueue(uses, queue), queue)
+    first = sender.stamp({"type": "started", "run_id": "r", "agent_id": "a00", "scenario_id": "s"})
+    sender.deliver(first)
+    uses._connection("queue").request("GET", "/")  # interrupted before its answer was read
+    then = sender.stamp({"type": "heartbeat", "run_id": "r", "agent_id": "a00"})
+    sender.deliver(then)
+    assert EventReceiver(storage_connection_string, queue).receive() == [first, then]
+
+
 def test_a_local_agent_imports_no_storage_sdk(storage_connection_string: str) -> None:
     """What `python -m agent` imports in local mode, and its event sender and resources at
     work, with the storage SDKs made unimportable."""
