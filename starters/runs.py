@@ -71,7 +71,12 @@ async def start_run(
                 f'; to retry without starting a second run, send "run_id": "{request.run_id}"'
             )
         raise
-    body = {**_check_status(client, req, run_id), "plan": launch.plan.to_dict()}
+    body = {
+        **_check_status(client, req, run_id),
+        "plan": launch.plan.to_dict(),
+        # False: the run this id names already existed, and nothing new started.
+        "created": launch.created,
+    }
     if not launch.created:
         # Idempotent: the same run id answers with the run that already exists.
         return json_response(body, 200)

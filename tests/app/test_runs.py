@@ -304,8 +304,10 @@ def test_same_run_id_twice_is_one_run(shared_app: App) -> None:
     for answer in [*answers, again]:
         assert answer.json()["run_id"] == run_id
         assert answer.json()["statusQueryGetUri"] == answers[0].json()["statusQueryGetUri"]
-    # Every answer shows the one run's plan, not a fresh draw for a run that never starts.
+    # Every answer shows the one run's plan, not a fresh draw for a run that never starts,
+    # and says whether it started it.
     assert len({tuple(a.json()["plan"]["scenario_ids"]) for a in [*answers, again]}) == 1
+    assert sorted(a.json()["created"] for a in [*answers, again]) == [False, False, True]
     # Another request with this id starts nothing and says whose id it is.
     other = app.post("runs", {**body, "count": 3})
     error = error_of(other, 409)
