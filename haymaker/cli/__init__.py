@@ -18,9 +18,11 @@ from typing import Any
 from haymaker.api_client import ApiError
 from haymaker.cli.output import (
     EXIT_FAILURE,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
     CliError,
+    Interrupted,
     OutputClosed,
     error_line,
 )
@@ -133,9 +135,13 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+    except Interrupted as interrupted:
+        if str(interrupted):
+            sys.stderr.write(f"haymaker: {interrupted}\n")
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         error_line("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
     except OSError as error:
         error_line(f"{error}")
         return EXIT_FAILURE

@@ -15,6 +15,7 @@ the regional timers are disabled, as in `local-run`: time jumps would fire them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from devhost import azurite
 from devhost.azurite_cli import stop_command
-from haymaker.cli.output import EXIT_OK, CliError, print_json, show
+from haymaker.cli.output import EXIT_OK, CliError, Interrupted, print_json, show
 from haymaker.cli.target import UP_FILE
 from haymaker.local_run import (
     SCHEDULED_FUNCTIONS,
@@ -145,24 +146,21 @@ def up(args: argparse.Namespace) -> int:
             cwd=app_dir,
             start_new_session=True,
         )
-    deadline = time.monotonic() + args.timeout
-    while (state := _status_field(url, "state", pid=process.pid)) != "Running":
-        if state == "Standby":  # another devhost runs this task hub: this one would wait
-            # Asked before it is stopped: a stopped standby answers nothing.
-            holder = _status_field(url, "standbyFor", timeout=10) or "another devhost"
-            os.killpg(process.pid, signal.SIGTERM)
-            raise CliError(
-                f"this app's task hub is already run by {holder}: stop that host, or pass --hub"
-            )
-        if process.poll() is not None:
-            tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or [""]
-            raise CliError(
-                f"devhost exited with code {process.returncode}: {tail[0]} (log: {log_path})"
-            )
-        if time.monotonic() > deadline:
-            os.killpg(process.pid, signal.SIGTERM)
-            raise CliError(f"devhost did not become ready in {args.timeout:.0f}s (log: {log_path})")
-        time.sleep(0.2)
+    # The host runs in its own session, so a Ctrl-C at the terminal never reaches it: until
+    # its record is written (what `down` finds it by), this command is the only one that
+    # knows it, and stops it on every way out but success.
+    previous_term = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        _wait_until_running(process, url, log_path, args.timeout)
+    except KeyboardInterrupt:
+        _stop_group(process)
+        message = f"interrupted: stopped the devhost it was starting (pid {process.pid})"
+        raise Interrupted(message) from None
+    except BaseException:  # a failure, the --timeout, a SIGTERM (`timeout 60 haymaker up`)
+        _stop_group(process)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous_term)
     record = {
         "pid": process.pid,
         "port": port,
@@ -181,6 +179,48 @@ def up(args: argparse.Namespace) -> int:
             f"log: {log_path}; stop it with `haymaker down`",
         )
     return EXIT_OK
+
+
+def _wait_until_running(
+    process: subprocess.Popen[bytes], url: str, log_path: Path, timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while (state := _status_field(url, "state", pid=process.pid)) != "Running":
+        if state == "Standby":  # another devhost runs this task hub: this one would wait
+            # Asked before it is stopped: a stopped standby answers nothing.
+            holder = _status_field(url, "standbyFor", timeout=10) or "another devhost"
+            raise CliError(
+                f"this app's task hub is already run by {holder}: stop that host, or pass --hub"
+            )
+        if process.poll() is not None:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or [""]
+            raise CliError(
+                f"devhost exited with code {process.returncode}: {tail[0]} (log: {log_path})"
+            )
+        if time.monotonic() > deadline:
+            raise CliError(f"devhost did not become ready in {timeout:.0f}s (log: {log_path})")
+        time.sleep(0.2)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _stop_group(process: subprocess.Popen[bytes], patience: float = 10.0) -> None:
+    """Stop a host that never got its record: SIGTERM its process group (devhost and the
+    worker it started), SIGKILL what is left after `patience` seconds. A second Ctrl-C
+    meanwhile is ignored, so it cannot leave the host half stopped."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=patience)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def down(args: argparse.Namespace) -> int:

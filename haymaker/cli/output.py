@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 # Width when the output is not a terminal (a pipe, a CI log): wide enough that a table or
 # progress line is never cut at the 80 columns rich would assume.
 PIPE_WIDTH = 200
@@ -34,6 +35,14 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = EXIT_FAILURE) -> None:
         super().__init__(message)
         self.code = code
+
+
+class Interrupted(Exception):
+    """Ctrl-C, with what it left behind and what to do (the message; empty says nothing):
+    exit 130, and not an error."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
 
 
 class OutputClosed(Exception):

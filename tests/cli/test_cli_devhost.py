@@ -8,7 +8,10 @@ codes, stdout and the one-line stderr are the real ones. The target is given wit
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -337,3 +340,53 @@ def test_up_keeps_devhost_running_after_the_cli_exits_and_down_stops_it(
     assert not (app_copy / UP_FILE).exists()
     gone = haymaker_cli("run", "list", "--url", f"http://127.0.0.1:{port}", "--key", "k")
     assert gone.returncode == 1 and "cannot reach" in gone.stderr
+
+
+def _devhosts_of(app_dir: Path) -> list[int]:
+    """The pids of every devhost process (and its worker) started on `app_dir`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if proc.name.isdigit() and str(app_dir).encode() in cmdline and b"devhost" in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "timeout"])
+def test_an_up_that_does_not_finish_stops_the_host_it_started(
+    app_copy: Path, storage_connection_string: str, how: str
+):
+    """Ctrl-C at the terminal (SIGINT to the whole process group) 0.7 s in, or a --timeout
+    shorter than the host's start: no host is left running without the record `down`
+    stops it by, so neither `down` nor the next `up` finds a stranger on the port."""
+    port = str(free_port())
+    command = [sys.executable, "-m", "haymaker", "up", "--app-dir", str(app_copy)]
+    command += ["--port", port, "--hub", "up" + uuid.uuid4().hex[:10]]
+    if how == "timeout":
+        command += ["--timeout", "0.5"]
+    up = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        start_new_session=True,  # its own process group, as a terminal gives a command
+    )
+    if how == "ctrl-c":
+        time.sleep(0.7)
+        assert _devhosts_of(app_copy), "the host had not been started yet"
+        os.killpg(up.pid, signal.SIGINT)
+    out, err = up.communicate(timeout=60)
+    if how == "ctrl-c":
+        assert up.returncode == 130, err
+        assert err.startswith("haymaker: interrupted: stopped the devhost it was starting"), err
+    else:
+        assert up.returncode == 1 and "did not become ready in 0s" in err, err
+    assert _devhosts_of(app_copy) == []
+    assert not (app_copy / UP_FILE).exists()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/admin/host/status", timeout=5)
