@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 import urllib.error
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from haymaker.cli.output import (
     EXIT_USAGE,
     CliError,
     Interrupted,
-    OutputClosed,
+    discard_output,
     error_line,
 )
 from haymaker.cli.parser import build_parser
@@ -111,16 +110,16 @@ def _dispatch(args: argparse.Namespace) -> int:
             f"cannot reach HayMaker at {target.url} ({reason}): start it with `haymaker up` "
             "or pass --url"
         ) from None
-    except OutputClosed:
-        raise
-    except BrokenPipeError:
-        raise OutputClosed() from None
     except (ConnectionError, TimeoutError) as error:
         raise CliError(f"{command}: lost the connection to {target.url} ({error})") from None
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except BrokenPipeError:  # `haymaker --help | head -1`
+        discard_output()
+        return EXIT_OK
     try:
         return _dispatch(args)
     except TargetError as error:
@@ -129,12 +128,6 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as error:
         error_line(str(error))
         return error.code
-    except OutputClosed:
-        # The reader of a pipe went away (`| head`): it has what it wanted. Point stdout
-        # at /dev/null so the interpreter's final flush does not complain either.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
     except Interrupted as interrupted:
         if str(interrupted):
             sys.stderr.write(f"haymaker: {interrupted}\n")

@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from haymaker.cli.output import EXIT_OK, CliError, line, print_json_line
+from haymaker.cli.output import EXIT_OK, CliError, line, output_closed, print_json_line
 from haymaker.cli.target import Target
 from haymaker.cli.watch import FINISHED
 from haymaker.durations import parse_duration
@@ -134,6 +134,6 @@ def logs(args: argparse.Namespace, target: Target) -> int:
             run = run or target.api.get(f"runs/{args.run_id}")
             sys.stderr.write(nothing_yet(args, asked_since, run) + "\n")
             said_nothing_yet = True
-        if finished:
+        if finished or output_closed():  # nobody reads on (`| head`): stop following
             return EXIT_OK
         time.sleep(args.interval)

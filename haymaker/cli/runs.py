@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from haymaker.cli.output import EXIT_FAILURE, EXIT_OK, print_json, show, status_url, table
+from haymaker.cli.output import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    output_closed,
+    print_json,
+    show,
+    status_url,
+    table,
+)
 from haymaker.cli.report import render_report
 from haymaker.cli.target import Target
 from haymaker.cli.watch import FINISHED, phase_counts, watch_run
@@ -56,6 +64,8 @@ def start(args: argparse.Namespace, target: Target) -> int:
     if not args.wait:
         return EXIT_OK
     run = watch_run(target, run_id, live=not args.json, interval=args.interval)
+    if output_closed():  # the reader went before the run ended: it started, that is all
+        return EXIT_OK
     report = target.api.get(f"runs/{run_id}/report") if run.get("status") in FINISHED else {}
     if args.json:
         print_json({"run": run, "report": report, "started": answer}, reveal)

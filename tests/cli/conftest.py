@@ -89,3 +89,25 @@ def host(
         log_path=folder / "host.log",
     ) as handle:
         yield handle
+
+
+def into_closed_pipe(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """`python -m haymaker ARGS | head -c 0`: stdout's reader is gone before the first
+    write, the harshest case of `| head -1`. stderr is captured."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "haymaker", *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=cwd,
+            timeout=240,
+            env={**_clean_env(), "PYTHONPATH": str(ROOT)},
+            check=False,
+        )
+    finally:
+        os.close(write_end)

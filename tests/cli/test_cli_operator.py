@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import tomllib
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import pytest
 import requests
 
 from devhost.process import HostHandle
-from tests.cli.conftest import ROOT
+from tests.cli.conftest import ROOT, into_closed_pipe
 from tests.cli.test_cli_devhost import Cli, as_json, start_run, wait_finished
 
 pytestmark = pytest.mark.slow
@@ -147,6 +148,30 @@ def test_logs_into_a_closed_pipe_end_quietly(host: HostHandle, finished_run: str
     finally:
         os.close(write_end)
     assert (process.returncode, process.stderr) == (0, "")
+
+
+def test_a_closed_pipe_keeps_the_commands_exit_code(haymaker_cli: Cli, host: HostHandle):
+    """rich's own answer to a broken pipe was SystemExit(1): a run that started said it had
+    not, to a pipefail script that would then start it again."""
+    run_id = "pipe-" + uuid.uuid4().hex[:10]
+    started = into_closed_pipe(
+        "run",
+        "start",
+        "--count",
+        "1",
+        "--duration",
+        "PT30M",
+        "--run-id",
+        run_id,
+        "--url",
+        host.base_url,
+    )
+    assert (started.returncode, started.stderr) == (0, "")
+    assert wait_finished(haymaker_cli, host, run_id)["status"] == "completed"
+    shown = into_closed_pipe("scenarios", "show", "compute-linux-vm", "--url", host.base_url)
+    assert (shown.returncode, shown.stderr) == (0, "")
+    missing = into_closed_pipe("run", "report", "no-such-run", "--url", host.base_url)
+    assert missing.returncode == 1 and missing.stderr.startswith("haymaker: error: run report")
 
 
 def test_wait_in_a_pipe_prints_a_line_per_change(haymaker_cli: Cli, host: HostHandle):
