@@ -41,6 +41,22 @@ def run_id(value: str) -> str:
     return value
 
 
+def whole_number(low: int, high: int | None = None) -> Any:
+    """An argument type: a whole number from `low` (to `high`), refused before any request."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}; got {value}")
+        return value
+
+    return parse
+
+
 def _common(json_help: str = "print JSON instead of tables") -> Parser:
     common = Parser(add_help=False)
     common.add_argument("--json", action="store_true", help=json_help)
@@ -112,7 +128,15 @@ def _run_commands(commands: argparse._SubParsersAction, api: list[Parser]) -> No
     listing.add_argument(
         "--status", choices=("pending", "running", "completed", "cut_short", "failed", "canceled")
     )
-    listing.add_argument("--limit", type=int, default=20)
+    shown = listing.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--limit",
+        type=whole_number(1),
+        default=20,
+        metavar="N",
+        help="how many runs to show (default 20); stderr says when there are more",
+    )
+    shown.add_argument("--all", action="store_true", help="every run")
 
     for name, text in (("agents", "a run's agents"), ("cancel", "tear every agent down now")):
         actions.add_parser(name, parents=api, help=text).add_argument(
@@ -208,7 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument(
         "--app-dir", default=".", help="where expected_functions.json is (default .)"
     )
-    status.add_argument("--runs", type=int, default=5, help="how many recent runs to show")
+    status.add_argument(
+        "--runs",
+        type=whole_number(1),
+        default=5,
+        metavar="N",
+        help="how many recent runs to show (default 5)",
+    )
     health = actions.add_parser("health", parents=api, help="storage, provider and catalog checks")
     health.add_argument("--deep", action="store_true", help="also call the provider")
 

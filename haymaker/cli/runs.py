@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from haymaker.cli.output import (
@@ -146,16 +147,41 @@ def agents_table(title: str | None, agents: list[dict[str, Any]]) -> Any:
     return table(title, AGENT_COLUMNS, rows)
 
 
+# Runs asked for per request when a listing pages (the API serves up to 200 a page).
+RUNS_PAGE = 100
+
+
+def recent_runs(
+    target: Target, limit: int | None, status: str | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Up to `limit` runs (every run for None), newest first, asked for a page at a time;
+    and the continuation token when more runs are left."""
+    runs: list[dict[str, Any]] = []
+    token = None
+    while limit is None or len(runs) < limit:
+        want = RUNS_PAGE if limit is None else min(RUNS_PAGE, limit - len(runs))
+        page = target.api.get("runs", status=status, limit=want, continuation=token)
+        runs.extend(page["runs"])
+        token = page.get("continuation")
+        if not token:
+            break
+    return runs, token
+
+
 def list_runs(args: argparse.Namespace, target: Target) -> int:
-    answer = target.api.get("runs", status=args.status, limit=args.limit)
+    limit = None if args.all else args.limit
+    runs, token = recent_runs(target, limit, args.status)
     if args.json:
-        print_json(answer)
-        return EXIT_OK
-    rows = (
-        (r.get("run_id"), r.get("status"), r.get("agents_total"), r.get("created_at"))
-        for r in answer["runs"]
-    )
-    show(table("Runs, newest first", ("run", "status", "agents", "created"), rows))
+        print_json({"runs": runs, "continuation": token})
+    else:
+        rows = (
+            (r.get("run_id"), r.get("status"), r.get("agents_total"), r.get("created_at"))
+            for r in runs
+        )
+        show(table("Runs, newest first", ("run", "status", "agents", "created"), rows))
+    if token and limit is not None:
+        # On stderr: a script reading the table (or the JSON) sees only runs.
+        sys.stderr.write(f"{len(runs)} runs shown; there are more: --limit {2 * limit} or --all\n")
     return EXIT_OK
 
 

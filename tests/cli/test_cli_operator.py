@@ -174,6 +174,25 @@ def test_a_closed_pipe_keeps_the_commands_exit_code(haymaker_cli: Cli, host: Hos
     assert missing.returncode == 1 and missing.stderr.startswith("haymaker: error: run report")
 
 
+def test_a_list_cut_at_its_limit_says_there_are_more(haymaker_cli: Cli, host: HostHandle):
+    for _ in range(2):
+        start_run(haymaker_cli, host, "--count", "1", "--duration", "PT5M", "--poll", "PT1M")
+    one = haymaker_cli("run", "list", "--limit", "1", "--url", host.base_url)
+    assert one.returncode == 0, one.stderr
+    assert len(one.stdout.splitlines()) == 3  # title, header, one run
+    assert one.stderr == "1 runs shown; there are more: --limit 2 or --all\n"
+    cut = as_json(haymaker_cli("run", "list", "--limit", "1", "--json", "--url", host.base_url))
+    assert len(cut["runs"]) == 1 and cut["continuation"]
+    every = haymaker_cli("run", "list", "--all", "--json", "--url", host.base_url)
+    listed = as_json(every)
+    assert len(listed["runs"]) >= 2 and listed["continuation"] is None and every.stderr == ""
+    # A limit as large as the list shows the same runs, in the same order.
+    paged = haymaker_cli(
+        "run", "list", "--limit", str(len(listed["runs"])), "--json", "--url", host.base_url
+    )
+    assert [r["run_id"] for r in as_json(paged)["runs"]] == [r["run_id"] for r in listed["runs"]]
+
+
 def test_wait_in_a_pipe_prints_a_line_per_change(haymaker_cli: Cli, host: HostHandle):
     result = haymaker_cli(
         "run", "start", "--count", "2", "--duration", "PT1H", "--wait", "--url", host.base_url
