@@ -15,6 +15,7 @@ from haymaker.cli.output import (
     status_url,
     table,
 )
+from haymaker.cli.parser import iso
 from haymaker.cli.report import render_report
 from haymaker.cli.target import Target
 from haymaker.cli.watch import FINISHED, phase_counts, watch_run
@@ -30,9 +31,9 @@ def run_request(args: argparse.Namespace) -> dict[str, Any]:
     else:
         request["size"] = args.size
     if args.duration:
-        request["duration"] = args.duration
+        request["duration"] = iso(args.duration)
     if args.poll:
-        request["poll_interval"] = args.poll
+        request["poll_interval"] = iso(args.poll)
     if args.region:
         request["region"] = args.region
     if args.run_id:
