@@ -292,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="host clock (default real); virtual jumps to the next timer when idle, so an "
         "8-hour run takes seconds",
     )
-    up.add_argument("--port", type=int, help="default 7071")
+    up.add_argument("--port", type=whole_number(1, 65535), help="default 7071")
     up.add_argument(
         "--hub",
         help="task hub name (default: the app folder's own, as `./dev run` uses: runs left "
@@ -305,7 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=90.0,
         help="seconds to wait for the host to answer (default 90)",
     )
-    down = commands.add_parser("down", help="stop the devhost `haymaker up` started")
+    down = commands.add_parser(
+        "down", parents=[_common()], help="stop the devhost `haymaker up` started"
+    )
     down.add_argument("--app-dir", default=".", help="the app folder (default .)")
     down.add_argument("--timeout", type=seconds, default=20.0, help=argparse.SUPPRESS)
 

@@ -19,14 +19,16 @@ ROOT = Path(__file__).resolve().parents[2]
 def haymaker_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     """`python -m haymaker ARGS` in a child process: real exit codes, stdout and stderr."""
 
-    def run(*args: str, cwd: Path = ROOT, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, cwd: Path = ROOT, timeout: float = 240, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "haymaker", *args],
             capture_output=True,
             text=True,
             cwd=cwd,
             timeout=timeout,
-            env={**_clean_env(), "PYTHONPATH": str(ROOT)},
+            env={**_clean_env(), "PYTHONPATH": str(ROOT), **(env or {})},
             check=False,
         )
 

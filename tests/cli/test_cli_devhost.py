@@ -299,8 +299,18 @@ def test_up_keeps_devhost_running_after_the_cli_exits_and_down_stops_it(
 ):
     port = str(free_port())
     hub = "up" + uuid.uuid4().hex[:10]
+    # Agents left without their host stop soon (the test's, not a user's 15 minutes).
     up = haymaker_cli(
-        "up", "--app-dir", str(app_copy), "--port", port, "--clock", "virtual", "--hub", hub
+        "up",
+        "--app-dir",
+        str(app_copy),
+        "--port",
+        port,
+        "--clock",
+        "virtual",
+        "--hub",
+        hub,
+        env={"HAYMAKER_AGENT_HOST_PATIENCE": "5"},
     )
     try:
         assert up.returncode == 0, up.stderr + (app_copy / ".devhost" / "host.log").read_text()
@@ -311,6 +321,11 @@ def test_up_keeps_devhost_running_after_the_cli_exits_and_down_stops_it(
         assert status["url"] == f"http://127.0.0.1:{port}" and status["ok"] is True
         again = haymaker_cli("up", "--app-dir", str(app_copy), "--port", port)
         assert again.returncode == 0 and "already running" in again.stdout
+        as_json_again = haymaker_cli("up", "--app-dir", str(app_copy), "--json")
+        assert json.loads(as_json_again.stdout)["pid"] == record["pid"], as_json_again.stderr
+        other_hub = haymaker_cli("up", "--app-dir", str(app_copy), "--hub", "otherhub")
+        assert other_hub.returncode == 1
+        assert f"not as asked: --hub otherhub (it runs with {hub})" in other_hub.stderr
         other = str(free_port())
         elsewhere = haymaker_cli("up", "--app-dir", str(app_copy), "--port", other)
         assert elsewhere.returncode == 1
@@ -333,10 +348,20 @@ def test_up_keeps_devhost_running_after_the_cli_exits_and_down_stops_it(
         )
         assert walk.returncode == 0, walk.stdout + walk.stderr
         assert "Nothing tagged for this run is left." in walk.stdout
+        # A day-long run, just started: `down` says it is left unfinished, and how to end it.
+        day = haymaker_cli("run", "start", "--count", "1", "--duration", "P1D", cwd=app_copy)
+        assert day.returncode == 0, day.stderr
+        unfinished = day.stdout.split()[1]
     finally:
         down = haymaker_cli("down", "--app-dir", str(app_copy))
     assert down.returncode == 0, down.stderr
     assert f"stopped (pid {record['pid']})" in down.stdout
+    assert f"Unfinished: {unfinished}." in down.stdout
+    assert f"`haymaker up`, then `haymaker run cancel {unfinished}`." in down.stdout
+    assert json.loads(haymaker_cli("down", "--app-dir", str(app_copy), "--json").stdout) == {
+        "stopped": False,
+        "app_dir": str(app_copy.resolve()),
+    }
     assert not (app_copy / UP_FILE).exists()
     gone = haymaker_cli("run", "list", "--url", f"http://127.0.0.1:{port}", "--key", "k")
     assert gone.returncode == 1 and "cannot reach" in gone.stderr

@@ -116,3 +116,9 @@ def test_https_to_a_plain_http_host_says_to_use_http(capsys, plain_http_port):
         f"haymaker: error: {url} answers plain HTTP, not HTTPS (a local devhost does): "
         f"use --url http://127.0.0.1:{plain_http_port}\n"
     )
+
+
+@pytest.mark.parametrize("port", ["99999", "-5", "0"])
+def test_up_refuses_a_port_no_host_can_listen_on(capsys, port):
+    message = usage_error(capsys, "up", "--port", port, "--app-dir", "/nonexistent")[1]
+    assert message.startswith("haymaker up: error: argument --port: must be between 1 and 65535")
