@@ -9,6 +9,7 @@ from typing import Any
 from haymaker.cli.output import (
     EXIT_FAILURE,
     EXIT_OK,
+    Interrupted,
     output_closed,
     print_json,
     show,
@@ -65,7 +66,13 @@ def start(args: argparse.Namespace, target: Target) -> int:
         )
     if not args.wait:
         return EXIT_OK
-    run = watch_run(target, run_id, live=not args.json, interval=args.interval)
+    try:
+        run = watch_run(target, run_id, live=not args.json, interval=args.interval)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted: run {run_id} goes on without this command; follow it with "
+            f"`haymaker run status {run_id} --watch`, end it with `haymaker run cancel {run_id}`"
+        ) from None
     if output_closed():  # the reader went before the run ended: it started, that is all
         return EXIT_OK
     report = target.api.get(f"runs/{run_id}/report") if run.get("status") in FINISHED else {}
@@ -108,7 +115,10 @@ def ended_well(report: dict[str, Any]) -> bool:
 
 def status(args: argparse.Namespace, target: Target) -> int:
     if args.watch:
-        run = watch_run(target, args.run_id, live=not args.json, interval=args.interval)
+        try:
+            run = watch_run(target, args.run_id, live=not args.json, interval=args.interval)
+        except KeyboardInterrupt:  # the usual way to stop watching: no error to report
+            raise Interrupted() from None
     else:
         run = target.api.get(f"runs/{args.run_id}")
     if args.json:
