@@ -249,7 +249,11 @@ def _run_commands(commands: argparse._SubParsersAction, api: list[Parser]) -> No
 
     report = actions.add_parser("report", parents=api, help="the final report")
     report.add_argument("run_id", metavar="RUN_ID", type=run_id)
-    report.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    report.add_argument(
+        "--format",
+        choices=("table", "json", "markdown"),
+        help="default table (--json is --format json)",
+    )
 
 
 def usage_problem(args: argparse.Namespace) -> str | None:
@@ -257,6 +261,10 @@ def usage_problem(args: argparse.Namespace) -> str | None:
     duration, poll = getattr(args, "duration", None), getattr(args, "poll", None)
     if isinstance(duration, timedelta) and isinstance(poll, timedelta) and poll >= duration:
         return f"argument --poll: {iso(poll)} must be shorter than --duration {iso(duration)}"
+    if getattr(args, "json", False) and getattr(args, "format", None) in ("table", "markdown"):
+        return f"argument --json: not allowed with --format {args.format}"
+    if getattr(args, "dry_run", False) and getattr(args, "wait", False):
+        return "argument --wait: not allowed with --dry-run (a dry run starts nothing to wait for)"
     return None
 
 

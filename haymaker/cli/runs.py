@@ -128,11 +128,16 @@ def status(args: argparse.Namespace, target: Target) -> int:
     return EXIT_OK if run.get("status") != "failed" else EXIT_FAILURE
 
 
+def when(run: dict[str, Any]) -> str:
+    """Its start and deadline, both on the run's own (maybe virtual) clock, once it has
+    started; until then its creation (wall clock): one clock per line, never mixed."""
+    if run.get("started_at"):
+        return f"started {run['started_at']}, deadline {run.get('deadline') or '-'}"
+    return f"created {run.get('created_at')}"
+
+
 def status_view(run: dict[str, Any]) -> list[Any]:
-    header = (
-        f"Run {run.get('run_id')}: {run.get('status')}  [{phase_counts(run)}]\n"
-        f"created {run.get('created_at')}, deadline {run.get('deadline') or '-'}"
-    )
+    header = f"Run {run.get('run_id')}: {run.get('status')}  [{phase_counts(run)}]\n" + when(run)
     return [header, agents_table(None, run.get("agents", []))]
 
 
@@ -224,7 +229,7 @@ def report(args: argparse.Namespace, target: Target) -> int:
     if args.format == "json" or args.json:
         print_json(answer)
     else:
-        show(*render_report(answer, args.format))
+        show(*render_report(answer, args.format or "table"))
     return EXIT_OK if ended_well(answer) else EXIT_FAILURE
 
 

@@ -122,3 +122,26 @@ def test_https_to_a_plain_http_host_says_to_use_http(capsys, plain_http_port):
 def test_up_refuses_a_port_no_host_can_listen_on(capsys, port):
     message = usage_error(capsys, "up", "--port", port, "--app-dir", "/nonexistent")[1]
     assert message.startswith("haymaker up: error: argument --port: must be between 1 and 65535")
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (
+            ("run", "report", "run-1", "--format", "markdown", "--json"),
+            "argument --json: not allowed with --format markdown",
+        ),
+        (("run", "start", "--dry-run", "--wait"), "argument --wait: not allowed with --dry-run"),
+    ],
+)
+def test_options_that_contradict_each_other_are_a_usage_error(capsys, argv, error):
+    assert error in usage_error(capsys, *argv, *NOWHERE)[1]
+
+
+def test_doctor_refuses_a_folder_without_the_app_in_one_line(capsys, tmp_path):
+    assert main(["doctor", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert (
+        captured.err == f"haymaker: error: {tmp_path} has no function_app.py: pass the app folder\n"
+    )
