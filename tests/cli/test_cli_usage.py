@@ -145,3 +145,23 @@ def test_doctor_refuses_a_folder_without_the_app_in_one_line(capsys, tmp_path):
     assert (
         captured.err == f"haymaker: error: {tmp_path} has no function_app.py: pass the app folder\n"
     )
+
+
+def test_dashboard_before_any_up_says_what_every_command_says(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("HAYMAKER_URL", "HAYMAKER_KEY", "HAYMAKER_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HAYMAKER_CONFIG", str(tmp_path / "none.toml"))
+    assert main(["dashboard"]) == 1
+    assert "start it with `haymaker up`" in capsys.readouterr().err
+
+
+def test_dashboard_open_without_a_browser_says_to_show_the_key(capsys, monkeypatch):
+    monkeypatch.setattr("webbrowser.open", lambda url: False)  # no browser on this machine
+    assert main(["dashboard", "--open", "--url", "http://127.0.0.1:9", "--key", "k"]) == 1
+    captured = capsys.readouterr()
+    assert "code=***" in captured.out
+    assert captured.err == (
+        "haymaker: error: no browser could be opened here: run it with --show-keys and open "
+        "the address by hand\n"
+    )
