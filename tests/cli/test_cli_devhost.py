@@ -242,9 +242,9 @@ def test_an_api_error_is_one_line_and_exit_1(haymaker_cli: Cli, host: HostHandle
         "haymaker: error: run status failed: HTTP 404: no run with id "
         "'run-20260101-000000-abcdef' (field: run_id)\n"
     )
-    bad = haymaker_cli("run", "start", "--count", "99", "--url", host.base_url)
+    bad = haymaker_cli("run", "start", "--scenario", "no-such-scenario", "--url", host.base_url)
     assert bad.returncode == 1 and len(bad.stderr.splitlines()) == 1
-    assert "(field: count)" in bad.stderr
+    assert "(field: scenarios)" in bad.stderr
 
 
 def test_a_wrong_key_is_one_line_and_exit_1(haymaker_cli: Cli, host: HostHandle):

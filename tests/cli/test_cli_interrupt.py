@@ -48,7 +48,7 @@ class Api(BaseHTTPRequestHandler):
 @pytest.fixture
 def api_url() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
-    server.handle_error = lambda request, address: None  # type: ignore[method-assign]
+    server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
