@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
+import ssl
 import sys
 import urllib.error
 from collections.abc import Callable
@@ -18,13 +18,15 @@ from typing import Any
 from haymaker.api_client import ApiError
 from haymaker.cli.output import (
     EXIT_FAILURE,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
     CliError,
-    OutputClosed,
+    Interrupted,
+    discard_output,
     error_line,
 )
-from haymaker.cli.parser import build_parser
+from haymaker.cli.parser import build_parser, iso, usage_problem
 from haymaker.cli.target import Target, TargetError, resolve_target
 
 Handler = Callable[[argparse.Namespace, Target], int]
@@ -66,7 +68,7 @@ def _handler(where: str) -> Any:
 def _local_run(args: argparse.Namespace) -> int:
     from haymaker.local_run import run_locally
 
-    request: dict[str, object] = {"duration": args.duration, "poll_interval": args.poll}
+    request: dict[str, object] = {"duration": iso(args.duration), "poll_interval": iso(args.poll)}
     if args.scenarios:
         request["scenarios"] = args.scenarios
     elif args.count is not None:
@@ -105,20 +107,39 @@ def _dispatch(args: argparse.Namespace) -> int:
         raise CliError(f"{command} failed: {error}{_key_hint(error)}") from None
     except urllib.error.URLError as error:
         reason = getattr(error, "reason", error)
+        if isinstance(reason, ssl.SSLError) and reason.reason == "WRONG_VERSION_NUMBER":
+            plain = "http://" + target.url.removeprefix("https://")
+            raise CliError(
+                f"{target.url} answers plain HTTP, not HTTPS (a local devhost does): "
+                f"use --url {plain}"
+            ) from None
         raise CliError(
             f"cannot reach HayMaker at {target.url} ({reason}): start it with `haymaker up` "
             "or pass --url"
         ) from None
-    except OutputClosed:
-        raise
-    except BrokenPipeError:
-        raise OutputClosed() from None
     except (ConnectionError, TimeoutError) as error:
         raise CliError(f"{command}: lost the connection to {target.url} ({error})") from None
 
 
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The arguments, or a usage error (exit 2) in the words and usage of the command
+    typed: an unknown option after `run start` shows `run start`'s usage."""
+    args, unknown = build_parser().parse_known_args(argv)
+    command: argparse.ArgumentParser = args.leaf_parser
+    if unknown:
+        command.error(f"unrecognized arguments: {' '.join(unknown)}")
+    problem = usage_problem(args)
+    if problem:
+        command.error(problem)
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = parse(argv)
+    except BrokenPipeError:  # `haymaker --help | head -1`
+        discard_output()
+        return EXIT_OK
     try:
         return _dispatch(args)
     except TargetError as error:
@@ -127,15 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as error:
         error_line(str(error))
         return error.code
-    except OutputClosed:
-        # The reader of a pipe went away (`| head`): it has what it wanted. Point stdout
-        # at /dev/null so the interpreter's final flush does not complain either.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
+    except Interrupted as interrupted:
+        if str(interrupted):
+            sys.stderr.write(f"haymaker: {interrupted}\n")
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         error_line("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
     except OSError as error:
         error_line(f"{error}")
         return EXIT_FAILURE

@@ -11,6 +11,11 @@ from haymaker.cli.target import Target
 
 
 def dashboard(args: argparse.Namespace, target: Target) -> int:
+    if not target.key and target.source == "local devhost":  # as every command says here
+        raise CliError(
+            "no devhost started here (no keys in .devhost/): start it with `haymaker up` "
+            "or pass --url and --key"
+        )
     if not target.key:
         raise CliError("the dashboard needs a function key: pass --key or set HAYMAKER_KEY")
     address = f"{target.url}/api/dashboard?" + urllib.parse.urlencode({"code": target.key})
@@ -23,5 +28,7 @@ def dashboard(args: argparse.Namespace, target: Target) -> int:
             "tab's session storage and drops it from the address)",
         )
     if args.open and not webbrowser.open(address):
-        raise CliError("no browser could be opened here: open the address above by hand")
+        # The address shown masked would only get a 401: say how to see the key.
+        how = "open the address above" if args.show_keys else "run it with --show-keys and open"
+        raise CliError(f"no browser could be opened here: {how} the address by hand")
     return EXIT_OK

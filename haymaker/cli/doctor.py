@@ -15,6 +15,8 @@ def doctor(args: argparse.Namespace) -> int:
     app_dir = Path(args.app_dir)
     if not app_dir.is_dir():
         raise CliError(f"{app_dir} is not a folder: pass the app folder (with function_app.py)")
+    if not (app_dir / "function_app.py").is_file():
+        raise CliError(f"{app_dir} has no function_app.py: pass the app folder")
     findings = run_doctor(app_dir)
     failures = [f for f in findings if not f.ok]
     if args.json:

@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from haymaker.cli.output import EXIT_OK, CliError, line, print_json_line
+from haymaker.cli.output import EXIT_OK, CliError, Interrupted, line, output_closed, print_json_line
 from haymaker.cli.target import Target
 from haymaker.cli.watch import FINISHED
 from haymaker.durations import parse_duration
@@ -112,6 +112,13 @@ def nothing_yet(args: argparse.Namespace, since: str | None, run: dict[str, Any]
 
 
 def logs(args: argparse.Namespace, target: Target) -> int:
+    try:
+        return _print_logs(args, target)
+    except KeyboardInterrupt:  # the usual way to stop --follow: no error to report
+        raise Interrupted() from None
+
+
+def _print_logs(args: argparse.Namespace, target: Target) -> int:
     since = since_time(args.since) if args.since else None
     asked_since = since
     seen: set[str] = set()
@@ -134,6 +141,6 @@ def logs(args: argparse.Namespace, target: Target) -> int:
             run = run or target.api.get(f"runs/{args.run_id}")
             sys.stderr.write(nothing_yet(args, asked_since, run) + "\n")
             said_nothing_yet = True
-        if finished:
+        if finished or output_closed():  # nobody reads on (`| head`): stop following
             return EXIT_OK
         time.sleep(args.interval)

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from haymaker.cli.output import EXIT_OK, print_json, show, table
+from haymaker.cli.parser import iso
 from haymaker.cli.target import Target
 
 
@@ -49,7 +50,7 @@ def metrics_view(m: dict[str, Any]) -> list[Any]:
 
 
 def metrics(args: argparse.Namespace, target: Target) -> int:
-    answer = target.api.get("metrics", since=args.since)
+    answer = target.api.get("metrics", since=iso(args.since))
     if args.json:
         print_json(answer)
     else:

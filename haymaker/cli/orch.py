@@ -13,6 +13,7 @@ from typing import Any
 
 from haymaker.api_client import ApiError
 from haymaker.cli.output import EXIT_FAILURE, EXIT_OK, CliError, print_json, show, table
+from haymaker.cli.runs import recent_runs
 from haymaker.cli.target import Target
 from haymaker.discovery import EXPECTED_FILE, compare_functions, load_expected
 
@@ -33,7 +34,7 @@ def status(args: argparse.Namespace, target: Target) -> int:
     expected_path = Path(args.app_dir) / EXPECTED_FILE
     expected = load_expected(Path(args.app_dir)) if expected_path.is_file() else None
     differences = compare_functions(found, expected) if expected is not None else []
-    runs = target.api.get("runs", limit=args.runs)["runs"]
+    runs, _ = recent_runs(target, args.runs)
     ok = host.get("state") == "Running" and bool(found) and not differences
     if args.json:
         print_json(

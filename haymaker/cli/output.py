@@ -1,13 +1,16 @@
 """Terminal output: rich tables for people, JSON for scripts, one-line errors.
 
 Status URLs carry the task hub's system key (`code=`); every output masks it unless the
-user asks for it with `--show-keys`. Writing to a pipe whose reader has gone (`| head`)
-raises `OutputClosed`, which the CLI ends quietly on.
+user asks for it with `--show-keys`. When the reader of a pipe goes away (`| head -1`),
+the rest of the output is discarded and the command goes on to its own exit code: a run
+started is reported as started (exit 0) to a `set -o pipefail` script, which would
+otherwise start it again. Loops that only follow (--follow, --watch, --wait) end then.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 # Width when the output is not a terminal (a pipe, a CI log): wide enough that a table or
 # progress line is never cut at the 80 columns rich would assume.
 PIPE_WIDTH = 200
@@ -36,17 +40,39 @@ class CliError(Exception):
         self.code = code
 
 
-class OutputClosed(Exception):
-    """Standard output's reader went away (`haymaker run logs ... | head`)."""
+class Interrupted(Exception):
+    """Ctrl-C, with what it left behind and what to do (the message; empty says nothing):
+    exit 130, and not an error."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+
+
+_reader_gone = False
+
+
+def output_closed() -> bool:
+    """Whether stdout's reader went away (`| head`): what follows goes nowhere."""
+    return _reader_gone
+
+
+def discard_output() -> None:
+    """Point stdout at /dev/null: the rest of the output, and the interpreter's final
+    flush of what is buffered, go nowhere instead of failing."""
+    global _reader_gone
+    _reader_gone = True
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 @contextmanager
 def writing() -> Iterator[None]:
-    """Turn a broken pipe on stdout into OutputClosed (not a lost connection)."""
+    """A broken pipe on stdout discards the rest of the output (never an error)."""
     try:
         yield
     except BrokenPipeError:
-        raise OutputClosed() from None
+        discard_output()
 
 
 def console() -> Console:
@@ -54,8 +80,15 @@ def console() -> Console:
     # that prints JSON (scripts, CI) never loads rich, a sixth of the CLI's start-up.
     from rich.console import Console
 
+    class QuietOnBrokenPipe(Console):
+        """rich's own answer to a broken pipe is SystemExit(1), whatever the command did."""
+
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            discard_output()
+
     tty = sys.stdout.isatty()
-    return Console(
+    return QuietOnBrokenPipe(
         file=sys.stdout, highlight=False, soft_wrap=True, width=None if tty else PIPE_WIDTH
     )
 

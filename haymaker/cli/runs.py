@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from haymaker.cli.output import EXIT_FAILURE, EXIT_OK, print_json, show, status_url, table
+from haymaker.cli.output import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    Interrupted,
+    output_closed,
+    print_json,
+    show,
+    status_url,
+    table,
+)
+from haymaker.cli.parser import iso
 from haymaker.cli.report import render_report
 from haymaker.cli.target import Target
 from haymaker.cli.watch import FINISHED, phase_counts, watch_run
@@ -21,9 +32,9 @@ def run_request(args: argparse.Namespace) -> dict[str, Any]:
     else:
         request["size"] = args.size
     if args.duration:
-        request["duration"] = args.duration
+        request["duration"] = iso(args.duration)
     if args.poll:
-        request["poll_interval"] = args.poll
+        request["poll_interval"] = iso(args.poll)
     if args.region:
         request["region"] = args.region
     if args.run_id:
@@ -55,7 +66,15 @@ def start(args: argparse.Namespace, target: Target) -> int:
         )
     if not args.wait:
         return EXIT_OK
-    run = watch_run(target, run_id, live=not args.json, interval=args.interval)
+    try:
+        run = watch_run(target, run_id, live=not args.json, interval=args.interval)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted: run {run_id} goes on without this command; follow it with "
+            f"`haymaker run status {run_id} --watch`, end it with `haymaker run cancel {run_id}`"
+        ) from None
+    if output_closed():  # the reader went before the run ended: it started, that is all
+        return EXIT_OK
     report = target.api.get(f"runs/{run_id}/report") if run.get("status") in FINISHED else {}
     if args.json:
         print_json({"run": run, "report": report, "started": answer}, reveal)
@@ -96,7 +115,10 @@ def ended_well(report: dict[str, Any]) -> bool:
 
 def status(args: argparse.Namespace, target: Target) -> int:
     if args.watch:
-        run = watch_run(target, args.run_id, live=not args.json, interval=args.interval)
+        try:
+            run = watch_run(target, args.run_id, live=not args.json, interval=args.interval)
+        except KeyboardInterrupt:  # the usual way to stop watching: no error to report
+            raise Interrupted() from None
     else:
         run = target.api.get(f"runs/{args.run_id}")
     if args.json:
@@ -106,11 +128,16 @@ def status(args: argparse.Namespace, target: Target) -> int:
     return EXIT_OK if run.get("status") != "failed" else EXIT_FAILURE
 
 
+def when(run: dict[str, Any]) -> str:
+    """Its start and deadline, both on the run's own (maybe virtual) clock, once it has
+    started; until then its creation (wall clock): one clock per line, never mixed."""
+    if run.get("started_at"):
+        return f"started {run['started_at']}, deadline {run.get('deadline') or '-'}"
+    return f"created {run.get('created_at')}"
+
+
 def status_view(run: dict[str, Any]) -> list[Any]:
-    header = (
-        f"Run {run.get('run_id')}: {run.get('status')}  [{phase_counts(run)}]\n"
-        f"created {run.get('created_at')}, deadline {run.get('deadline') or '-'}"
-    )
+    header = f"Run {run.get('run_id')}: {run.get('status')}  [{phase_counts(run)}]\n" + when(run)
     return [header, agents_table(None, run.get("agents", []))]
 
 
@@ -136,16 +163,41 @@ def agents_table(title: str | None, agents: list[dict[str, Any]]) -> Any:
     return table(title, AGENT_COLUMNS, rows)
 
 
+# Runs asked for per request when a listing pages (the API serves up to 200 a page).
+RUNS_PAGE = 100
+
+
+def recent_runs(
+    target: Target, limit: int | None, status: str | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Up to `limit` runs (every run for None), newest first, asked for a page at a time;
+    and the continuation token when more runs are left."""
+    runs: list[dict[str, Any]] = []
+    token = None
+    while limit is None or len(runs) < limit:
+        want = RUNS_PAGE if limit is None else min(RUNS_PAGE, limit - len(runs))
+        page = target.api.get("runs", status=status, limit=want, continuation=token)
+        runs.extend(page["runs"])
+        token = page.get("continuation")
+        if not token:
+            break
+    return runs, token
+
+
 def list_runs(args: argparse.Namespace, target: Target) -> int:
-    answer = target.api.get("runs", status=args.status, limit=args.limit)
+    limit = None if args.all else args.limit
+    runs, token = recent_runs(target, limit, args.status)
     if args.json:
-        print_json(answer)
-        return EXIT_OK
-    rows = (
-        (r.get("run_id"), r.get("status"), r.get("agents_total"), r.get("created_at"))
-        for r in answer["runs"]
-    )
-    show(table("Runs, newest first", ("run", "status", "agents", "created"), rows))
+        print_json({"runs": runs, "continuation": token})
+    else:
+        rows = (
+            (r.get("run_id"), r.get("status"), r.get("agents_total"), r.get("created_at"))
+            for r in runs
+        )
+        show(table("Runs, newest first", ("run", "status", "agents", "created"), rows))
+    if token and limit is not None:
+        # On stderr: a script reading the table (or the JSON) sees only runs.
+        sys.stderr.write(f"{len(runs)} runs shown; there are more: --limit {2 * limit} or --all\n")
     return EXIT_OK
 
 
@@ -177,7 +229,7 @@ def report(args: argparse.Namespace, target: Target) -> int:
     if args.format == "json" or args.json:
         print_json(answer)
     else:
-        show(*render_report(answer, args.format))
+        show(*render_report(answer, args.format or "table"))
     return EXIT_OK if ended_well(answer) else EXIT_FAILURE
 
 

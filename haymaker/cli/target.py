@@ -92,9 +92,12 @@ def _loopback(url: str) -> bool:
 
 def _check_url(url: str) -> None:
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        host = url.split("://", 1)[-1].strip("/")
+        if host.rstrip(":") in ("", "http", "https"):  # `http://`: no host to show with it
+            host = "YOUR-APP.azurewebsites.net"
         raise TargetError(
-            f"the URL {url!r} needs a scheme and a host, e.g. https://{url.split('://')[-1]} "
+            f"the URL {url!r} needs a scheme and a host, e.g. https://{host} "
             "(or http://127.0.0.1:7071 for a local devhost)"
         )
 
@@ -118,6 +121,6 @@ def resolve_target(
             url, source = local_url, "local devhost"
         key = key or local_key
         master_key = master_key or local_master
-    url = url.rstrip("/").removesuffix("/api")
     _check_url(url)
+    url = url.rstrip("/").removesuffix("/api")
     return Target(url=url, key=key, master_key=master_key, source=source)

@@ -22,7 +22,7 @@ from rich.progress_bar import ProgressBar
 from rich.text import Text
 
 from haymaker.api_client import ApiError
-from haymaker.cli.output import console, line, writing
+from haymaker.cli.output import console, line, output_closed, writing
 from haymaker.cli.target import Target
 from haymaker.naming import parse_iso_utc
 from haymaker.progress import run_timing
@@ -152,6 +152,8 @@ def _follow_in_lines(
                     f"  {agent.get('agent_id', ''):<4} {agent.get('phase', ''):<13} "
                     f"{agent.get('status') or '':<18} {agent.get('scenario_id', '')}"
                 )
+            return dict(run)
+        if output_closed():  # nobody reads on (`| head`): stop following
             return dict(run)
         time.sleep(interval)
         run = target.api.get(f"runs/{run_id}")

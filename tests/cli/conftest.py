@@ -19,14 +19,16 @@ ROOT = Path(__file__).resolve().parents[2]
 def haymaker_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     """`python -m haymaker ARGS` in a child process: real exit codes, stdout and stderr."""
 
-    def run(*args: str, cwd: Path = ROOT, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, cwd: Path = ROOT, timeout: float = 240, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "haymaker", *args],
             capture_output=True,
             text=True,
             cwd=cwd,
             timeout=timeout,
-            env={**_clean_env(), "PYTHONPATH": str(ROOT)},
+            env={**_clean_env(), "PYTHONPATH": str(ROOT), **(env or {})},
             check=False,
         )
 
@@ -89,3 +91,25 @@ def host(
         log_path=folder / "host.log",
     ) as handle:
         yield handle
+
+
+def into_closed_pipe(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """`python -m haymaker ARGS | head -c 0`: stdout's reader is gone before the first
+    write, the harshest case of `| head -1`. stderr is captured."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "haymaker", *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=cwd,
+            timeout=240,
+            env={**_clean_env(), "PYTHONPATH": str(ROOT)},
+            check=False,
+        )
+    finally:
+        os.close(write_end)

@@ -8,7 +8,10 @@ codes, stdout and the one-line stderr are the real ones. The target is given wit
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -239,9 +242,9 @@ def test_an_api_error_is_one_line_and_exit_1(haymaker_cli: Cli, host: HostHandle
         "haymaker: error: run status failed: HTTP 404: no run with id "
         "'run-20260101-000000-abcdef' (field: run_id)\n"
     )
-    bad = haymaker_cli("run", "start", "--count", "99", "--url", host.base_url)
+    bad = haymaker_cli("run", "start", "--scenario", "no-such-scenario", "--url", host.base_url)
     assert bad.returncode == 1 and len(bad.stderr.splitlines()) == 1
-    assert "(field: count)" in bad.stderr
+    assert "(field: scenarios)" in bad.stderr
 
 
 def test_a_wrong_key_is_one_line_and_exit_1(haymaker_cli: Cli, host: HostHandle):
@@ -296,8 +299,18 @@ def test_up_keeps_devhost_running_after_the_cli_exits_and_down_stops_it(
 ):
     port = str(free_port())
     hub = "up" + uuid.uuid4().hex[:10]
+    # Agents left without their host stop soon (the test's, not a user's 15 minutes).
     up = haymaker_cli(
-        "up", "--app-dir", str(app_copy), "--port", port, "--clock", "virtual", "--hub", hub
+        "up",
+        "--app-dir",
+        str(app_copy),
+        "--port",
+        port,
+        "--clock",
+        "virtual",
+        "--hub",
+        hub,
+        env={"HAYMAKER_AGENT_HOST_PATIENCE": "5"},
     )
     try:
         assert up.returncode == 0, up.stderr + (app_copy / ".devhost" / "host.log").read_text()
@@ -308,6 +321,11 @@ def test_up_keeps_devhost_running_after_the_cli_exits_and_down_stops_it(
         assert status["url"] == f"http://127.0.0.1:{port}" and status["ok"] is True
         again = haymaker_cli("up", "--app-dir", str(app_copy), "--port", port)
         assert again.returncode == 0 and "already running" in again.stdout
+        as_json_again = haymaker_cli("up", "--app-dir", str(app_copy), "--json")
+        assert json.loads(as_json_again.stdout)["pid"] == record["pid"], as_json_again.stderr
+        other_hub = haymaker_cli("up", "--app-dir", str(app_copy), "--hub", "otherhub")
+        assert other_hub.returncode == 1
+        assert f"not as asked: --hub otherhub (it runs with {hub})" in other_hub.stderr
         other = str(free_port())
         elsewhere = haymaker_cli("up", "--app-dir", str(app_copy), "--port", other)
         assert elsewhere.returncode == 1
@@ -330,10 +348,70 @@ def test_up_keeps_devhost_running_after_the_cli_exits_and_down_stops_it(
         )
         assert walk.returncode == 0, walk.stdout + walk.stderr
         assert "Nothing tagged for this run is left." in walk.stdout
+        # A day-long run, just started: `down` says it is left unfinished, and how to end it.
+        day = haymaker_cli("run", "start", "--count", "1", "--duration", "P1D", cwd=app_copy)
+        assert day.returncode == 0, day.stderr
+        unfinished = day.stdout.split()[1]
     finally:
         down = haymaker_cli("down", "--app-dir", str(app_copy))
     assert down.returncode == 0, down.stderr
     assert f"stopped (pid {record['pid']})" in down.stdout
+    assert f"Unfinished: {unfinished}." in down.stdout
+    assert f"`haymaker up`, then `haymaker run cancel {unfinished}`." in down.stdout
+    assert json.loads(haymaker_cli("down", "--app-dir", str(app_copy), "--json").stdout) == {
+        "stopped": False,
+        "app_dir": str(app_copy.resolve()),
+    }
     assert not (app_copy / UP_FILE).exists()
     gone = haymaker_cli("run", "list", "--url", f"http://127.0.0.1:{port}", "--key", "k")
     assert gone.returncode == 1 and "cannot reach" in gone.stderr
+
+
+def _devhosts_of(app_dir: Path) -> list[int]:
+    """The pids of every devhost process (and its worker) started on `app_dir`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if proc.name.isdigit() and str(app_dir).encode() in cmdline and b"devhost" in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "timeout"])
+def test_an_up_that_does_not_finish_stops_the_host_it_started(
+    app_copy: Path, storage_connection_string: str, how: str
+):
+    """Ctrl-C at the terminal (SIGINT to the whole process group) 0.7 s in, or a --timeout
+    shorter than the host's start: no host is left running without the record `down`
+    stops it by, so neither `down` nor the next `up` finds a stranger on the port."""
+    port = str(free_port())
+    command = [sys.executable, "-m", "haymaker", "up", "--app-dir", str(app_copy)]
+    command += ["--port", port, "--hub", "up" + uuid.uuid4().hex[:10]]
+    if how == "timeout":
+        command += ["--timeout", "0.5"]
+    up = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        start_new_session=True,  # its own process group, as a terminal gives a command
+    )
+    if how == "ctrl-c":
+        time.sleep(0.7)
+        assert _devhosts_of(app_copy), "the host had not been started yet"
+        os.killpg(up.pid, signal.SIGINT)
+    out, err = up.communicate(timeout=60)
+    if how == "ctrl-c":
+        assert up.returncode == 130, err
+        assert err.startswith("haymaker: interrupted: stopped the devhost it was starting"), err
+    else:
+        assert up.returncode == 1 and "did not become ready in 0s" in err, err
+    assert _devhosts_of(app_copy) == []
+    assert not (app_copy / UP_FILE).exists()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/admin/host/status", timeout=5)

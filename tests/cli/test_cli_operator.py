@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import tomllib
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import pytest
 import requests
 
 from devhost.process import HostHandle
-from tests.cli.conftest import ROOT
+from tests.cli.conftest import ROOT, into_closed_pipe
 from tests.cli.test_cli_devhost import Cli, as_json, start_run, wait_finished
 
 pytestmark = pytest.mark.slow
@@ -147,6 +148,49 @@ def test_logs_into_a_closed_pipe_end_quietly(host: HostHandle, finished_run: str
     finally:
         os.close(write_end)
     assert (process.returncode, process.stderr) == (0, "")
+
+
+def test_a_closed_pipe_keeps_the_commands_exit_code(haymaker_cli: Cli, host: HostHandle):
+    """rich's own answer to a broken pipe was SystemExit(1): a run that started said it had
+    not, to a pipefail script that would then start it again."""
+    run_id = "pipe-" + uuid.uuid4().hex[:10]
+    started = into_closed_pipe(
+        "run",
+        "start",
+        "--count",
+        "1",
+        "--duration",
+        "PT30M",
+        "--run-id",
+        run_id,
+        "--url",
+        host.base_url,
+    )
+    assert (started.returncode, started.stderr) == (0, "")
+    assert wait_finished(haymaker_cli, host, run_id)["status"] == "completed"
+    shown = into_closed_pipe("scenarios", "show", "compute-linux-vm", "--url", host.base_url)
+    assert (shown.returncode, shown.stderr) == (0, "")
+    missing = into_closed_pipe("run", "report", "no-such-run", "--url", host.base_url)
+    assert missing.returncode == 1 and missing.stderr.startswith("haymaker: error: run report")
+
+
+def test_a_list_cut_at_its_limit_says_there_are_more(haymaker_cli: Cli, host: HostHandle):
+    for _ in range(2):
+        start_run(haymaker_cli, host, "--count", "1", "--duration", "PT5M", "--poll", "PT1M")
+    one = haymaker_cli("run", "list", "--limit", "1", "--url", host.base_url)
+    assert one.returncode == 0, one.stderr
+    assert len(one.stdout.splitlines()) == 3  # title, header, one run
+    assert one.stderr == "1 runs shown; there are more: --limit 2 or --all\n"
+    cut = as_json(haymaker_cli("run", "list", "--limit", "1", "--json", "--url", host.base_url))
+    assert len(cut["runs"]) == 1 and cut["continuation"]
+    every = haymaker_cli("run", "list", "--all", "--json", "--url", host.base_url)
+    listed = as_json(every)
+    assert len(listed["runs"]) >= 2 and listed["continuation"] is None and every.stderr == ""
+    # A limit as large as the list shows the same runs, in the same order.
+    paged = haymaker_cli(
+        "run", "list", "--limit", str(len(listed["runs"])), "--json", "--url", host.base_url
+    )
+    assert [r["run_id"] for r in as_json(paged)["runs"]] == [r["run_id"] for r in listed["runs"]]
 
 
 def test_wait_in_a_pipe_prints_a_line_per_change(haymaker_cli: Cli, host: HostHandle):

@@ -176,3 +176,20 @@ def test_every_command_the_parser_offers_has_a_handler_that_loads():
     assert offered == set(REMOTE) | set(LOCAL)
     for where in [*REMOTE.values(), *LOCAL.values()]:
         assert callable(_handler(where)), where
+
+
+def test_status_shows_start_and_deadline_on_the_runs_clock_and_creation_only_until_then():
+    from haymaker.cli.runs import status_view
+
+    started = {
+        "run_id": "run-1",
+        "status": "running",
+        "created_at": "2026-12-03T22:50:00Z",  # wall clock
+        "started_at": "2026-12-04T18:25:14Z",  # the run's (virtual) clock
+        "deadline": "2026-12-05T02:25:14Z",
+    }
+    assert status_view(started)[0].splitlines()[1] == (
+        "started 2026-12-04T18:25:14Z, deadline 2026-12-05T02:25:14Z"
+    )
+    pending = {"run_id": "run-1", "status": "pending", "created_at": "2026-12-03T22:50:00Z"}
+    assert status_view(pending)[0].splitlines()[1] == "created 2026-12-03T22:50:00Z"
