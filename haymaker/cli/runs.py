@@ -59,7 +59,10 @@ def start(args: argparse.Namespace, target: Target) -> int:
         return EXIT_OK
     if not args.json:
         show(
-            f"Run {run_id} started",
+            # An id that named a run already: that run's plan, and nothing new started.
+            f"Run {run_id} started"
+            if answer.get("created", True)
+            else f"Run {run_id} exists already (started earlier): nothing new started",
             f"status: {status_url(answer['statusQueryGetUri'], reveal)}",
             f"plan: {answer['plan']['agents']} agents, "
             f"estimated cost ${answer['plan']['estimated_cost_usd']:.2f}",

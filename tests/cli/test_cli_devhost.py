@@ -117,6 +117,14 @@ def test_a_run_from_start_to_report(haymaker_cli: Cli, host: HostHandle):
     assert logs.returncode == 0, logs.stderr
     assert " a01  cleanup  finished" in logs.stdout and " a00 " not in logs.stdout
 
+    # Its id again: the same request names this run (nothing starts), another is refused.
+    same = ("--count", "2", "--duration", "PT30M", "--poll", "PT15M", "--run-id", run_id)
+    again = haymaker_cli("run", "start", *same, "--url", host.base_url)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(f"Run {run_id} exists already (started earlier): nothing new")
+    other = haymaker_cli("run", "start", "--count", "3", "--run-id", run_id, "--url", host.base_url)
+    assert other.returncode == 1 and f"run {run_id!r} exists already (completed" in other.stderr
+
 
 def test_start_wait_and_watch_follow_a_run_to_its_end(haymaker_cli: Cli, host: HostHandle):
     result = haymaker_cli(
