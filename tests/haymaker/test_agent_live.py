@@ -150,6 +150,7 @@ def placeholders(run_id: str, scenario_id: str) -> dict[str, str]:
         "run_id": run_id,
         "agent_id": "a00",
         "subscription_id": SUBSCRIPTION,
+        "password": "Hm7!" + "x" * 24,  # the agent makes its own (agent/passwords.py)
         # An operate action's own (agent.lifecycle fills them per action).
         "round": "1",
         "stamp": "20261126t113000",
