@@ -28,7 +28,9 @@ sys.path.insert(0, str(ROOT))
 from devhost import azurite  # noqa: E402
 
 TARGETS = {5: 20.0, 30: 120.0, 50: 180.0}
-AGENT_ROW = re.compile(r"^\s+(a\d+)\s+(\S+)\s+(\S+)\s+(yes|NO)\s*$", re.MULTILINE)
+# A row of the report `./dev run` prints: agent, scenario, outcome, then its counts (rounds,
+# commands, failed: however many the report has) and whether it was torn down.
+AGENT_ROW = re.compile(r"^\s+(a\d+)\s+(\S+)\s+(\S+)\s+(?:[\d-]+\s+)*(yes|NO)\s*$", re.MULTILINE)
 
 
 def run_once(agents: int, timeout: float) -> dict[str, object]:

@@ -46,3 +46,31 @@ def test_a_long_scenario_id_does_not_run_into_its_outcome() -> None:
     for name, value in (("rounds", "96"), ("commands", "442"), ("failed", "3")):
         end = header.index(name) + len(name)
         assert rows[0][:end].endswith(value) and rows[1][:end].endswith("-")
+
+
+def test_the_main_job_benchmark_reads_each_agents_outcome_from_the_report() -> None:
+    """benchmarks/main_job.py counts the agents that finished from this report: when the
+    report grew its rounds and commands columns, it counted none, and printed every run
+    `0/5 agents finished ... MISSED`."""
+    from benchmarks.main_job import AGENT_ROW
+
+    report = {
+        "run_id": "run-20261201-210936-3c2374",
+        "status": "completed",
+        "agents": 3,
+        "torn_down": 3,
+        "left_behind": 0,
+        "agent_results": [
+            {"agent_id": "a00", "scenario_id": "s-one", "outcome": "finished", "clean": True}
+            | {"rounds": 96, "commands": 442, "commands_failed": 0},
+            {"agent_id": "a01", "scenario_id": "s-two", "outcome": "deadline", "clean": True},
+            {"agent_id": "a02", "scenario_id": "s-three", "outcome": "finished", "clean": False}
+            | {"rounds": 12, "commands": 60, "commands_failed": 2},
+        ],
+    }
+    rows = AGENT_ROW.findall(render_report(report, [], 12.5))
+    assert [(agent, outcome, torn) for agent, _, outcome, torn in rows] == [
+        ("a00", "finished", "yes"),
+        ("a01", "deadline", "yes"),
+        ("a02", "finished", "NO"),
+    ]
