@@ -7,6 +7,7 @@ codes, stdout and the one-line stderr are the real ones. The target is given wit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -399,7 +400,7 @@ def test_an_up_that_does_not_finish_stops_the_host_it_started(
     command = [sys.executable, "-m", "haymaker", "up", "--app-dir", str(app_copy)]
     command += ["--port", port, "--hub", "up" + uuid.uuid4().hex[:10]]
     if how == "timeout":
-        command += ["--timeout", "0.5"]
+        command += ["--timeout", "0.05"]  # shorter than any host's start, however quiet the machine
     up = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -408,18 +409,26 @@ def test_an_up_that_does_not_finish_stops_the_host_it_started(
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         start_new_session=True,  # its own process group, as a terminal gives a command
+        # Ctrl-C as in a terminal, even when the tests run with SIGINT ignored (`cmd &`).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    if how == "ctrl-c":
-        time.sleep(0.7)
-        assert _devhosts_of(app_copy), "the host had not been started yet"
-        os.killpg(up.pid, signal.SIGINT)
-    out, err = up.communicate(timeout=60)
-    if how == "ctrl-c":
-        assert up.returncode == 130, err
-        assert err.startswith("haymaker: interrupted: stopped the devhost it was starting"), err
-    else:
-        assert up.returncode == 1 and "did not become ready in 0s" in err, err
-    assert _devhosts_of(app_copy) == []
+    try:
+        if how == "ctrl-c":
+            time.sleep(0.7)
+            assert _devhosts_of(app_copy), "the host had not been started yet"
+            os.killpg(up.pid, signal.SIGINT)
+        out, err = up.communicate(timeout=60)
+        if how == "ctrl-c":
+            assert up.returncode == 130, err
+            assert err.startswith("haymaker: interrupted: stopped the devhost it was starting")
+        else:
+            assert up.returncode == 1 and "did not become ready in 0s" in err, err
+        left = _devhosts_of(app_copy)
+    finally:  # a failure here must not leave a host behind for the rest of the session
+        for pid in _devhosts_of(app_copy):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert left == []
     assert not (app_copy / UP_FILE).exists()
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{port}/admin/host/status", timeout=5)

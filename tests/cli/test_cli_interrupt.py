@@ -47,12 +47,19 @@ class Api(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def api_url() -> Iterator[str]:
+    # Ctrl-C raises KeyboardInterrupt here as in a terminal, even when the tests were
+    # started with SIGINT ignored (a script's `./dev test &`): Python then installs no
+    # handler, the fake's Ctrl-C did nothing, and the watch it should end ran forever.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
     server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_ctrl_c_during_wait_says_the_run_goes_on_and_how_to_follow_or_end_it(capsys, api_url):
