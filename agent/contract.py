@@ -47,6 +47,11 @@ class ContractError(ValueError):
     """The environment does not hold a usable contract; the message names the variable."""
 
 
+# Real seconds an agent works on after its host stopped answering, unless
+# HAYMAKER_AGENT_HOST_PATIENCE says otherwise (what the CLI tells a user who stops a host).
+DEFAULT_HOST_PATIENCE_SECONDS = 900.0
+
+
 @dataclass(frozen=True)
 class ServicePrincipal:
     """The agent's own identity in live mode (its app registration and client secret)."""
@@ -83,7 +88,7 @@ class Contract:
     # deadline is in the host's time, not the machine's.
     clock_url: str | None = None
     # Real seconds the host's clock may stay silent before the agent gives up on it.
-    host_patience: float = 900.0
+    host_patience: float = DEFAULT_HOST_PATIENCE_SECONDS
     # On the host's clock: seconds of its time between report moments (the multiples of
     # this since the epoch, where the host's monitors poll); operate events are held
     # until the wait that passes one. None: they go out after each round.
@@ -146,7 +151,8 @@ class Contract:
             silent=_silent(env.get("HAYMAKER_AGENT_SILENT", ""), agent_id),
             exit_file=Path(exit_file) if exit_file else None,
             clock_url=env.get("HAYMAKER_AGENT_CLOCK_URL") or None,
-            host_patience=_positive(env, "HAYMAKER_AGENT_HOST_PATIENCE") or 900.0,
+            host_patience=_positive(env, "HAYMAKER_AGENT_HOST_PATIENCE")
+            or DEFAULT_HOST_PATIENCE_SECONDS,
             report_every=_positive(env, "HAYMAKER_AGENT_REPORT_EVERY"),
             mode=mode,
             principal=_principal(env) if live else None,

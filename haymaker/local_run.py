@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from agent.contract import DEFAULT_HOST_PATIENCE_SECONDS
 from devhost import azurite
 from devhost.azurite_cli import stop_command
 from devhost.keys import mask_key
@@ -186,12 +187,20 @@ def run_locally(
             azurite.stop_shared(emulator.ports)
 
 
+def agents_go_on(whose: str) -> str:
+    """What the agents of a run whose host stops do (its Ctrl-C here, `haymaker down`)."""
+    minutes = round(DEFAULT_HOST_PATIENCE_SECONDS / 60)
+    return (
+        f"{whose} agents work on without the host for up to {minutes} minutes unless"
+        " HAYMAKER_AGENT_HOST_PATIENCE says otherwise, then clean up and stop."
+    )
+
+
 def _say_interrupted(run_id: str, emulator: azurite.SharedAzurite | None, out: TextIO) -> None:
     lines = [
         "",
         f"Interrupted: run {run_id} is unfinished, and devhost stops.",
-        "  Its agents work on without the host for up to 15 minutes"
-        " (HAYMAKER_AGENT_HOST_PATIENCE), then clean up and stop.",
+        "  " + agents_go_on("Its"),
         "  `./dev run` resumes it on the same port, where they find it again, and finishes it",
         "  before starting a new run. To end it instead: `.venv/bin/haymaker up`, then",
         f"  `.venv/bin/haymaker run cancel {run_id}`.",

@@ -34,6 +34,7 @@ from haymaker.cli.target import UP_FILE, TargetError, resolve_target
 from haymaker.local_run import (
     SCHEDULED_FUNCTIONS,
     VIRTUAL_IDLE_SETTLE,
+    agents_go_on,
     host_environment,
     local_hub,
     resumed_runs,
@@ -248,8 +249,7 @@ def say_unfinished(run_ids: list[str]) -> str:
     return "\n".join(
         [
             f"Unfinished: {', '.join(run_ids)}.",
-            "  Their agents work on without the host for up to HAYMAKER_AGENT_HOST_PATIENCE"
-            " (15 minutes unless set), then clean up and stop.",
+            "  " + agents_go_on("Their"),
             "  `haymaker up` in this folder resumes them on the same task hub, where they find"
             " it again. To end them instead:",
             f"  `haymaker up`, then `haymaker run cancel {first}`"
