@@ -513,10 +513,11 @@ def test_failing_operate_step_is_reported_and_the_agent_carries_on(
     assert [e["exit_code"] for e in failing] == [1] * rounds
     checks = [e for e in run.of_type("command") if e["step"] == "Check the site"]
     assert len(checks) == rounds and all(e["exit_code"] == 0 for e in checks)
-    # Its last word counts them: finished, and a failed command a round (the report's).
+    # Its last word counts them: every round (idle ones too, as its heartbeats do), every
+    # command, and a failed command a round with actions (the report's figures).
     [finished] = run.of_type("finished")
     commands = run.of_type("command")
-    assert (finished["rounds"], finished["commands"]) == (rounds, len(commands))
+    assert (finished["rounds"], finished["commands"]) == (heartbeats, len(commands))
     assert finished["commands_failed"] == sum(1 for e in commands if e["exit_code"]) == rounds
 
 
